@@ -1,0 +1,194 @@
+//! The command line, as clap derive types. No I/O here: `config` turns these into settings.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+
+/// Execute approved, HMAC-signed drafts at most once.
+///
+/// An agent or a script proposes actions as signed drafts; a human approves them; `inbox-exec
+/// run`, started every 30 s by a systemd timer, re-verifies each approved draft, claims it
+/// durably, acts through an allowlisted handler, records the outcome and exits. Nothing is
+/// ever retried automatically: drafts stuck in `executing` after a crash are settled by a
+/// human with `inbox-exec reconcile`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "inbox-exec",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// Options every command takes, before or after the subcommand.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options shared by every command.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then
+    /// /etc/inbox-exec/config.toml, when present.
+    #[arg(long, global = true, env = "INBOX_EXEC_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The SQLite draft registry. Default: ~/.delimit/drafts.db.
+    #[arg(long, global = true, env = "INBOX_EXEC_DB", value_name = "FILE")]
+    pub db: Option<PathBuf>,
+    /// The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key.
+    #[arg(long, global = true, env = "INBOX_EXEC_KEY", value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// Directory for the lock, the thermal sidecar and the last-run summary. Default:
+    /// ~/.delimit/inbox-exec/.
+    #[arg(long, global = true, env = "INBOX_EXEC_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h.
+    #[arg(long, global = true, env = "INBOX_EXEC_TTL", value_name = "DURATION")]
+    pub ttl: Option<String>,
+    /// Print one JSON document instead of human-readable text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// More log output on stderr (-v info, -vv debug).
+    #[arg(short, long, global = true, action = ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Execute up to --batch approved drafts, oldest first, then exit.
+    ///
+    /// One bounded cycle: take the run lock (skip if held), load the thermal window, and for
+    /// each approved draft re-verify, refuse non-delegable kinds, claim it durably, dispatch
+    /// it through its handler and record the outcome. Exit 0 whenever the cycle ran.
+    Run(RunArgs),
+    /// Create the registry (and migrate an existing one).
+    Init,
+    /// Create a new random HMAC key, mode 0600. Never overwrites.
+    Keygen(KeygenArgs),
+    /// Sign and insert drafts.
+    #[command(subcommand)]
+    Draft(DraftCommand),
+    /// Approve a pending draft after verifying it afresh.
+    Approve(IdArg),
+    /// Cancel a pending draft.
+    Cancel(IdArg),
+    /// Mark pending drafts older than the TTL as expired.
+    Expire,
+    /// Show a draft and its attempts.
+    Show(IdArg),
+    /// Verify drafts without side effects (exit 3 when any fails).
+    ///
+    /// With no ids, verifies every pending and approved draft; --all covers every draft
+    /// whatever its status.
+    Verify(VerifyArgs),
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff).
+    #[command(hide = true)]
+    Man,
+}
+
+/// `run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// At most this many approved drafts per cycle. Default: 10.
+    #[arg(long, env = "INBOX_EXEC_BATCH", value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub batch: Option<u16>,
+    /// Report what would happen; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `keygen`.
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Create the key configured for this version. Default: the newest configured version.
+    #[arg(long, value_name = "N")]
+    pub key_version: Option<u32>,
+}
+
+/// `draft …`.
+#[derive(Debug, Subcommand)]
+pub enum DraftCommand {
+    /// Sign a new draft with the newest key and insert it as pending; prints its id.
+    New(DraftNewArgs),
+}
+
+/// `draft new`.
+#[derive(Debug, Args)]
+pub struct DraftNewArgs {
+    /// The action kind, e.g. github_comment.
+    #[arg(long)]
+    pub kind: String,
+    /// Where the action lands, as JSON, e.g. '{"repo":"owner/name","issue":1}'.
+    #[arg(long, value_name = "JSON")]
+    pub target: String,
+    /// What the action does, as JSON, e.g. '{"body":"Thanks!"}'.
+    #[arg(long, value_name = "JSON")]
+    pub payload: String,
+    /// Signing time in Unix seconds. Default: now.
+    #[arg(long, value_name = "UNIX")]
+    pub issued_at: Option<i64>,
+    /// A ledger reference to store with the draft.
+    #[arg(long, value_name = "REF")]
+    pub led_ref: Option<String>,
+}
+
+/// A command that takes one draft id.
+#[derive(Debug, Args)]
+pub struct IdArg {
+    /// The draft id.
+    pub id: String,
+}
+
+/// `verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Draft ids. Default: every pending and approved draft.
+    pub ids: Vec<String>,
+    /// Every draft, whatever its status.
+    #[arg(long, conflicts_with = "ids")]
+    pub all: bool,
+    /// Verify as of this Unix time instead of now.
+    #[arg(long, value_name = "UNIX")]
+    pub now: Option<i64>,
+}
+
+/// `completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+/// Shells with completion scripts.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Shell {
+    /// GNU Bash.
+    Bash,
+    /// Z shell.
+    Zsh,
+    /// fish.
+    Fish,
+    /// Elvish.
+    Elvish,
+    /// PowerShell.
+    Powershell,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,402 @@
+//! The draft commands: init, keygen, draft new, approve, cancel, expire, show, verify.
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, bail};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::cli::{DraftNewArgs, KeygenArgs, VerifyArgs};
+use crate::config::Config;
+use crate::draft::json::parse_json;
+use crate::draft::sign::signed_object;
+use crate::draft::{KeyRing, SqlValue, VerifyError, keys, sign, verify};
+use crate::exit::Outcome;
+use crate::registry::{DraftRow, MoveFields, OpenMode, Registry, Status};
+use crate::report::{Output, table};
+
+/// A status move that could not happen, with what the operator can do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum TransitionError {
+    /// No such draft.
+    #[error("no draft {id} in registry {db}: check the id with `inbox-exec verify --all`")]
+    NotFound {
+        /// The id asked for.
+        id: String,
+        /// The registry searched.
+        db: PathBuf,
+    },
+    /// The draft is not in the status the move starts from.
+    #[error("draft {id} is {status}, not {expected}: only {expected} drafts can be {action}")]
+    WrongStatus {
+        /// The draft.
+        id: String,
+        /// Its status now.
+        status: String,
+        /// The status the move needs.
+        expected: Status,
+        /// The move, as a past participle.
+        action: &'static str,
+    },
+}
+
+/// Opens the registry that must already exist.
+pub fn open_existing(config: &Config) -> anyhow::Result<Registry> {
+    Registry::open(&config.db, OpenMode::Existing)
+        .with_context(|| format!("opening registry {}", config.db.display()))
+}
+
+fn find(registry: &Registry, id: &str) -> anyhow::Result<DraftRow> {
+    registry
+        .get(id)
+        .with_context(|| format!("reading draft {id}"))?
+        .ok_or_else(|| {
+            TransitionError::NotFound {
+                id: id.to_owned(),
+                db: registry.path().to_owned(),
+            }
+            .into()
+        })
+}
+
+/// `init`: create or migrate the registry.
+pub fn init(config: &Config) -> anyhow::Result<Output> {
+    let registry = Registry::open(&config.db, OpenMode::Create)
+        .with_context(|| format!("creating registry {}", config.db.display()))?;
+    let path = registry.path().display().to_string();
+    Ok(Output::done(
+        format!("registry ready: {path}\n"),
+        json!({ "db": path }),
+    ))
+}
+
+/// `keygen`: a new key for the configured path of a version.
+pub fn keygen(config: &Config, args: &KeygenArgs) -> anyhow::Result<Output> {
+    let ring = KeyRing::new(config.keys.clone());
+    let (version, path) = match args.key_version {
+        Some(v) => (
+            v,
+            ring.path(v).with_context(|| {
+                format!("no key file is configured for key_version {v}: add it under [keys]")
+            })?,
+        ),
+        None => ring.newest().context("no key is configured")?,
+    };
+    keys::keygen(path)?;
+    let shown = path.display().to_string();
+    Ok(Output::done(
+        format!("created HMAC key {shown} (key_version {version}, mode 0600)\n"),
+        json!({ "key": shown, "key_version": version }),
+    ))
+}
+
+/// `draft new`: sign with the newest key and insert as pending.
+pub fn draft_new(config: &Config, args: &DraftNewArgs, now: i64) -> anyhow::Result<Output> {
+    let target = parse_json(&args.target).context("--target is not valid JSON")?;
+    let payload = parse_json(&args.payload).context("--payload is not valid JSON")?;
+    if args.kind.trim().is_empty() {
+        bail!("--kind is empty: name the action kind, e.g. github_comment");
+    }
+    let ring = KeyRing::new(config.keys.clone());
+    let (version, _) = ring.newest().context("no key is configured")?;
+    let key = ring.key(version)?;
+    let id = ulid::Ulid::generate().to_string();
+    let issued_at = args.issued_at.unwrap_or(now);
+    let signed = sign(&id, &args.kind, &target, &payload, issued_at, version, key)
+        .context("the draft cannot be signed")?;
+    let mut registry = Registry::open(&config.db, OpenMode::Create)
+        .with_context(|| format!("opening registry {}", config.db.display()))?;
+    registry
+        .write(|w| {
+            w.insert_draft(
+                &signed,
+                &args.kind,
+                issued_at,
+                version,
+                args.led_ref.as_deref(),
+                now,
+            )
+        })
+        .with_context(|| format!("inserting draft {id}"))?;
+    log::info!("inserted draft {id} ({}) as pending", args.kind);
+    Ok(Output::done(format!("{id}\n"), json!({ "draft_id": id })))
+}
+
+/// `approve`: pending → approved, only after a fresh verify.
+pub fn approve(config: &Config, id: &str, now: i64) -> anyhow::Result<Output> {
+    let mut registry = open_existing(config)?;
+    let row = find(&registry, id)?;
+    require_status(&row, Status::Pending, "approved")?;
+    let ring = KeyRing::new(config.keys.clone());
+    match verify(&row.signed, &ring, now, config.ttl_seconds()) {
+        Ok(_) => {}
+        Err(VerifyError::Key(e)) => return Err(e.into()),
+        Err(reason) => bail!("draft {id} does not verify ({reason}); it stays pending"),
+    }
+    move_draft(
+        &mut registry,
+        &row,
+        Status::Pending,
+        Status::Approved,
+        "approved",
+        now,
+    )
+}
+
+/// `cancel`: pending → cancelled.
+pub fn cancel(config: &Config, id: &str, now: i64) -> anyhow::Result<Output> {
+    let mut registry = open_existing(config)?;
+    let row = find(&registry, id)?;
+    require_status(&row, Status::Pending, "cancelled")?;
+    move_draft(
+        &mut registry,
+        &row,
+        Status::Pending,
+        Status::Cancelled,
+        "cancelled",
+        now,
+    )
+}
+
+fn require_status(row: &DraftRow, expected: Status, action: &'static str) -> anyhow::Result<()> {
+    if row.status == expected.as_str() {
+        Ok(())
+    } else {
+        Err(TransitionError::WrongStatus {
+            id: row.id.clone(),
+            status: row.status.clone(),
+            expected,
+            action,
+        }
+        .into())
+    }
+}
+
+fn move_draft(
+    registry: &mut Registry,
+    row: &DraftRow,
+    from: Status,
+    to: Status,
+    action: &'static str,
+    now: i64,
+) -> anyhow::Result<Output> {
+    let moved = registry
+        .write(|w| w.transition(&row.id, from, to, &MoveFields::default(), now))
+        .with_context(|| format!("updating draft {}", row.id))?;
+    if !moved {
+        // Someone else moved it between our read and our write.
+        let status = find(registry, &row.id)?.status;
+        return Err(TransitionError::WrongStatus {
+            id: row.id.clone(),
+            status,
+            expected: from,
+            action,
+        }
+        .into());
+    }
+    Ok(Output::done(
+        format!("{} {to}\n", row.id),
+        json!({ "draft_id": row.id, "status": to.as_str() }),
+    ))
+}
+
+/// `expire`: pending drafts issued longer than the TTL ago become expired.
+pub fn expire(config: &Config, now: i64) -> anyhow::Result<Output> {
+    let mut registry = open_existing(config)?;
+    let ttl = i64::try_from(config.ttl_seconds()).unwrap_or(i64::MAX);
+    let cutoff = now.saturating_sub(ttl);
+    let count = registry
+        .write(|w| w.expire_pending(cutoff, now))
+        .context("expiring pending drafts")?;
+    Ok(Output::done(
+        format!("expired {count} pending draft(s)\n"),
+        json!({ "expired": count }),
+    ))
+}
+
+/// A stored value as JSON, for `show`.
+fn plain(value: &SqlValue) -> Value {
+    match value {
+        SqlValue::Null => Value::Null,
+        SqlValue::Integer(i) => json!(i),
+        SqlValue::Real(r) => json!(r),
+        SqlValue::Text(s) => json!(s),
+        other => json!(other.to_string()),
+    }
+}
+
+/// `show`: the draft's columns and its attempts.
+pub fn show(config: &Config, id: &str, now: i64) -> anyhow::Result<Output> {
+    let registry = open_existing(config)?;
+    let row = find(&registry, id)?;
+    let attempts = registry
+        .attempts(&row.id)
+        .with_context(|| format!("reading attempts of {id}"))?;
+    let s = &row.signed;
+    let parsed = |v: &SqlValue, column: &str| match v.parse_json_column(column) {
+        Ok(value) => (value, None),
+        Err(e) => (plain(v), Some(e)),
+    };
+    let (target, target_error) = parsed(&s.target_json, "target_json");
+    let (payload, payload_error) = parsed(&s.payload_json, "payload_json");
+    let mut doc = json!({
+        "draft_id": row.id,
+        "draft_kind": plain(&s.draft_kind),
+        "target": target,
+        "payload": payload,
+        "issued_at": plain(&s.issued_at),
+        "key_version": plain(&s.key_version),
+        "schema_version": plain(&s.schema_version),
+        "content_hash": plain(&s.content_hash),
+        "signature": plain(&s.signature),
+        "status": row.status,
+        "led_ref": row.led_ref,
+        "approval_subject": row.approval_subject,
+        "executed_url": row.executed_url,
+        "last_error": row.last_error,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+        "completed_at": row.completed_at,
+        "attempts": attempts,
+    });
+    for (name, error) in [
+        ("target_error", target_error),
+        ("payload_error", payload_error),
+    ] {
+        if let Some(e) = error {
+            doc[name] = json!(e);
+        }
+    }
+
+    let when = |t: Option<i64>| {
+        t.map_or_else(
+            || "-".to_owned(),
+            |t| format!("{t} ({})", crate::report::ago(t, now)),
+        )
+    };
+    let mut lines = vec![
+        vec!["draft".into(), row.id.clone()],
+        vec!["kind".into(), row.kind()],
+        vec!["status".into(), row.status.clone()],
+        vec!["target".into(), doc["target"].to_string()],
+        vec!["payload".into(), truncate(&doc["payload"].to_string(), 200)],
+        vec!["issued".into(), when(s.issued_at.as_integral())],
+        vec!["created".into(), when(row.created_at)],
+        vec!["updated".into(), when(row.updated_at)],
+    ];
+    let optional = [
+        ("completed", row.completed_at.map(|t| when(Some(t)))),
+        ("executed", row.executed_url.clone()),
+        ("last error", row.last_error.clone()),
+        ("led ref", row.led_ref.clone()),
+    ];
+    for (label, value) in optional {
+        if let Some(value) = value {
+            lines.push(vec![label.into(), value]);
+        }
+    }
+    let mut text = table(&lines);
+    if attempts.is_empty() {
+        text.push_str("no attempts\n");
+    } else {
+        text.push_str("attempts:\n");
+        let rows: Vec<Vec<String>> = attempts
+            .iter()
+            .map(|a| {
+                vec![
+                    format!("  {}", crate::report::ago(a.attempted_at, now)),
+                    a.kind.clone(),
+                    a.outcome.clone(),
+                    a.reason
+                        .clone()
+                        .or_else(|| a.executed_url.clone())
+                        .unwrap_or_default(),
+                ]
+            })
+            .collect();
+        text.push_str(&table(&rows));
+    }
+    Ok(Output::done(text, doc))
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &s[..cut]),
+        None => s.to_owned(),
+    }
+}
+
+/// One line of `verify`'s report.
+#[derive(Debug, Serialize)]
+pub struct Verdict {
+    /// The draft.
+    pub draft_id: String,
+    /// Whether it verified.
+    pub ok: bool,
+    /// `ok`, or why not.
+    pub reason: String,
+    /// The content hash as recomputed; `None` when it cannot be computed.
+    pub content_hash: Option<String>,
+}
+
+/// `verify`: verdicts without side effects.
+pub fn verify_cmd(config: &Config, args: &VerifyArgs, now: i64) -> anyhow::Result<Output> {
+    let registry = open_existing(config)?;
+    let rows = if !args.ids.is_empty() {
+        args.ids
+            .iter()
+            .map(|id| find(&registry, id))
+            .collect::<anyhow::Result<Vec<_>>>()?
+    } else if args.all {
+        registry.all().context("listing drafts")?
+    } else {
+        let mut rows = registry.by_status(Status::Pending, usize::MAX)?;
+        rows.extend(registry.by_status(Status::Approved, usize::MAX)?);
+        rows
+    };
+    let ring = KeyRing::new(config.keys.clone());
+    let now = args.now.unwrap_or(now);
+    let mut verdicts = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let result = verify(&row.signed, &ring, now, config.ttl_seconds());
+        let reason = match result {
+            Ok(_) => "ok".to_owned(),
+            Err(VerifyError::Key(e)) => {
+                return Err(anyhow::Error::new(e).context(format!("verifying draft {}", row.id)));
+            }
+            Err(e) => e.to_string(),
+        };
+        verdicts.push(Verdict {
+            draft_id: row.id.clone(),
+            ok: reason == "ok",
+            reason,
+            content_hash: signed_object(&row.signed).ok().map(|o| o.content_hash),
+        });
+    }
+    let failed = verdicts.iter().filter(|v| !v.ok).count();
+    let lines: Vec<Vec<String>> = verdicts
+        .iter()
+        .map(|v| {
+            vec![
+                if v.ok { "ok" } else { "FAILED" }.to_owned(),
+                v.draft_id.clone(),
+                if v.ok {
+                    String::new()
+                } else {
+                    v.reason.clone()
+                },
+            ]
+        })
+        .collect();
+    let mut text = table(&lines);
+    text.push_str(&format!(
+        "{} verified, {failed} failed\n",
+        verdicts.len() - failed
+    ));
+    let outcome = if failed == 0 {
+        Outcome::Done
+    } else {
+        Outcome::VerifyFailed
+    };
+    Ok(Output::done(text, &verdicts).with_outcome(outcome))
+}

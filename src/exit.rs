@@ -1,0 +1,59 @@
+//! Exit codes. The man page's EXIT STATUS section is built from [`CODES`].
+
+/// The command did what it was asked (a run that was idle, paused or skipped included).
+pub const SUCCESS: u8 = 0;
+/// An operational error: a file, the registry, a key or the configuration. The message says
+/// which and what to do.
+pub const FAILURE: u8 = 1;
+/// A usage error: unknown option, bad value.
+pub const USAGE: u8 = 2;
+/// `verify`: at least one draft did not verify.
+pub const VERIFY_FAILED: u8 = 3;
+
+/// Every code with its meaning, for the man page and `--help`.
+pub const CODES: &[(u8, &str)] = &[
+    (
+        SUCCESS,
+        "Success. A run that was idle, paused or skipped (lock held) succeeded too.",
+    ),
+    (
+        FAILURE,
+        "Operational error: the message names the file, draft or setting and what to do.",
+    ),
+    (USAGE, "Usage error: an unknown option or a bad value."),
+    (VERIFY_FAILED, "verify: at least one draft did not verify."),
+];
+
+/// How a command ended, when it did not fail outright.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Done.
+    Done,
+    /// `verify` found a draft that does not verify.
+    VerifyFailed,
+}
+
+impl Outcome {
+    /// The process exit code for this outcome.
+    pub fn code(self) -> u8 {
+        match self {
+            Outcome::Done => SUCCESS,
+            Outcome::VerifyFailed => VERIFY_FAILED,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_distinct_and_documented() {
+        let mut seen: Vec<u8> = CODES.iter().map(|(c, _)| *c).collect();
+        seen.dedup();
+        assert_eq!(seen.len(), CODES.len());
+        for outcome in [Outcome::Done, Outcome::VerifyFailed] {
+            assert!(CODES.iter().any(|(c, _)| *c == outcome.code()));
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! The `inbox-exec` binary: parse, run, print, exit.
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use clap::Parser;
+use inbox_exec::{cli::Cli, exit};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    inbox_exec::logging::init(cli.global.verbose, cli.global.quiet);
+    match inbox_exec::run(&cli, &inbox_exec::host_env()) {
+        Ok(output) => match io::stdout().write_all(output.render(cli.global.json).as_bytes()) {
+            // A closed pipe (`| head`) is the reader's choice, not our failure.
+            Ok(()) => ExitCode::from(output.outcome.code()),
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                ExitCode::from(output.outcome.code())
+            }
+            Err(e) => {
+                eprintln!("inbox-exec: error: writing output: {e}");
+                ExitCode::from(exit::FAILURE)
+            }
+        },
+        Err(e) => {
+            eprintln!("inbox-exec: error: {e:#}");
+            ExitCode::from(exit::FAILURE)
+        }
+    }
+}

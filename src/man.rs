@@ -1,0 +1,113 @@
+//! The man page and shell completions, both rendered from the clap definition.
+
+use clap::CommandFactory;
+use clap_complete::Shell as CompleteShell;
+
+use crate::cli::{Cli, Shell};
+use crate::exit::CODES;
+use crate::report::Output;
+
+/// The completion script for `shell`.
+pub fn completions(shell: Shell) -> Output {
+    let shell = match shell {
+        Shell::Bash => CompleteShell::Bash,
+        Shell::Zsh => CompleteShell::Zsh,
+        Shell::Fish => CompleteShell::Fish,
+        Shell::Elvish => CompleteShell::Elvish,
+        Shell::Powershell => CompleteShell::PowerShell,
+    };
+    let mut buf = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "inbox-exec", &mut buf);
+    let text = String::from_utf8(buf).expect("completion scripts are UTF-8");
+    Output::done(text.clone(), serde_json::json!({ "script": text }))
+}
+
+/// The whole man page, in roff: clap's sections plus EXIT STATUS, FILES, ENVIRONMENT, SEE ALSO.
+pub fn render() -> String {
+    let cmd = Cli::command();
+    let man = clap_mangen::Man::new(cmd.clone());
+    let mut buf = Vec::new();
+    man.render_title(&mut buf)
+        .expect("writing to a Vec cannot fail");
+    man.render_name_section(&mut buf).expect("Vec");
+    man.render_synopsis_section(&mut buf).expect("Vec");
+    man.render_description_section(&mut buf).expect("Vec");
+    man.render_options_section(&mut buf).expect("Vec");
+    man.render_subcommands_section(&mut buf).expect("Vec");
+    let mut page = String::from_utf8(buf).expect("roff is UTF-8");
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        page.push_str(&format!(".SS \"inbox-exec {}\"\n", sub.get_name()));
+        if let Some(about) = sub.get_long_about().or_else(|| sub.get_about()) {
+            page.push_str(&roff_text(&about.to_string()));
+        }
+        for arg in sub
+            .get_arguments()
+            .filter(|a| !a.is_global_set() && !a.is_hide_set())
+        {
+            let name = match (arg.get_long(), arg.get_short()) {
+                (Some(long), _) => format!("\\-\\-{long}"),
+                (None, Some(short)) => format!("\\-{short}"),
+                (None, None) => format!("<{}>", arg.get_id().as_str().to_uppercase()),
+            };
+            page.push_str(&format!(".TP\n\\fB{name}\\fR\n"));
+            if let Some(help) = arg.get_help() {
+                page.push_str(&roff_text(&help.to_string()));
+            }
+        }
+    }
+    page.push_str(".SH \"EXIT STATUS\"\n");
+    for (code, meaning) in CODES {
+        page.push_str(&format!(".TP\n\\fB{code}\\fR\n{}", roff_text(meaning)));
+    }
+    page.push_str(FILES_AND_ENVIRONMENT);
+    if let Some(version) = cmd.get_version() {
+        page.push_str(&format!(".SH VERSION\nv{version}\n"));
+    }
+    page
+}
+
+/// `man`: the page as command output.
+pub fn page() -> Output {
+    let page = render();
+    Output::done(page.clone(), serde_json::json!({ "roff": page }))
+}
+
+fn roff_text(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        let line = line.replace('\\', "\\\\").replace('-', "\\-");
+        if line.starts_with('.') || line.starts_with('\'') {
+            out.push_str("\\&");
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+const FILES_AND_ENVIRONMENT: &str = r#".SH FILES
+.TP
+\fB~/.delimit/drafts.db\fR
+The draft registry (SQLite, WAL). Single host only: SQLite on a network filesystem is not safe.
+.TP
+\fB~/.delimit/secrets/inbox\-executor\-hmac.key\fR
+The HMAC key for key_version 1: raw bytes, mode 0600, owned by the user running inbox\-exec.
+.TP
+\fB~/.delimit/inbox\-exec/\fR
+The state directory: \fIinbox\-exec.lock\fR (run lock), \fIthermal.json\fR (rate\-limit window), \fIlast\-run.json\fR (summary of the last run).
+.TP
+\fB$XDG_CONFIG_HOME/inbox\-exec/config.toml\fR, \fB/etc/inbox\-exec/config.toml\fR
+The configuration file, when \-\-config is not given. Refused when group or others can write it.
+.SH ENVIRONMENT
+.TP
+\fBINBOX_EXEC_CONFIG\fR, \fBINBOX_EXEC_DB\fR, \fBINBOX_EXEC_KEY\fR, \fBINBOX_EXEC_STATE_DIR\fR, \fBINBOX_EXEC_TTL\fR, \fBINBOX_EXEC_BATCH\fR
+Defaults for \-\-config, \-\-db, \-\-key, \-\-state\-dir, \-\-ttl and run \-\-batch; flags win.
+.TP
+\fBHOME\fR, \fBXDG_CONFIG_HOME\fR
+Where the default paths and the configuration file are looked for.
+.TP
+\fBNO_COLOR\fR
+When set, output is never coloured.
+.SH "SEE ALSO"
+\fBsystemd.timer\fR(5), \fBgh\fR(1), \fBsqlite3\fR(1)
+"#;

@@ -1,0 +1,605 @@
+//! The SQLite draft registry: the only module with SQL in it.
+//!
+//! One connection per process. Every write runs in a `BEGIN IMMEDIATE` transaction: a
+//! deferred one that reads and then writes can fail with `SQLITE_BUSY_SNAPSHOT` under
+//! concurrent writers, which `busy_timeout` does not retry. `synchronous=FULL` makes each
+//! commit durable before it returns, which is what lets a claim stand before a side effect.
+
+mod schema;
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::types::ValueRef;
+use rusqlite::{
+    Connection, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior, params,
+};
+
+use crate::draft::{Signed, SqlValue, StoredDraft};
+
+/// How long a writer waits for another writer's lock before giving up.
+pub const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
+
+/// Errors opening or using the registry that callers branch on; the rest pass through as
+/// SQLite errors.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The registry file does not exist and this command does not create it.
+    #[error(
+        "registry {0} does not exist: create it with `inbox-exec init`, or point --db at the right file"
+    )]
+    Missing(PathBuf),
+    /// The file exists but is not a SQLite database; it was not modified.
+    #[error("{0} is not a SQLite database (it was not modified): check --db or the config's `db`")]
+    NotADatabase(PathBuf),
+    /// A schema version newer than this program knows.
+    #[error(
+        "the registry was migrated by a newer program ({key} = {found}, this inbox-exec knows up to {known}): upgrade inbox-exec"
+    )]
+    NewerSchema {
+        /// The `db_meta` key.
+        key: String,
+        /// The version found.
+        found: usize,
+        /// The newest version known here.
+        known: usize,
+    },
+    /// A `db_meta` version that is not a number.
+    #[error("db_meta {key} = {value:?} is not a version number")]
+    BadMeta {
+        /// The `db_meta` key.
+        key: String,
+        /// The value found.
+        value: String,
+    },
+    /// Filesystem trouble around the database file.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// An error from SQLite.
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+/// Draft statuses (DESIGN.md §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Status {
+    /// Signed and waiting for a human.
+    Pending,
+    /// Approved by a human; the executor will take it.
+    Approved,
+    /// Claimed by an executor; its side effect may be under way.
+    Executing,
+    /// Done.
+    Completed,
+    /// Refused at execute time or failed.
+    CompletedWithError,
+    /// Pending past its TTL.
+    Expired,
+    /// Cancelled while pending.
+    Cancelled,
+    /// Refused for good (a non-delegable kind) or settled so by a human.
+    TerminalUnrecoverable,
+}
+
+impl Status {
+    /// Every status, in lifecycle order.
+    pub const ALL: [Status; 8] = [
+        Status::Pending,
+        Status::Approved,
+        Status::Executing,
+        Status::Completed,
+        Status::CompletedWithError,
+        Status::Expired,
+        Status::Cancelled,
+        Status::TerminalUnrecoverable,
+    ];
+
+    /// The word stored in the `status` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Approved => "approved",
+            Status::Executing => "executing",
+            Status::Completed => "completed",
+            Status::CompletedWithError => "completed_with_error",
+            Status::Expired => "expired",
+            Status::Cancelled => "cancelled",
+            Status::TerminalUnrecoverable => "terminal_unrecoverable",
+        }
+    }
+
+    /// The status a stored word names, if any.
+    pub fn parse(word: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|s| s.as_str() == word)
+    }
+
+    /// Whether the move is one DESIGN.md §3 allows (reconcile's moves included).
+    pub fn may_become(self, to: Status) -> bool {
+        use Status::{
+            Approved, Cancelled, Completed, CompletedWithError, Executing, Expired, Pending,
+            TerminalUnrecoverable,
+        };
+        matches!(
+            (self, to),
+            (Pending, Approved | Expired | Cancelled)
+                | (
+                    Approved,
+                    Executing | CompletedWithError | TerminalUnrecoverable
+                )
+                | (
+                    Executing,
+                    Completed | CompletedWithError | TerminalUnrecoverable
+                )
+        )
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `attempts.kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptKind {
+    /// A verification at execute time.
+    Verify,
+    /// A dispatch.
+    Execute,
+    /// A human's decision through `reconcile`.
+    Reconcile,
+}
+
+impl AttemptKind {
+    /// The stored word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptKind::Verify => "verify",
+            AttemptKind::Execute => "execute",
+            AttemptKind::Reconcile => "reconcile",
+        }
+    }
+}
+
+/// `attempts.outcome`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    /// It worked.
+    Ok,
+    /// It did not.
+    Failed,
+    /// It was not tried.
+    Skipped,
+}
+
+impl AttemptOutcome {
+    /// The stored word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptOutcome::Ok => "ok",
+            AttemptOutcome::Failed => "failed",
+            AttemptOutcome::Skipped => "skipped",
+        }
+    }
+}
+
+/// One `drafts` row, read leniently: a malformed row still loads, and its verdict says why.
+#[derive(Debug, Clone)]
+pub struct DraftRow {
+    /// The draft id as text (for display and lookups).
+    pub id: String,
+    /// The signed columns, storage classes preserved.
+    pub signed: StoredDraft,
+    /// The `status` column as stored.
+    pub status: String,
+    /// `led_ref`.
+    pub led_ref: Option<String>,
+    /// `approval_subject`.
+    pub approval_subject: Option<String>,
+    /// `executed_url`.
+    pub executed_url: Option<String>,
+    /// `last_error`.
+    pub last_error: Option<String>,
+    /// `created_at`.
+    pub created_at: Option<i64>,
+    /// `updated_at`.
+    pub updated_at: Option<i64>,
+    /// `completed_at`.
+    pub completed_at: Option<i64>,
+}
+
+impl DraftRow {
+    /// The kind as text, for display (a non-text kind shows as its value).
+    pub fn kind(&self) -> String {
+        self.signed.draft_kind.to_string()
+    }
+}
+
+/// One `attempts` row.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Attempt {
+    /// `verify`, `execute` or `reconcile`.
+    pub kind: String,
+    /// `ok`, `failed` or `skipped`.
+    pub outcome: String,
+    /// Why, when there is a reason.
+    pub reason: Option<String>,
+    /// The URL the action produced.
+    pub executed_url: Option<String>,
+    /// Unix seconds.
+    pub attempted_at: i64,
+}
+
+/// What a status move writes besides the status (the reference's `transition` fields).
+#[derive(Debug, Default, Clone)]
+pub struct MoveFields<'a> {
+    /// Sets `executed_url` when given.
+    pub executed_url: Option<&'a str>,
+    /// Sets `last_error` when given.
+    pub last_error: Option<&'a str>,
+    /// Sets `completed_at` to now.
+    pub completed: bool,
+}
+
+/// Whether `open` may create the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Create the file (and its directory) when missing.
+    Create,
+    /// The file must exist.
+    Existing,
+}
+
+/// An open registry: one connection, migrated.
+#[derive(Debug)]
+pub struct Registry {
+    conn: Connection,
+    path: PathBuf,
+}
+
+const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+
+impl Registry {
+    /// Opens (or, with [`OpenMode::Create`], creates) the registry at `path`, sets the
+    /// connection pragmas and applies pending migrations once.
+    pub fn open(path: &Path, mode: OpenMode) -> Result<Registry, RegistryError> {
+        let io_err = |source: io::Error| RegistryError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        match File::open(path) {
+            Ok(mut file) => {
+                // Look before SQLite does: it would happily start a new database in an empty
+                // file, and a truncated registry must be reported, not silently replaced.
+                let mut magic = [0u8; 16];
+                let looks_right = file.read_exact(&mut magic).is_ok() && &magic == SQLITE_MAGIC;
+                if !looks_right {
+                    return Err(RegistryError::NotADatabase(path.to_owned()));
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if mode == OpenMode::Existing {
+                    return Err(RegistryError::Missing(path.to_owned()));
+                }
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    fs::DirBuilder::new()
+                        .recursive(true)
+                        .mode(0o700)
+                        .create(dir)
+                        .map_err(io_err)?;
+                }
+                // Created here with 0600 so SQLite, which copies the database's mode onto its
+                // -wal and -shm files, never makes the drafts readable by others.
+                match OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(path)
+                {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                    Err(e) => return Err(io_err(e)),
+                }
+            }
+            Err(e) => return Err(io_err(e)),
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn = Connection::open_with_flags(path, flags)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let journal: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        if !journal.eq_ignore_ascii_case("wal") {
+            return Err(RegistryError::Io {
+                path: path.to_owned(),
+                source: io::Error::other(format!(
+                    "cannot switch the journal to WAL (got {journal}); is the file on a network filesystem?"
+                )),
+            });
+        }
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        schema::migrate(&mut conn)?;
+        Ok(Registry {
+            conn,
+            path: path.to_owned(),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction, committed (durably) when `f` succeeds.
+    pub fn write<T>(
+        &mut self,
+        f: impl FnOnce(&Writer<'_>) -> Result<T, RegistryError>,
+    ) -> Result<T, RegistryError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&Writer { tx: &tx })?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// One draft by id.
+    pub fn get(&self, id: &str) -> Result<Option<DraftRow>, RegistryError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT * FROM drafts WHERE draft_id = ?1")?;
+        Ok(stmt.query_row([id], read_draft).optional()?)
+    }
+
+    /// Drafts in `status`, oldest first (by `created_at`, then id), at most `limit`.
+    pub fn by_status(&self, status: Status, limit: usize) -> Result<Vec<DraftRow>, RegistryError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT * FROM drafts WHERE status = ?1 ORDER BY created_at, draft_id LIMIT ?2",
+        )?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt.query_map(params![status.as_str(), limit], read_draft)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every draft, oldest first.
+    pub fn all(&self) -> Result<Vec<DraftRow>, RegistryError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT * FROM drafts ORDER BY created_at, draft_id")?;
+        let rows = stmt.query_map([], read_draft)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// A draft's attempts, in order.
+    pub fn attempts(&self, id: &str) -> Result<Vec<Attempt>, RegistryError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT kind, outcome, reason, executed_url, attempted_at FROM attempts
+             WHERE draft_id = ?1 ORDER BY attempt_id",
+        )?;
+        let rows = stmt.query_map([id], |r| {
+            Ok(Attempt {
+                kind: r.get(0)?,
+                outcome: r.get(1)?,
+                reason: r.get(2)?,
+                executed_url: r.get(3)?,
+                attempted_at: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Times of execute attempts at or after `since`: the durable record the thermal window
+    /// is rebuilt from.
+    pub fn execute_times_since(&self, since: i64) -> Result<Vec<i64>, RegistryError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT attempted_at FROM attempts WHERE kind = 'execute' AND attempted_at >= ?1
+             ORDER BY attempted_at",
+        )?;
+        let rows = stmt.query_map([since], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The newest execute attempt's time, if any.
+    pub fn newest_execute_time(&self) -> Result<Option<i64>, RegistryError> {
+        Ok(self.conn.query_row(
+            "SELECT MAX(attempted_at) FROM attempts WHERE kind = 'execute'",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+}
+
+/// Writes inside one transaction of [`Registry::write`].
+pub struct Writer<'a> {
+    tx: &'a Transaction<'a>,
+}
+
+impl Writer<'_> {
+    /// Inserts a freshly signed draft as `pending`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn insert_draft(
+        &self,
+        signed: &Signed,
+        kind: &str,
+        issued_at: i64,
+        key_version: u32,
+        led_ref: Option<&str>,
+        now: i64,
+    ) -> Result<(), RegistryError> {
+        self.tx.execute(
+            "INSERT INTO drafts (draft_id, draft_kind, target_json, payload_json, issued_at,
+                 key_version, schema_version, content_hash, signature, status, led_ref,
+                 created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
+            params![
+                signed.draft_id,
+                kind,
+                signed.target_json,
+                signed.payload_json,
+                issued_at,
+                key_version,
+                crate::draft::SCHEMA_VERSION,
+                signed.content_hash,
+                signed.signature,
+                Status::Pending.as_str(),
+                led_ref,
+                now,
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Moves a draft `from` → `to` when it is in `from`; true when exactly one row changed.
+    /// Fields are written as the reference's `transition` writes them (`COALESCE`: a `None`
+    /// keeps the stored value).
+    pub fn transition(
+        &self,
+        id: &str,
+        from: Status,
+        to: Status,
+        fields: &MoveFields<'_>,
+        now: i64,
+    ) -> Result<bool, RegistryError> {
+        debug_assert!(from.may_become(to), "illegal move {from} -> {to}");
+        let changed = self.tx.execute(
+            "UPDATE drafts SET
+                 status       = ?1,
+                 executed_url = COALESCE(?2, executed_url),
+                 last_error   = COALESCE(?3, last_error),
+                 completed_at = CASE WHEN ?4 THEN ?5 ELSE completed_at END,
+                 updated_at   = ?5
+             WHERE draft_id = ?6 AND status = ?7",
+            params![
+                to.as_str(),
+                fields.executed_url,
+                fields.last_error,
+                fields.completed,
+                now,
+                id,
+                from.as_str()
+            ],
+        )?;
+        Ok(changed == 1)
+    }
+
+    /// Appends an attempt.
+    pub fn record_attempt(
+        &self,
+        id: &str,
+        kind: AttemptKind,
+        outcome: AttemptOutcome,
+        reason: Option<&str>,
+        executed_url: Option<&str>,
+        now: i64,
+    ) -> Result<(), RegistryError> {
+        self.tx.execute(
+            "INSERT INTO attempts (draft_id, kind, outcome, reason, executed_url, attempted_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                id,
+                kind.as_str(),
+                outcome.as_str(),
+                reason,
+                executed_url,
+                now
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Records who claimed a draft.
+    pub fn record_claim(&self, id: &str, claimer: &Claimer, now: i64) -> Result<(), RegistryError> {
+        self.tx.execute(
+            "INSERT OR REPLACE INTO claims (draft_id, claimed_at, pid, host, boot_id, process_start)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![id, now, claimer.pid, claimer.host, claimer.boot_id, claimer.process_start],
+        )?;
+        Ok(())
+    }
+
+    /// Moves pending drafts issued before `cutoff` to `expired`; returns how many.
+    pub fn expire_pending(&self, cutoff: i64, now: i64) -> Result<usize, RegistryError> {
+        Ok(self.tx.execute(
+            "UPDATE drafts SET status = 'expired', updated_at = ?1
+             WHERE status = 'pending' AND issued_at < ?2",
+            params![now, cutoff],
+        )?)
+    }
+}
+
+/// The process that claims drafts: enough to tell later whether it is still alive.
+#[derive(Debug, Clone)]
+pub struct Claimer {
+    /// Process id.
+    pub pid: u32,
+    /// Host name.
+    pub host: String,
+    /// `/proc/sys/kernel/random/boot_id`, when readable: a pid means nothing across boots.
+    pub boot_id: Option<String>,
+    /// The process start time in clock ticks since boot (`/proc/self/stat` field 22): a pid
+    /// can be reused, the pair cannot.
+    pub process_start: Option<i64>,
+}
+
+fn sql_value(v: ValueRef<'_>) -> SqlValue {
+    match v {
+        ValueRef::Null => SqlValue::Null,
+        ValueRef::Integer(i) => SqlValue::Integer(i),
+        ValueRef::Real(r) => SqlValue::Real(r),
+        ValueRef::Text(t) => match std::str::from_utf8(t) {
+            Ok(s) => SqlValue::Text(s.to_owned()),
+            Err(_) => SqlValue::BadText(t.to_vec()),
+        },
+        ValueRef::Blob(b) => SqlValue::Blob(b.to_vec()),
+    }
+}
+
+fn text(row: &Row<'_>, name: &str) -> rusqlite::Result<Option<String>> {
+    Ok(match sql_value(row.get_ref(name)?) {
+        SqlValue::Null => None,
+        SqlValue::Text(s) => Some(s),
+        other => Some(other.to_string()),
+    })
+}
+
+fn integer(row: &Row<'_>, name: &str) -> rusqlite::Result<Option<i64>> {
+    Ok(sql_value(row.get_ref(name)?).as_integral())
+}
+
+fn read_draft(row: &Row<'_>) -> rusqlite::Result<DraftRow> {
+    let col = |name: &str| row.get_ref(name).map(sql_value);
+    let signed = StoredDraft {
+        draft_id: col("draft_id")?,
+        draft_kind: col("draft_kind")?,
+        target_json: col("target_json")?,
+        payload_json: col("payload_json")?,
+        issued_at: col("issued_at")?,
+        key_version: col("key_version")?,
+        schema_version: col("schema_version")?,
+        content_hash: col("content_hash")?,
+        signature: col("signature")?,
+    };
+    Ok(DraftRow {
+        id: match &signed.draft_id {
+            SqlValue::Text(s) => s.clone(),
+            other => other.to_string(),
+        },
+        status: text(row, "status")?.unwrap_or_default(),
+        led_ref: text(row, "led_ref")?,
+        approval_subject: text(row, "approval_subject")?,
+        executed_url: text(row, "executed_url")?,
+        last_error: text(row, "last_error")?,
+        created_at: integer(row, "created_at")?,
+        updated_at: integer(row, "updated_at")?,
+        completed_at: integer(row, "completed_at")?,
+        signed,
+    })
+}

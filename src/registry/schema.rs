@@ -1,0 +1,148 @@
+//! The registry's DDL and migration bookkeeping.
+//!
+//! The reference's schema is applied verbatim and counted under its own `db_schema_version`;
+//! our additions are additive only and counted under `inbox_exec_schema_version`, so a
+//! database stays usable by the reference whichever program created it.
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+
+use super::RegistryError;
+
+/// The reference's migrations, in order; index + 1 is the `db_schema_version` it sets.
+const REFERENCE_MIGRATIONS: &[&str] = &["
+    CREATE TABLE IF NOT EXISTS drafts (
+        draft_id           TEXT PRIMARY KEY,
+        draft_kind         TEXT NOT NULL,
+        target_json        TEXT NOT NULL,
+        payload_json       TEXT NOT NULL,
+        issued_at          INTEGER NOT NULL,
+        key_version        INTEGER NOT NULL,
+        schema_version     TEXT NOT NULL,
+        content_hash       TEXT NOT NULL,
+        signature          TEXT NOT NULL,
+        status             TEXT NOT NULL,
+        led_ref            TEXT,
+        approval_subject   TEXT,
+        executed_url       TEXT,
+        last_error         TEXT,
+        created_at         INTEGER NOT NULL,
+        updated_at         INTEGER NOT NULL,
+        completed_at       INTEGER
+    );
+
+    CREATE INDEX IF NOT EXISTS idx_drafts_status ON drafts(status);
+    CREATE INDEX IF NOT EXISTS idx_drafts_issued_at ON drafts(issued_at);
+    CREATE INDEX IF NOT EXISTS idx_drafts_led_ref ON drafts(led_ref);
+
+    CREATE TABLE IF NOT EXISTS attempts (
+        attempt_id   INTEGER PRIMARY KEY AUTOINCREMENT,
+        draft_id     TEXT NOT NULL,
+        kind         TEXT NOT NULL,           -- \"verify\" | \"execute\"
+        outcome      TEXT NOT NULL,           -- \"ok\" | \"failed\" | \"skipped\"
+        reason       TEXT,
+        executed_url TEXT,
+        attempted_at INTEGER NOT NULL,
+        FOREIGN KEY (draft_id) REFERENCES drafts(draft_id)
+    );
+
+    CREATE INDEX IF NOT EXISTS idx_attempts_draft_id ON attempts(draft_id);
+
+    CREATE TABLE IF NOT EXISTS db_meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+"];
+
+/// Our own additive migrations; index + 1 is the `inbox_exec_schema_version` it sets.
+const OUR_MIGRATIONS: &[&str] = &["
+    -- The executor's batch query: approved drafts, oldest first.
+    CREATE INDEX IF NOT EXISTS idx_drafts_status_created
+        ON drafts(status, created_at, draft_id);
+    -- Rebuilding the thermal window: execute attempts since a moment.
+    CREATE INDEX IF NOT EXISTS idx_attempts_kind_attempted
+        ON attempts(kind, attempted_at);
+    -- Who claimed a draft (approved -> executing), so reconcile can tell a dead claimer
+    -- from a slow one. Rows claimed by the reference have none.
+    CREATE TABLE IF NOT EXISTS claims (
+        draft_id      TEXT PRIMARY KEY REFERENCES drafts(draft_id),
+        claimed_at    INTEGER NOT NULL,
+        pid           INTEGER NOT NULL,
+        host          TEXT NOT NULL,
+        boot_id       TEXT,
+        process_start INTEGER
+    );
+"];
+
+const REFERENCE_KEY: &str = "db_schema_version";
+const OUR_KEY: &str = "inbox_exec_schema_version";
+
+/// Brings the schema up to date. A database that is already current is only read, so the
+/// common case costs no write transaction and no fsync.
+pub(super) fn migrate(conn: &mut Connection) -> Result<(), RegistryError> {
+    if versions(conn)? == (REFERENCE_MIGRATIONS.len(), OUR_MIGRATIONS.len()) {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS db_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    )?;
+    // Read again under the write lock: another process may have migrated meanwhile.
+    let (reference, ours) = versions(&tx)?;
+    apply(&tx, REFERENCE_MIGRATIONS, reference, REFERENCE_KEY)?;
+    apply(&tx, OUR_MIGRATIONS, ours, OUR_KEY)?;
+    tx.commit()?;
+    Ok(())
+}
+
+fn apply(
+    conn: &Connection,
+    migrations: &[&str],
+    current: usize,
+    key: &str,
+) -> Result<(), RegistryError> {
+    for (i, sql) in migrations.iter().enumerate().skip(current) {
+        conn.execute_batch(sql)?;
+        conn.execute(
+            "INSERT OR REPLACE INTO db_meta (key, value) VALUES (?1, ?2)",
+            (key, (i + 1).to_string()),
+        )?;
+    }
+    Ok(())
+}
+
+/// `(db_schema_version, inbox_exec_schema_version)`, refusing versions newer than ours: a
+/// newer program may have changed what the rows mean.
+fn versions(conn: &Connection) -> Result<(usize, usize), RegistryError> {
+    let has_meta: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'db_meta')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_meta {
+        return Ok((0, 0));
+    }
+    let read = |key: &str, known: usize| -> Result<usize, RegistryError> {
+        let value: Option<String> = conn
+            .query_row("SELECT value FROM db_meta WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let Some(value) = value else { return Ok(0) };
+        let version: usize = value.trim().parse().map_err(|_| RegistryError::BadMeta {
+            key: key.to_owned(),
+            value: value.clone(),
+        })?;
+        if version > known {
+            return Err(RegistryError::NewerSchema {
+                key: key.to_owned(),
+                found: version,
+                known,
+            });
+        }
+        Ok(version)
+    };
+    Ok((
+        read(REFERENCE_KEY, REFERENCE_MIGRATIONS.len())?,
+        read(OUR_KEY, OUR_MIGRATIONS.len())?,
+    ))
+}

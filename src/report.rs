@@ -1,0 +1,128 @@
+//! What a command hands back to the edge: text for people, one JSON document for machines,
+//! and the outcome that picks the exit code.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::exit::Outcome;
+
+/// A finished command's output.
+#[derive(Debug)]
+pub struct Output {
+    /// Human-readable text (printed without `--json`).
+    pub text: String,
+    /// The `--json` document.
+    pub json: serde_json::Value,
+    /// How the command ended.
+    pub outcome: Outcome,
+}
+
+impl Output {
+    /// An output with the `Done` outcome.
+    pub fn done(text: impl Into<String>, json: impl Serialize) -> Output {
+        Output {
+            text: text.into(),
+            json: serde_json::to_value(json).expect("report types always serialize"),
+            outcome: Outcome::Done,
+        }
+    }
+
+    /// The same output with another outcome.
+    #[must_use]
+    pub fn with_outcome(mut self, outcome: Outcome) -> Output {
+        self.outcome = outcome;
+        self
+    }
+
+    /// What to print, as chosen by `--json`.
+    pub fn render(&self, json: bool) -> String {
+        if json {
+            let mut s = serde_json::to_string_pretty(&self.json).expect("a Value serializes");
+            s.push('\n');
+            s
+        } else {
+            self.text.clone()
+        }
+    }
+}
+
+/// Lays out rows as left-aligned columns separated by two spaces; the last column is not
+/// padded. Widths count characters, which is right for the ids, words and numbers we print.
+pub fn table(rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let mut widths = vec![0; columns];
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                let _ = write!(line, "{cell:<width$}  ", width = widths[i]);
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// A span of seconds the way people say it: `45s`, `3m`, `2h5m`, `4d3h`.
+pub fn span(seconds: i64) -> String {
+    let s = seconds.max(0);
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86_400 => two_units(s / 3600, 'h', s % 3600 / 60, 'm'),
+        _ => two_units(s / 86_400, 'd', s % 86_400 / 3600, 'h'),
+    }
+}
+
+fn two_units(big: i64, big_unit: char, small: i64, small_unit: char) -> String {
+    if small == 0 {
+        format!("{big}{big_unit}")
+    } else {
+        format!("{big}{big_unit}{small}{small_unit}")
+    }
+}
+
+/// `3m ago`, or `in 3m` for a moment ahead of now.
+pub fn ago(then: i64, now: i64) -> String {
+    if then > now {
+        format!("in {}", span(then - now))
+    } else {
+        format!("{} ago", span(now - then))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_read_like_people_say_them() {
+        assert_eq!(span(45), "45s");
+        assert_eq!(span(180), "3m");
+        assert_eq!(span(3600), "1h");
+        assert_eq!(span(7500), "2h5m");
+        assert_eq!(span(86_400 * 4 + 3600 * 3), "4d3h");
+        assert_eq!(span(86_400 * 2), "2d");
+        assert_eq!(ago(100, 280), "3m ago");
+        assert_eq!(ago(400, 100), "in 5m");
+    }
+
+    #[test]
+    fn tables_align_all_but_the_last_column() {
+        let rows = vec![
+            vec!["a".to_owned(), "bb".to_owned(), "x".to_owned()],
+            vec!["ccc".to_owned(), "d".to_owned(), "y".to_owned()],
+        ];
+        assert_eq!(table(&rows), "a    bb  x\nccc  d   y\n");
+    }
+}

@@ -1,0 +1,1 @@
+//! The draft commands: keygen, init, draft new, approve, cancel, expire, show, verify.
