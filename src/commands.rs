@@ -6,12 +6,15 @@ use anyhow::{Context as _, bail};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::cli::{DraftNewArgs, KeygenArgs, VerifyArgs};
-use crate::config::Config;
+use crate::cli::{DraftNewArgs, KeygenArgs, RunArgs, VerifyArgs};
+use crate::config::{Config, HostEnv};
+use crate::dispatch::{ChildEnv, Handlers};
 use crate::draft::json::parse_json;
 use crate::draft::sign::signed_object;
 use crate::draft::{KeyRing, SqlValue, VerifyError, keys, sign, verify};
+use crate::executor::{Cycle, CycleReport, RunOptions, RunStatus};
 use crate::exit::Outcome;
+use crate::notify::Notifier;
 use crate::registry::{DraftRow, MoveFields, OpenMode, Registry, Status};
 use crate::report::{Output, table};
 
@@ -399,4 +402,67 @@ pub fn verify_cmd(config: &Config, args: &VerifyArgs, now: i64) -> anyhow::Resul
         Outcome::VerifyFailed
     };
     Ok(Output::done(text, &verdicts).with_outcome(outcome))
+}
+
+/// `run`: one cycle. Alerts queued during it are sent at the end, whatever happened.
+pub fn run(config: &Config, args: &RunArgs, env: &HostEnv) -> anyhow::Result<Output> {
+    let handlers = Handlers::new(config, ChildEnv::new(env.vars.clone()));
+    let password = env
+        .vars
+        .get(std::ffi::OsStr::new("INBOX_EXEC_SMTP_PASSWORD"))
+        .map(|v| v.to_string_lossy().into_owned());
+    let mut notifier = Notifier::new(config.notify.clone(), password);
+    let clock = crate::unix_now;
+    let options = RunOptions {
+        batch: usize::from(args.batch.unwrap_or(config.batch)),
+        dry_run: args.dry_run,
+    };
+    let result = Cycle {
+        config,
+        handlers: &handlers,
+        notifier: &mut notifier,
+        clock: &clock,
+        claimer: crate::executor::this_process(),
+    }
+    .run(options);
+    notifier.flush();
+    let report = result?;
+    Ok(Output::done(run_text(&report, clock()), &report))
+}
+
+fn run_text(report: &CycleReport, now: i64) -> String {
+    let dry = if report.dry_run {
+        " (dry run: nothing changed)"
+    } else {
+        ""
+    };
+    let mut text = match report.status {
+        RunStatus::Skipped => return "skipped: another run holds the lock\n".to_owned(),
+        RunStatus::Idle => format!("idle: no approved drafts{dry}\n"),
+        RunStatus::Paused => String::new(),
+        RunStatus::Ran => format!("ran: {} draft(s){dry}\n", report.processed),
+    };
+    let rows: Vec<Vec<String>> = report
+        .results
+        .iter()
+        .map(|r| {
+            vec![
+                format!("  {}", r.outcome.as_str()),
+                r.draft_id.clone(),
+                r.kind.clone(),
+                r.reason
+                    .clone()
+                    .or_else(|| r.executed_url.clone())
+                    .unwrap_or_default(),
+            ]
+        })
+        .collect();
+    text.push_str(&table(&rows));
+    if let Some(until) = report.paused_until {
+        text.push_str(&format!(
+            "paused: thermal cutout in force until {until} ({})\n",
+            crate::report::ago(until, now)
+        ));
+    }
+    text
 }

@@ -4,6 +4,7 @@
 //! > defaults. Clap types stop here; the rest of the program sees only `Config`.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::fs;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
@@ -69,6 +70,8 @@ pub struct HostEnv {
     pub home: Option<PathBuf>,
     /// `$XDG_CONFIG_HOME`.
     pub xdg_config_home: Option<PathBuf>,
+    /// Every variable, for the handlers' allowlists and the SMTP password.
+    pub vars: BTreeMap<OsString, OsString>,
 }
 
 /// The thermal cutout's settings.

@@ -6,12 +6,18 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod dispatch;
 pub mod draft;
+pub mod executor;
 pub mod exit;
+pub mod lock;
 pub mod logging;
 pub mod man;
+pub mod notify;
 pub mod registry;
 pub mod report;
+pub mod statefile;
+pub mod thermal;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -38,7 +44,7 @@ pub fn run(cli: &Cli, env: &HostEnv) -> anyhow::Result<Output> {
         Command::Expire => commands::expire(&config, now),
         Command::Show(a) => commands::show(&config, &a.id, now),
         Command::Verify(args) => commands::verify_cmd(&config, args, now),
-        Command::Run(_) => anyhow::bail!("run is not available yet"),
+        Command::Run(args) => commands::run(&config, args, env),
         Command::Completions(_) | Command::Man => unreachable!("handled above"),
     }
 }
@@ -53,6 +59,7 @@ pub fn host_env() -> HostEnv {
     HostEnv {
         home: path("HOME"),
         xdg_config_home: path("XDG_CONFIG_HOME"),
+        vars: std::env::vars_os().collect(),
     }
 }
 

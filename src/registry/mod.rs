@@ -396,24 +396,29 @@ impl Registry {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Times of execute attempts at or after `since`: the durable record the thermal window
-    /// is rebuilt from.
-    pub fn execute_times_since(&self, since: i64) -> Result<Vec<i64>, RegistryError> {
+    /// Execute attempts that reached a handler (`ok` or `failed`) at or after `since`, as
+    /// `(attempt_id, attempted_at)`: the durable record the thermal window is rebuilt from.
+    pub fn actions_since(&self, since: i64) -> Result<Vec<(i64, i64)>, RegistryError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT attempted_at FROM attempts WHERE kind = 'execute' AND attempted_at >= ?1
-             ORDER BY attempted_at",
+            "SELECT attempt_id, attempted_at FROM attempts
+             WHERE kind = 'execute' AND attempted_at >= ?1 AND outcome IN ('ok', 'failed')",
         )?;
-        let rows = stmt.query_map([since], |r| r.get(0))?;
+        let rows = stmt.query_map([since], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// The newest execute attempt's time, if any.
-    pub fn newest_execute_time(&self) -> Result<Option<i64>, RegistryError> {
-        Ok(self.conn.query_row(
-            "SELECT MAX(attempted_at) FROM attempts WHERE kind = 'execute'",
-            [],
-            |r| r.get(0),
-        )?)
+    /// The newest execute attempt's id, if any. Walks attempts newest first, which stops
+    /// almost at once: every dispatched draft's last attempt is an execute attempt.
+    pub fn newest_execute_attempt(&self) -> Result<Option<i64>, RegistryError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT attempt_id FROM attempts WHERE kind = 'execute'
+                 ORDER BY attempt_id DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 }
 
@@ -490,7 +495,7 @@ impl Writer<'_> {
         Ok(changed == 1)
     }
 
-    /// Appends an attempt.
+    /// Appends an attempt; returns its `attempt_id`.
     pub fn record_attempt(
         &self,
         id: &str,
@@ -499,7 +504,7 @@ impl Writer<'_> {
         reason: Option<&str>,
         executed_url: Option<&str>,
         now: i64,
-    ) -> Result<(), RegistryError> {
+    ) -> Result<i64, RegistryError> {
         self.tx.execute(
             "INSERT INTO attempts (draft_id, kind, outcome, reason, executed_url, attempted_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -512,7 +517,7 @@ impl Writer<'_> {
                 now
             ],
         )?;
-        Ok(())
+        Ok(self.tx.last_insert_rowid())
     }
 
     /// Records who claimed a draft.

@@ -1,0 +1,163 @@
+//! The one way this program runs another: no shell, a cleared environment plus an allowlist,
+//! stdin fed from memory, bounded capture of stdout and stderr, and a timeout that kills the
+//! child's whole process group (so nothing it spawned outlives it).
+
+use std::ffi::OsString;
+use std::io::{self, Read, Write};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How much of each output stream is kept: the tail, where the URL and the error are.
+pub const CAPTURE_LIMIT: usize = 64 * 1024;
+
+/// A fully prepared child process.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    /// Absolute path of the program.
+    pub program: PathBuf,
+    /// Arguments (argv[1..]).
+    pub args: Vec<OsString>,
+    /// The whole environment the child gets.
+    pub env: Vec<(OsString, OsString)>,
+    /// Bytes written to its stdin, which is then closed.
+    pub stdin: Vec<u8>,
+    /// Kill it after this long.
+    pub timeout: Duration,
+}
+
+/// How the child ended.
+#[derive(Debug)]
+pub struct Finished {
+    /// Its exit status; `None` when it had to be killed at the timeout.
+    pub status: Option<ExitStatus>,
+    /// The tail of stdout (lossy UTF-8).
+    pub stdout: String,
+    /// The tail of stderr (lossy UTF-8).
+    pub stderr: String,
+}
+
+impl Finished {
+    /// Whether it exited 0.
+    pub fn success(&self) -> bool {
+        self.status.is_some_and(|s| s.success())
+    }
+
+    /// `exit status 3`, `killed by signal 9`, `timed out`, for failure reasons.
+    pub fn describe(&self, timeout: Duration) -> String {
+        match self.status {
+            None => format!("timed out after {}", humantime::format_duration(timeout)),
+            Some(s) => match (s.code(), s.signal()) {
+                (Some(code), _) => format!("exit status {code}"),
+                (None, Some(sig)) => format!("killed by signal {sig}"),
+                (None, None) => "ended abnormally".to_owned(),
+            },
+        }
+    }
+}
+
+/// Runs the invocation to completion or timeout. An error means it could not be started.
+pub fn run(inv: &Invocation) -> io::Result<Finished> {
+    let mut child = Command::new(&inv.program)
+        .args(&inv.args)
+        .env_clear()
+        .envs(inv.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own process group, so a timeout can kill everything it started.
+        .process_group(0)
+        .spawn()?;
+    let pgid = child.id();
+
+    let mut stdin = child.stdin.take().expect("stdin was piped");
+    let input = inv.stdin.clone();
+    // A child that never reads its stdin must not block us: write from a thread, and ignore
+    // EPIPE when it exits without reading.
+    let writer = thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let stdout = capture(child.stdout.take().expect("stdout was piped"));
+    let stderr = capture(child.stderr.take().expect("stderr was piped"));
+
+    let status = wait_until(&mut child, Instant::now() + inv.timeout)?;
+    // Whether it exited or timed out, nothing it spawned may live on holding our pipes open.
+    kill_group(pgid);
+    if status.is_none() {
+        let _ = child.wait();
+    }
+    let _ = writer.join();
+    Ok(Finished {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    })
+}
+
+fn wait_until(child: &mut Child, deadline: Instant) -> io::Result<Option<ExitStatus>> {
+    let mut pause = Duration::from_millis(1);
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Ok(None);
+        }
+        thread::sleep(pause.min(deadline - now));
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+fn kill_group(pgid: u32) {
+    if let Some(pid) = i32::try_from(pgid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    {
+        // ESRCH (already gone) is the common case and not an error.
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
+}
+
+/// Reads a pipe to its end, keeping only the last [`CAPTURE_LIMIT`] bytes: a flood is
+/// drained (so the child never blocks on a full pipe) but never held in memory.
+fn capture(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
+    thread::spawn(move || {
+        let mut kept: Vec<u8> = Vec::with_capacity(4096);
+        let mut buf = [0u8; 8192];
+        loop {
+            match pipe.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    kept.extend_from_slice(&buf[..n]);
+                    if kept.len() > 2 * CAPTURE_LIMIT {
+                        kept.drain(..kept.len() - CAPTURE_LIMIT);
+                    }
+                }
+            }
+        }
+        if kept.len() > CAPTURE_LIMIT {
+            kept.drain(..kept.len() - CAPTURE_LIMIT);
+        }
+        String::from_utf8_lossy(&kept).into_owned()
+    })
+}
+
+/// The last `max` characters of `text`, trimmed, for reasons and log lines.
+pub fn tail(text: &str, max: usize) -> String {
+    let text = text.trim();
+    let count = text.chars().count();
+    if count <= max {
+        return text.to_owned();
+    }
+    let skip = count - max;
+    let cut = text.char_indices().nth(skip).map_or(0, |(i, _)| i);
+    format!("…{}", &text[cut..])
+}
+
+/// The last non-empty line of `text`.
+pub fn last_line(text: &str) -> Option<&str> {
+    text.lines().map(str::trim).rfind(|l| !l.is_empty())
+}

@@ -1,0 +1,654 @@
+//! One cycle of `inbox-exec run`: lock, thermal window, then for each approved draft, oldest
+//! first: verify → refuse → claim → dispatch → record.
+//!
+//! At most once: the claim (approved → executing) is committed durably, with
+//! `synchronous=FULL`, *before* the handler starts, and nothing ever moves a draft back to
+//! approved. A crash after the claim leaves the draft in `executing` for a human to settle
+//! with `reconcile`; a crash before it leaves the draft approved and untouched.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::dispatch::{Dispatched, Handlers};
+use crate::draft::{KeyRing, VerifyError, verify};
+use crate::lock::RunLock;
+use crate::notify::Notifier;
+use crate::registry::{
+    AttemptKind, AttemptOutcome, Claimer, DraftRow, MoveFields, OpenMode, Registry, Status,
+};
+use crate::statefile::{self, Contents};
+use crate::thermal::Thermal;
+
+/// File names inside the state directory.
+pub const LOCK_FILE: &str = "inbox-exec.lock";
+/// The thermal sidecar.
+pub const THERMAL_FILE: &str = "thermal.json";
+/// The last run's summary.
+pub const SUMMARY_FILE: &str = "last-run.json";
+
+/// What the cycle did as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Drafts were processed.
+    Ran,
+    /// Nothing was approved.
+    Idle,
+    /// The thermal cutout is in force.
+    Paused,
+    /// Another run holds the lock; nothing was touched.
+    Skipped,
+}
+
+/// What happened to one draft (the reference's outcome words, plus `would_execute` for
+/// `--dry-run`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Dispatched and done.
+    Executed,
+    /// Dispatched and failed, or refused by its handler before the claim.
+    ExecuteFailed,
+    /// Did not verify at execute time.
+    VerifyFailed,
+    /// A non-delegable kind.
+    RefusedNonDelegable,
+    /// Another executor moved it first.
+    LostRace,
+    /// Left approved because the thermal cutout tripped.
+    DeferredThermal,
+    /// `--dry-run`: would be dispatched.
+    WouldExecute,
+}
+
+impl Outcome {
+    /// The word, as in the JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Executed => "executed",
+            Outcome::ExecuteFailed => "execute_failed",
+            Outcome::VerifyFailed => "verify_failed",
+            Outcome::RefusedNonDelegable => "refused_non_delegable",
+            Outcome::LostRace => "lost_race",
+            Outcome::DeferredThermal => "deferred_thermal",
+            Outcome::WouldExecute => "would_execute",
+        }
+    }
+}
+
+/// One draft's line in the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct DraftResult {
+    /// The draft.
+    pub draft_id: String,
+    /// Its kind.
+    pub kind: String,
+    /// What happened.
+    pub outcome: Outcome,
+    /// Why, for anything but success.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The URL the action produced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub executed_url: Option<String>,
+}
+
+/// What one cycle did.
+#[derive(Debug, Clone, Serialize)]
+pub struct CycleReport {
+    /// The cycle as a whole.
+    pub status: RunStatus,
+    /// How many drafts were looked at.
+    pub processed: usize,
+    /// One entry per draft.
+    pub results: Vec<DraftResult>,
+    /// When the cutout lifts, if it is in force.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paused_until: Option<i64>,
+    /// True for `--dry-run`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
+}
+
+impl CycleReport {
+    fn new(status: RunStatus, dry_run: bool) -> CycleReport {
+        CycleReport {
+            status,
+            processed: 0,
+            results: Vec::new(),
+            paused_until: None,
+            dry_run,
+        }
+    }
+
+    /// How many results had `outcome`.
+    pub fn count(&self, outcome: Outcome) -> usize {
+        self.results.iter().filter(|r| r.outcome == outcome).count()
+    }
+}
+
+/// How to run the cycle.
+#[derive(Debug, Clone, Copy)]
+pub struct RunOptions {
+    /// At most this many drafts.
+    pub batch: usize,
+    /// Change nothing.
+    pub dry_run: bool,
+}
+
+/// The cycle's collaborators.
+pub struct Cycle<'a> {
+    /// Settings.
+    pub config: &'a Config,
+    /// The handler table.
+    pub handlers: &'a Handlers,
+    /// Where alerts go.
+    pub notifier: &'a mut Notifier,
+    /// The current Unix time; called at each step, never cached across a dispatch.
+    pub clock: &'a dyn Fn() -> i64,
+    /// This process, recorded with each claim.
+    pub claimer: Claimer,
+}
+
+impl Cycle<'_> {
+    /// Runs one cycle. `Err` means the cycle could not run or could not record what it did
+    /// (registry gone, key refused, state directory unwritable); every draft handled before
+    /// that is fully recorded, and a draft whose side effect ran stays in `executing`.
+    pub fn run(&mut self, opts: RunOptions) -> anyhow::Result<CycleReport> {
+        let state_dir = self.config.state_dir.clone();
+        if opts.dry_run {
+            let mut registry = open_registry(&self.config.db, OpenMode::Existing)?;
+            return self.cycle(&mut registry, &state_dir, opts);
+        }
+        statefile::ensure_dir(&state_dir)
+            .with_context(|| format!("creating state directory {}", state_dir.display()))?;
+        let lock_path = state_dir.join(LOCK_FILE);
+        let lock = RunLock::try_acquire(&lock_path)
+            .with_context(|| format!("taking the run lock {}", lock_path.display()))?;
+        let Some(_lock) = lock else {
+            log::info!("another run holds {}", lock_path.display());
+            return Ok(CycleReport::new(RunStatus::Skipped, false));
+        };
+        let mut registry = open_registry(&self.config.db, OpenMode::Create)?;
+        let report = self.cycle(&mut registry, &state_dir, opts)?;
+        write_summary(&state_dir.join(SUMMARY_FILE), &report, (self.clock)())?;
+        Ok(report)
+    }
+
+    fn cycle(
+        &mut self,
+        registry: &mut Registry,
+        state_dir: &Path,
+        opts: RunOptions,
+    ) -> anyhow::Result<CycleReport> {
+        let thermal_path = state_dir.join(THERMAL_FILE);
+        let mut thermal = self.load_thermal(registry, &thermal_path, !opts.dry_run)?;
+        let status;
+        let mut report = CycleReport::new(RunStatus::Idle, opts.dry_run);
+        if thermal.is_paused((self.clock)()) {
+            status = RunStatus::Paused;
+        } else {
+            let drafts = registry
+                .by_status(Status::Approved, opts.batch)
+                .context("listing approved drafts")?;
+            status = if drafts.is_empty() {
+                RunStatus::Idle
+            } else {
+                RunStatus::Ran
+            };
+            let keys = KeyRing::new(self.config.keys.clone());
+            for row in &drafts {
+                let result = if thermal.is_paused((self.clock)()) {
+                    result(row, Outcome::DeferredThermal, None, None)
+                } else {
+                    self.one(registry, &keys, &mut thermal, row, opts.dry_run)?
+                };
+                log::info!(
+                    "{} {} {}",
+                    result.outcome.as_str(),
+                    result.draft_id,
+                    result.kind
+                );
+                report.results.push(result);
+            }
+        }
+        report.status = status;
+        report.processed = report.results.len();
+        if thermal.is_paused((self.clock)()) {
+            report.paused_until = Some(thermal.paused_until);
+        }
+        if !opts.dry_run
+            && let Err(e) = statefile::write_atomic(&thermal_path, &thermal.to_json())
+        {
+            // Not fatal: the next cycle rebuilds the window from the attempts table.
+            log::warn!(
+                "cannot save the thermal sidecar {}: {e}",
+                thermal_path.display()
+            );
+        }
+        Ok(report)
+    }
+
+    /// The sidecar, or a window rebuilt from `attempts` when the sidecar is missing, unusable
+    /// or behind the table (a run crashed before saving it).
+    fn load_thermal(
+        &mut self,
+        registry: &Registry,
+        path: &Path,
+        alert: bool,
+    ) -> anyhow::Result<Thermal> {
+        let now = (self.clock)();
+        let cfg = &self.config.thermal;
+        let newest = registry
+            .newest_execute_attempt()
+            .context("reading the newest execute attempt")?
+            .unwrap_or(0);
+        let (floor, unusable) = match statefile::read(path) {
+            Contents::Missing => (0, None),
+            Contents::Unusable(why) => (0, Some(why)),
+            Contents::Bytes(bytes) => match Thermal::from_json(&bytes) {
+                Ok(mut t) if t.high_water >= newest => {
+                    t.prune(now, cfg);
+                    return Ok(t);
+                }
+                Ok(t) => {
+                    log::info!("thermal sidecar is behind the attempts table; rebuilding it");
+                    (t.paused_until, None)
+                }
+                Err(e) => (0, Some(format!("it does not parse ({e})"))),
+            },
+        };
+        let actions = registry
+            .actions_since(Thermal::rebuild_horizon(now, cfg))
+            .context("reading recent execute attempts")?;
+        let mut thermal = Thermal::rebuild(&actions, floor, now, cfg);
+        thermal.high_water = thermal.high_water.max(newest);
+        if let Some(why) = unusable {
+            log::warn!(
+                "thermal sidecar {} is unusable: {why}; rebuilt the window from the attempts table",
+                path.display()
+            );
+            if alert {
+                self.notifier.alert(
+                    "thermal history rebuilt",
+                    format!(
+                        "The thermal sidecar {} was unusable: {why}.\n\nThe rate-limit window was rebuilt from the attempts table ({} recent actions{}). No action is needed unless this repeats; if it does, check the state directory's disk and permissions.",
+                        path.display(),
+                        thermal.recent_action_times.len(),
+                        if thermal.is_paused(now) { ", paused" } else { "" },
+                    ),
+                );
+            }
+        }
+        Ok(thermal)
+    }
+
+    /// One draft, start to finish. `Err` only for what stops the cycle.
+    fn one(
+        &mut self,
+        registry: &mut Registry,
+        keys: &KeyRing,
+        thermal: &mut Thermal,
+        row: &DraftRow,
+        dry_run: bool,
+    ) -> anyhow::Result<DraftResult> {
+        let id = row.id.as_str();
+        let now = (self.clock)();
+
+        // a. Re-verify: a draft approved a day ago may have expired or been edited since.
+        let verified = match verify(&row.signed, keys, now, self.config.ttl_seconds()) {
+            Ok(v) => v,
+            Err(VerifyError::Key(e)) => {
+                return Err(anyhow::Error::new(e).context(format!("verifying draft {id}")));
+            }
+            Err(e) => {
+                let reason = e.to_string();
+                if dry_run {
+                    return Ok(result(row, Outcome::VerifyFailed, Some(reason), None));
+                }
+                let last_error = format!("verify failed at execute time: {reason}");
+                let kind = (AttemptKind::Verify, AttemptOutcome::Failed);
+                if !self.finish_unclaimed(
+                    registry,
+                    id,
+                    Status::CompletedWithError,
+                    &last_error,
+                    kind,
+                    &reason,
+                    thermal,
+                )? {
+                    return Ok(result(row, Outcome::LostRace, None, None));
+                }
+                self.notifier.alert(
+                    &format!("draft {id} failed verification"),
+                    format!(
+                        "Draft {id} (kind {}) was approved but failed verification at execute time:\n\n  {reason}\n\nIt was marked completed_with_error and will not run. No retry: if the action is still wanted, sign and approve a new draft.",
+                        row.kind()
+                    ),
+                );
+                return Ok(result(row, Outcome::VerifyFailed, Some(reason), None));
+            }
+        };
+
+        // b. Non-delegable kinds are refused whatever the configuration says.
+        if self.config.is_non_delegable(&verified.kind) {
+            let reason = format!("{} is non-delegable", verified.kind);
+            if dry_run {
+                return Ok(result(
+                    row,
+                    Outcome::RefusedNonDelegable,
+                    Some(reason),
+                    None,
+                ));
+            }
+            let kind = (AttemptKind::Execute, AttemptOutcome::Skipped);
+            let last_error = "kind is on the non-delegable refusal list";
+            if !self.finish_unclaimed(
+                registry,
+                id,
+                Status::TerminalUnrecoverable,
+                last_error,
+                kind,
+                &reason,
+                thermal,
+            )? {
+                return Ok(result(row, Outcome::LostRace, None, None));
+            }
+            self.notifier.alert(
+                &format!("draft {id} refused: {} is non-delegable", verified.kind),
+                format!(
+                    "Draft {id} has kind {}, which is on the non-delegable list. It was marked terminal_unrecoverable and will not run.\n\nThis action needs fresh, per-invocation attestation through another channel than an approval in the registry.",
+                    verified.kind
+                ),
+            );
+            return Ok(result(
+                row,
+                Outcome::RefusedNonDelegable,
+                Some(reason),
+                None,
+            ));
+        }
+
+        // c0. Validate against the handler before claiming, so a draft that cannot run never
+        // sits in `executing` with nothing behind it.
+        let invocation = match self.handlers.prepare(&verified) {
+            Ok(inv) => inv,
+            Err(reason) => {
+                if dry_run {
+                    return Ok(result(row, Outcome::ExecuteFailed, Some(reason), None));
+                }
+                let kind = (AttemptKind::Execute, AttemptOutcome::Skipped);
+                if !self.finish_unclaimed(
+                    registry,
+                    id,
+                    Status::CompletedWithError,
+                    &reason,
+                    kind,
+                    &reason,
+                    thermal,
+                )? {
+                    return Ok(result(row, Outcome::LostRace, None, None));
+                }
+                self.alert_failure(id, &verified.kind, &reason, false);
+                return Ok(result(row, Outcome::ExecuteFailed, Some(reason), None));
+            }
+        };
+        if dry_run {
+            return Ok(result(row, Outcome::WouldExecute, None, None));
+        }
+
+        // c. Claim, durably, before the side effect. The verify attempt and the claim record
+        // ride in the same transaction: one fsync.
+        let claimer = &self.claimer;
+        let claimed = registry
+            .write(|w| {
+                let moved = w.transition(
+                    id,
+                    Status::Approved,
+                    Status::Executing,
+                    &MoveFields::default(),
+                    now,
+                )?;
+                if moved {
+                    w.record_attempt(id, AttemptKind::Verify, AttemptOutcome::Ok, None, None, now)?;
+                    w.record_claim(id, claimer, now)?;
+                }
+                Ok(moved)
+            })
+            .with_context(|| format!("claiming draft {id}"))?;
+        if !claimed {
+            return Ok(result(row, Outcome::LostRace, None, None));
+        }
+
+        // d. The side effect.
+        let Dispatched {
+            ok,
+            executed_url,
+            reason,
+        } = self.handlers.dispatch(&verified.kind, &invocation);
+
+        // e. Record the outcome and the execute attempt in one transaction.
+        let done_at = (self.clock)();
+        let (outcome, to) = if ok {
+            (AttemptOutcome::Ok, Status::Completed)
+        } else {
+            (AttemptOutcome::Failed, Status::CompletedWithError)
+        };
+        let fields = MoveFields {
+            executed_url: executed_url.as_deref(),
+            last_error: reason.as_deref(),
+            completed: true,
+        };
+        let attempt_id = registry
+            .write(|w| {
+                let attempt = w.record_attempt(id, AttemptKind::Execute, outcome, reason.as_deref(), executed_url.as_deref(), done_at)?;
+                if !w.transition(id, Status::Executing, to, &fields, done_at)? {
+                    log::warn!("draft {id} left executing while its handler ran (settled by hand?); its outcome is recorded as an attempt");
+                }
+                Ok(attempt)
+            })
+            .with_context(|| {
+                format!(
+                    "recording the outcome of draft {id}: its handler has run ({}); it stays executing — settle it with `inbox-exec reconcile`",
+                    if ok { "succeeded" } else { "failed" }
+                )
+            })?;
+
+        // f. Count it; trip the cutout when the window is over the limit.
+        let cfg = &self.config.thermal;
+        if thermal.record(done_at, attempt_id, cfg) {
+            self.notifier.alert(
+                "thermal cutout tripped",
+                format!(
+                    "{} actions in the last {}, more than the limit of {}. Execution is paused until {} ({} from now); the drafts left in this batch stay approved and run after the pause.\n\nIf this burst was not expected, look at who approved these drafts before the pause ends.",
+                    thermal.recent_action_times.len(),
+                    humantime::format_duration(cfg.window),
+                    cfg.max_actions,
+                    thermal.paused_until,
+                    humantime::format_duration(cfg.cooldown),
+                ),
+            );
+        }
+        if ok {
+            Ok(result(row, Outcome::Executed, None, executed_url))
+        } else {
+            let reason = reason.unwrap_or_else(|| "handler failed".into());
+            self.alert_failure(id, &verified.kind, &reason, true);
+            Ok(result(row, Outcome::ExecuteFailed, Some(reason), None))
+        }
+    }
+
+    /// Ends an approved draft without claiming it (verify failure, refusal, a handler that
+    /// cannot take it), with its attempt, in one transaction. False when another executor
+    /// moved it first.
+    #[allow(clippy::too_many_arguments)]
+    fn finish_unclaimed(
+        &self,
+        registry: &mut Registry,
+        id: &str,
+        to: Status,
+        last_error: &str,
+        (kind, outcome): (AttemptKind, AttemptOutcome),
+        reason: &str,
+        thermal: &mut Thermal,
+    ) -> anyhow::Result<bool> {
+        let now = (self.clock)();
+        let fields = MoveFields {
+            last_error: Some(last_error),
+            completed: true,
+            ..MoveFields::default()
+        };
+        let attempt = registry
+            .write(|w| {
+                if w.transition(id, Status::Approved, to, &fields, now)? {
+                    w.record_attempt(id, kind, outcome, Some(reason), None, now)
+                        .map(Some)
+                } else {
+                    Ok(None)
+                }
+            })
+            .with_context(|| format!("recording the refusal of draft {id}"))?;
+        if let (Some(attempt_id), AttemptKind::Execute) = (attempt, kind) {
+            // Not an action, but the sidecar must still account for every execute attempt.
+            thermal.high_water = thermal.high_water.max(attempt_id);
+        }
+        Ok(attempt.is_some())
+    }
+
+    fn alert_failure(&mut self, id: &str, kind: &str, reason: &str, dispatched: bool) {
+        let what = if dispatched {
+            "Its handler ran and failed"
+        } else {
+            "It was refused before its handler ran (nothing was done)"
+        };
+        self.notifier.alert(
+            &format!("draft {id} failed: {}", crate::dispatch::child::tail(reason, 120)),
+            format!(
+                "Draft {id} (kind {kind}) failed. {what}:\n\n  {reason}\n\nIt was marked completed_with_error. No retry: if the action is still wanted, check what happened (`inbox-exec show {id}`), then sign and approve a new draft."
+            ),
+        );
+    }
+}
+
+fn result(
+    row: &DraftRow,
+    outcome: Outcome,
+    reason: Option<String>,
+    url: Option<String>,
+) -> DraftResult {
+    DraftResult {
+        draft_id: row.id.clone(),
+        kind: row.kind(),
+        outcome,
+        reason,
+        executed_url: url,
+    }
+}
+
+fn open_registry(path: &Path, mode: OpenMode) -> anyhow::Result<Registry> {
+    Registry::open(path, mode).with_context(|| format!("opening registry {}", path.display()))
+}
+
+/// Running totals kept in the summary across invocations.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct Totals {
+    /// Invocations that wrote a summary.
+    pub cycles: u64,
+    /// Drafts looked at.
+    pub processed: u64,
+    /// Drafts executed.
+    pub executed: u64,
+    /// Drafts whose dispatch failed.
+    pub execute_failed: u64,
+    /// Drafts that failed verification.
+    pub verify_failed: u64,
+    /// Drafts refused as non-delegable.
+    pub refused_non_delegable: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct Summary<'a> {
+    finished_at: i64,
+    #[serde(flatten)]
+    report: &'a CycleReport,
+    totals: Totals,
+}
+
+fn write_summary(path: &Path, report: &CycleReport, now: i64) -> anyhow::Result<()> {
+    let mut totals = match statefile::read(path) {
+        Contents::Missing => Totals::default(),
+        Contents::Bytes(bytes) => {
+            #[derive(serde::Deserialize)]
+            struct Previous {
+                #[serde(default)]
+                totals: Totals,
+            }
+            serde_json::from_slice::<Previous>(&bytes)
+                .map(|p| p.totals)
+                .unwrap_or_else(|e| {
+                    log::warn!(
+                        "previous summary {} does not parse ({e}); running totals restart",
+                        path.display()
+                    );
+                    Totals::default()
+                })
+        }
+        Contents::Unusable(why) => {
+            log::warn!(
+                "previous summary {} is unusable ({why}); running totals restart",
+                path.display()
+            );
+            Totals::default()
+        }
+    };
+    let count = |o| report.count(o) as u64;
+    totals.cycles += 1;
+    totals.processed += report.processed as u64;
+    totals.executed += count(Outcome::Executed);
+    totals.execute_failed += count(Outcome::ExecuteFailed);
+    totals.verify_failed += count(Outcome::VerifyFailed);
+    totals.refused_non_delegable += count(Outcome::RefusedNonDelegable);
+    let summary = Summary {
+        finished_at: now,
+        report,
+        totals,
+    };
+    let mut bytes = serde_json::to_vec_pretty(&summary).expect("plain data serializes");
+    bytes.push(b'\n');
+    // A symlink planted at the summary's name is replaced, never followed: rename swaps
+    // the directory entry itself.
+    statefile::write_atomic(path, &bytes).with_context(|| {
+        format!(
+            "writing the run summary {} (the drafts above were processed and recorded)",
+            path.display()
+        )
+    })
+}
+
+/// Who we are, for the claim record.
+pub fn this_process() -> Claimer {
+    let read = |p: &str| std::fs::read_to_string(p).ok();
+    // Field 22 of /proc/self/stat, counted after the command name, which may hold spaces.
+    let process_start = read("/proc/self/stat").and_then(|stat| {
+        let after = stat.rsplit_once(')')?.1;
+        after.split_whitespace().nth(19)?.parse().ok()
+    });
+    Claimer {
+        pid: std::process::id(),
+        host: rustix::system::uname()
+            .nodename()
+            .to_string_lossy()
+            .into_owned(),
+        boot_id: read("/proc/sys/kernel/random/boot_id").map(|s| s.trim().to_owned()),
+        process_start,
+    }
+}
+
+/// The summary file of a state directory.
+pub fn summary_path(state_dir: &Path) -> PathBuf {
+    state_dir.join(SUMMARY_FILE)
+}

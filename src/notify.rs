@@ -1,0 +1,182 @@
+//! Alerts to a human: e-mail over SMTP (lettre, rustls) or a local sendmail, or the log when
+//! no mail is configured.
+//!
+//! Alerts are queued during a cycle and sent after every draft is recorded, so a slow or dead
+//! mail server delays nothing that matters; after the first failed send the rest go to the
+//! log instead of waiting out the timeout again. Sending never fails the cycle.
+
+use std::ffi::OsString;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use lettre::message::{Mailbox, header::ContentType};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{Message, SmtpTransport, Transport as _};
+
+use crate::config::{NotifyConfig, Transport};
+use crate::dispatch::child::{self, Invocation};
+
+/// Every subject starts with this, so mail filters can route alerts.
+pub const SUBJECT_PREFIX: &str = "[ALERT] inbox-exec";
+
+/// One alert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    /// The subject, prefix included.
+    pub subject: String,
+    /// The body.
+    pub body: String,
+}
+
+/// Collects alerts during a cycle and delivers them at the end.
+#[derive(Debug)]
+pub struct Notifier {
+    config: Option<NotifyConfig>,
+    password: Option<String>,
+    queue: Vec<Alert>,
+}
+
+impl Notifier {
+    /// A notifier for `config`; `env_password` is `INBOX_EXEC_SMTP_PASSWORD`, used when no
+    /// password file is configured.
+    pub fn new(config: Option<NotifyConfig>, env_password: Option<String>) -> Notifier {
+        let password = match &config {
+            Some(NotifyConfig {
+                transport:
+                    Transport::Smtp {
+                        password_file: Some(path),
+                        ..
+                    },
+                ..
+            }) => read_password(path)
+                .map_err(|e| log::error!("{e}; alerts will be sent without a password"))
+                .ok(),
+            _ => env_password,
+        };
+        Notifier {
+            config,
+            password,
+            queue: Vec::new(),
+        }
+    }
+
+    /// Queues an alert; `what` follows the subject prefix.
+    pub fn alert(&mut self, what: &str, body: String) {
+        let subject = format!("{SUBJECT_PREFIX}: {what}");
+        if self.config.is_none() {
+            log::warn!("{subject}\n{body}");
+        } else {
+            log::info!("alert queued: {subject}");
+        }
+        self.queue.push(Alert { subject, body });
+    }
+
+    /// The alerts queued so far.
+    pub fn queued(&self) -> &[Alert] {
+        &self.queue
+    }
+
+    /// Sends the queued alerts; returns how many were delivered.
+    pub fn flush(&mut self) -> usize {
+        let Some(config) = self.config.clone() else {
+            self.queue.clear();
+            return 0;
+        };
+        let mut sent = 0;
+        let mut broken: Option<String> = None;
+        for alert in std::mem::take(&mut self.queue) {
+            if let Some(why) = &broken {
+                log::warn!("not sent ({why}): {}\n{}", alert.subject, alert.body);
+                continue;
+            }
+            match self.send(&config, &alert) {
+                Ok(()) => sent += 1,
+                Err(e) => {
+                    log::error!("cannot send alert {:?}: {e}", alert.subject);
+                    log::warn!("{}\n{}", alert.subject, alert.body);
+                    broken = Some(e);
+                }
+            }
+        }
+        sent
+    }
+
+    fn send(&self, config: &NotifyConfig, alert: &Alert) -> Result<(), String> {
+        let from: Mailbox = config
+            .from
+            .parse()
+            .map_err(|e| format!("[notify] from {:?}: {e}", config.from))?;
+        let mut builder = Message::builder()
+            .from(from)
+            .subject(&alert.subject)
+            .header(ContentType::TEXT_PLAIN);
+        for to in &config.to {
+            let mailbox: Mailbox = to.parse().map_err(|e| format!("[notify] to {to:?}: {e}"))?;
+            builder = builder.to(mailbox);
+        }
+        let message = builder
+            .body(alert.body.clone())
+            .map_err(|e| format!("building the message: {e}"))?;
+        match &config.transport {
+            Transport::Smtp { url, username, .. } => {
+                let mut transport = SmtpTransport::from_url(url)
+                    .map_err(|e| format!("[notify] smtp_url {url:?}: {e}"))?
+                    .timeout(Some(config.timeout));
+                if let (Some(user), Some(pass)) = (username, &self.password) {
+                    transport = transport.credentials(Credentials::new(user.clone(), pass.clone()));
+                }
+                transport
+                    .build()
+                    .send(&message)
+                    .map(|_| ())
+                    .map_err(|e| format!("SMTP {url}: {e}"))
+            }
+            Transport::Sendmail(program) => {
+                // Through our own child runner rather than lettre's: it bounds the time a
+                // hung sendmail can take, as every other child of ours is bounded.
+                let mut args: Vec<OsString> = vec![
+                    "-i".into(),
+                    "-f".into(),
+                    config.from.clone().into(),
+                    "--".into(),
+                ];
+                args.extend(config.to.iter().map(OsString::from));
+                let inv = Invocation {
+                    program: program.clone(),
+                    args,
+                    env: vec![("PATH".into(), "/usr/sbin:/usr/bin:/sbin:/bin".into())],
+                    stdin: message.formatted(),
+                    timeout: config.timeout,
+                };
+                let finished =
+                    child::run(&inv).map_err(|e| format!("{}: {e}", program.display()))?;
+                if finished.success() {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "{}: {} {}",
+                        program.display(),
+                        finished.describe(config.timeout),
+                        child::tail(&finished.stderr, 200)
+                    ))
+                }
+            }
+        }
+    }
+}
+
+fn read_password(path: &Path) -> Result<String, String> {
+    let meta =
+        fs::metadata(path).map_err(|e| format!("SMTP password file {}: {e}", path.display()))?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        return Err(format!(
+            "SMTP password file {} is accessible by group or others: run `chmod 600 {}`",
+            path.display(),
+            path.display()
+        ));
+    }
+    let text = fs::read_to_string(path)
+        .map_err(|e| format!("SMTP password file {}: {e}", path.display()))?;
+    Ok(text.trim_end_matches(['\n', '\r']).to_owned())
+}

@@ -1,0 +1,147 @@
+//! The thermal cutout: pause execution when the last window holds more actions than allowed.
+//!
+//! Pure logic plus one load/save pair; time is passed in. The JSON sidecar is a cache of the
+//! window: the `attempts` table is the durable truth, so a sidecar that is missing, corrupt,
+//! or older than the newest execute attempt (a run crashed before saving it) is rebuilt from
+//! the table instead of being trusted, and never silently reset to empty.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::ThermalConfig;
+
+/// The window and the pause, as saved in the sidecar.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Thermal {
+    /// Times (Unix seconds) of actions still in the window.
+    pub recent_action_times: Vec<i64>,
+    /// Paused while now is before this.
+    pub paused_until: i64,
+    /// The newest execute attempt (its `attempt_id`) this state accounts for.
+    pub high_water: i64,
+}
+
+/// One counted action from the `attempts` table: `(attempt_id, attempted_at)`.
+pub type ActionRecord = (i64, i64);
+
+fn seconds(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+impl Thermal {
+    /// Whether execution is paused at `now`.
+    pub fn is_paused(&self, now: i64) -> bool {
+        now < self.paused_until
+    }
+
+    /// Counts one action at `now` (accounted up to `attempt_id`); true when this action trips
+    /// the cutout (the window now holds more than `max_actions`).
+    pub fn record(&mut self, now: i64, attempt_id: i64, cfg: &ThermalConfig) -> bool {
+        self.recent_action_times.push(now);
+        self.high_water = self.high_water.max(attempt_id);
+        self.prune(now, cfg);
+        if self.recent_action_times.len() > cfg.max_actions as usize {
+            let was_paused = self.is_paused(now);
+            self.paused_until = now.saturating_add(seconds(cfg.cooldown));
+            return !was_paused;
+        }
+        false
+    }
+
+    /// Drops actions older than the window.
+    pub fn prune(&mut self, now: i64, cfg: &ThermalConfig) {
+        let cutoff = now.saturating_sub(seconds(cfg.window));
+        self.recent_action_times.retain(|t| *t >= cutoff);
+    }
+
+    /// How far back `rebuild` needs the attempts: a trip that still pauses now happened
+    /// within the cooldown, and it counted actions a window before that.
+    pub fn rebuild_horizon(now: i64, cfg: &ThermalConfig) -> i64 {
+        now.saturating_sub(seconds(cfg.window))
+            .saturating_sub(seconds(cfg.cooldown))
+    }
+
+    /// Rebuilds the state from execute attempts since [`Thermal::rebuild_horizon`], replaying
+    /// them so a pause in force is found again; `floor` keeps a pause known from elsewhere.
+    pub fn rebuild(
+        actions: &[ActionRecord],
+        floor_paused_until: i64,
+        now: i64,
+        cfg: &ThermalConfig,
+    ) -> Thermal {
+        let mut state = Thermal {
+            paused_until: floor_paused_until,
+            ..Thermal::default()
+        };
+        let mut sorted = actions.to_vec();
+        sorted.sort_by_key(|(id, at)| (*at, *id));
+        for (id, at) in sorted {
+            state.record(at, id, cfg);
+        }
+        state.prune(now, cfg);
+        state
+    }
+
+    /// Parses a sidecar.
+    pub fn from_json(bytes: &[u8]) -> Result<Thermal, String> {
+        serde_json::from_slice(bytes).map_err(|e| e.to_string())
+    }
+
+    /// The sidecar's bytes.
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut v = serde_json::to_vec_pretty(self).expect("plain data serializes");
+        v.push(b'\n');
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn cfg() -> ThermalConfig {
+        ThermalConfig {
+            max_actions: 10,
+            window: Duration::from_secs(900),
+            cooldown: Duration::from_secs(300),
+        }
+    }
+
+    #[test]
+    fn the_eleventh_action_in_the_window_trips_once() {
+        let mut t = Thermal::default();
+        for i in 0..10 {
+            assert!(!t.record(1000 + i, i, &cfg()), "action {i} must not trip");
+        }
+        assert!(!t.is_paused(1010));
+        assert!(t.record(1010, 10, &cfg()));
+        assert!(t.is_paused(1010));
+        assert_eq!(t.paused_until, 1310);
+        assert!(!t.record(1011, 11, &cfg()), "a trip alerts once");
+        assert!(!t.is_paused(1311));
+    }
+
+    #[test]
+    fn actions_older_than_the_window_do_not_count() {
+        let mut t = Thermal::default();
+        for i in 0..10 {
+            t.record(i, i, &cfg());
+        }
+        assert!(!t.record(2000, 10, &cfg()));
+        assert_eq!(t.recent_action_times, vec![2000]);
+    }
+
+    #[test]
+    fn rebuild_finds_a_pause_still_in_force() {
+        let actions: Vec<ActionRecord> = (0..11).map(|i| (i + 1, 1000 + i)).collect();
+        let t = Thermal::rebuild(&actions, 0, 1100, &cfg());
+        assert!(t.is_paused(1100));
+        assert_eq!(t.paused_until, 1310);
+        assert_eq!(t.recent_action_times.len(), 11);
+        assert_eq!(t.high_water, 11);
+        let later = Thermal::rebuild(&actions, 0, 5000, &cfg());
+        assert!(!later.is_paused(5000));
+        assert!(later.recent_action_times.is_empty());
+    }
+}
