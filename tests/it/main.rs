@@ -1,5 +1,8 @@
 //! Integration tests: the real binary against temp directories and real SQLite files.
 
+mod alerts;
 mod conformance;
+mod docs;
 mod drafts;
 mod harness;
+mod run;
