@@ -17,7 +17,8 @@ use crate::draft::{KeyRing, VerifyError, verify};
 use crate::lock::RunLock;
 use crate::notify::Notifier;
 use crate::registry::{
-    AttemptKind, AttemptOutcome, Claimer, DraftRow, MoveFields, OpenMode, Registry, Status,
+    AttemptKind, AttemptOutcome, Claimer, DraftRow, MoveFields, OpenMode, Registry, RegistryError,
+    Status, Writer,
 };
 use crate::statefile::{self, Contents};
 use crate::thermal::Thermal;
@@ -200,11 +201,26 @@ impl Cycle<'_> {
                 RunStatus::Ran
             };
             let keys = KeyRing::new(self.config.keys.clone());
+            let mut batch = Batch {
+                registry,
+                outcome: None,
+                high_water: 0,
+            };
             for row in &drafts {
                 let result = if thermal.is_paused((self.clock)()) {
-                    result(row, Outcome::DeferredThermal, None, None)
+                    Ok(result(row, Outcome::DeferredThermal, None, None))
                 } else {
-                    self.one(registry, &keys, &mut thermal, row, opts.dry_run)?
+                    self.one(&mut batch, &keys, &mut thermal, row, opts.dry_run)
+                };
+                let result = match result {
+                    Ok(r) => r,
+                    Err(e) => {
+                        // Stopping the cycle: the outcome already in hand still gets recorded.
+                        if let Err(flush) = batch.flush() {
+                            log::error!("{flush:#}");
+                        }
+                        return Err(e);
+                    }
                 };
                 log::info!(
                     "{} {} {}",
@@ -214,6 +230,8 @@ impl Cycle<'_> {
                 );
                 report.results.push(result);
             }
+            batch.flush()?;
+            thermal.high_water = thermal.high_water.max(batch.high_water);
         }
         report.status = status;
         report.processed = report.results.len();
@@ -289,7 +307,7 @@ impl Cycle<'_> {
     /// One draft, start to finish. `Err` only for what stops the cycle.
     fn one(
         &mut self,
-        registry: &mut Registry,
+        batch: &mut Batch<'_>,
         keys: &KeyRing,
         thermal: &mut Thermal,
         row: &DraftRow,
@@ -312,13 +330,12 @@ impl Cycle<'_> {
                 let last_error = format!("verify failed at execute time: {reason}");
                 let kind = (AttemptKind::Verify, AttemptOutcome::Failed);
                 if !self.finish_unclaimed(
-                    registry,
+                    batch,
                     id,
                     Status::CompletedWithError,
                     &last_error,
                     kind,
                     &reason,
-                    thermal,
                 )? {
                     return Ok(result(row, Outcome::LostRace, None, None));
                 }
@@ -347,13 +364,12 @@ impl Cycle<'_> {
             let kind = (AttemptKind::Execute, AttemptOutcome::Skipped);
             let last_error = "kind is on the non-delegable refusal list";
             if !self.finish_unclaimed(
-                registry,
+                batch,
                 id,
                 Status::TerminalUnrecoverable,
                 last_error,
                 kind,
                 &reason,
-                thermal,
             )? {
                 return Ok(result(row, Outcome::LostRace, None, None));
             }
@@ -382,13 +398,12 @@ impl Cycle<'_> {
                 }
                 let kind = (AttemptKind::Execute, AttemptOutcome::Skipped);
                 if !self.finish_unclaimed(
-                    registry,
+                    batch,
                     id,
                     Status::CompletedWithError,
                     &reason,
                     kind,
                     &reason,
-                    thermal,
                 )? {
                     return Ok(result(row, Outcome::LostRace, None, None));
                 }
@@ -400,25 +415,23 @@ impl Cycle<'_> {
             return Ok(result(row, Outcome::WouldExecute, None, None));
         }
 
-        // c. Claim, durably, before the side effect. The verify attempt and the claim record
-        // ride in the same transaction: one fsync.
+        // c. Claim, durably, before the side effect. The verify attempt, the claim record and
+        // the previous draft's outcome ride in the same transaction: one fsync.
         let claimer = &self.claimer;
-        let claimed = registry
-            .write(|w| {
-                let moved = w.transition(
-                    id,
-                    Status::Approved,
-                    Status::Executing,
-                    &MoveFields::default(),
-                    now,
-                )?;
-                if moved {
-                    w.record_attempt(id, AttemptKind::Verify, AttemptOutcome::Ok, None, None, now)?;
-                    w.record_claim(id, claimer, now)?;
-                }
-                Ok(moved)
-            })
-            .with_context(|| format!("claiming draft {id}"))?;
+        let claimed = batch.write(|w| {
+            let moved = w.transition(
+                id,
+                Status::Approved,
+                Status::Executing,
+                &MoveFields::default(),
+                now,
+            )?;
+            if moved {
+                w.record_attempt(id, AttemptKind::Verify, AttemptOutcome::Ok, None, None, now)?;
+                w.record_claim(id, claimer, now)?;
+            }
+            Ok(moved)
+        })?;
         if !claimed {
             return Ok(result(row, Outcome::LostRace, None, None));
         }
@@ -430,36 +443,25 @@ impl Cycle<'_> {
             reason,
         } = self.handlers.dispatch(&verified.kind, &invocation);
 
-        // e. Record the outcome and the execute attempt in one transaction.
+        // e. The outcome is committed with the next write of this batch (see `Batch`).
         let done_at = (self.clock)();
-        let (outcome, to) = if ok {
-            (AttemptOutcome::Ok, Status::Completed)
+        let reason = if ok {
+            None
         } else {
-            (AttemptOutcome::Failed, Status::CompletedWithError)
+            Some(reason.unwrap_or_else(|| "handler failed".into()))
         };
-        let fields = MoveFields {
-            executed_url: executed_url.as_deref(),
-            last_error: reason.as_deref(),
-            completed: true,
-        };
-        let attempt_id = registry
-            .write(|w| {
-                let attempt = w.record_attempt(id, AttemptKind::Execute, outcome, reason.as_deref(), executed_url.as_deref(), done_at)?;
-                if !w.transition(id, Status::Executing, to, &fields, done_at)? {
-                    log::warn!("draft {id} left executing while its handler ran (settled by hand?); its outcome is recorded as an attempt");
-                }
-                Ok(attempt)
-            })
-            .with_context(|| {
-                format!(
-                    "recording the outcome of draft {id}: its handler has run ({}); it stays executing — settle it with `inbox-exec reconcile`",
-                    if ok { "succeeded" } else { "failed" }
-                )
-            })?;
+        batch.outcome = Some(Recorded {
+            id: id.to_owned(),
+            ok,
+            reason: reason.clone(),
+            executed_url: executed_url.clone(),
+            at: done_at,
+        });
 
-        // f. Count it; trip the cutout when the window is over the limit.
+        // f. Count it; trip the cutout when the window is over the limit, before the next
+        // draft is looked at.
         let cfg = &self.config.thermal;
-        if thermal.record(done_at, attempt_id, cfg) {
+        if thermal.record(done_at, cfg) {
             self.notifier.alert(
                 "thermal cutout tripped",
                 format!(
@@ -472,28 +474,26 @@ impl Cycle<'_> {
                 ),
             );
         }
-        if ok {
-            Ok(result(row, Outcome::Executed, None, executed_url))
-        } else {
-            let reason = reason.unwrap_or_else(|| "handler failed".into());
-            self.alert_failure(id, &verified.kind, &reason, true);
-            Ok(result(row, Outcome::ExecuteFailed, Some(reason), None))
+        match reason {
+            None => Ok(result(row, Outcome::Executed, None, executed_url)),
+            Some(reason) => {
+                self.alert_failure(id, &verified.kind, &reason, true);
+                Ok(result(row, Outcome::ExecuteFailed, Some(reason), None))
+            }
         }
     }
 
     /// Ends an approved draft without claiming it (verify failure, refusal, a handler that
     /// cannot take it), with its attempt, in one transaction. False when another executor
     /// moved it first.
-    #[allow(clippy::too_many_arguments)]
     fn finish_unclaimed(
         &self,
-        registry: &mut Registry,
+        batch: &mut Batch<'_>,
         id: &str,
         to: Status,
         last_error: &str,
         (kind, outcome): (AttemptKind, AttemptOutcome),
         reason: &str,
-        thermal: &mut Thermal,
     ) -> anyhow::Result<bool> {
         let now = (self.clock)();
         let fields = MoveFields {
@@ -501,19 +501,17 @@ impl Cycle<'_> {
             completed: true,
             ..MoveFields::default()
         };
-        let attempt = registry
-            .write(|w| {
-                if w.transition(id, Status::Approved, to, &fields, now)? {
-                    w.record_attempt(id, kind, outcome, Some(reason), None, now)
-                        .map(Some)
-                } else {
-                    Ok(None)
-                }
-            })
-            .with_context(|| format!("recording the refusal of draft {id}"))?;
+        let attempt = batch.write(|w| {
+            if w.transition(id, Status::Approved, to, &fields, now)? {
+                w.record_attempt(id, kind, outcome, Some(reason), None, now)
+                    .map(Some)
+            } else {
+                Ok(None)
+            }
+        })?;
         if let (Some(attempt_id), AttemptKind::Execute) = (attempt, kind) {
             // Not an action, but the sidecar must still account for every execute attempt.
-            thermal.high_water = thermal.high_water.max(attempt_id);
+            batch.high_water = batch.high_water.max(attempt_id);
         }
         Ok(attempt.is_some())
     }
@@ -546,6 +544,90 @@ fn result(
         reason,
         executed_url: url,
     }
+}
+
+/// The registry as one cycle writes it: each draft's outcome rides in the next commit (the
+/// next draft's claim or refusal), so a batch of N dispatched drafts costs N + 1 durable
+/// commits instead of 2N. This never weakens at-most-once: the claim still commits before
+/// its side effect, and a crash before an outcome's commit leaves that draft in `executing`,
+/// exactly as a crash during its dispatch would.
+struct Batch<'r> {
+    registry: &'r mut Registry,
+    outcome: Option<Recorded>,
+    /// The newest execute attempt written, for the thermal sidecar's high-water mark.
+    high_water: i64,
+}
+
+/// A dispatched draft's outcome, waiting for the next commit.
+struct Recorded {
+    id: String,
+    ok: bool,
+    reason: Option<String>,
+    executed_url: Option<String>,
+    at: i64,
+}
+
+impl Batch<'_> {
+    /// Runs `f` in one transaction that first records the waiting outcome, if any.
+    fn write<T>(
+        &mut self,
+        f: impl FnOnce(&Writer<'_>) -> Result<T, RegistryError>,
+    ) -> anyhow::Result<T> {
+        let outcome = self.outcome.take();
+        let (value, attempt) = self.registry.write(|w| {
+            let attempt = outcome.as_ref().map(|o| record_outcome(w, o)).transpose()?;
+            Ok((f(w)?, attempt))
+        })
+        .map_err(|e| {
+            let what = outcome.as_ref().map_or_else(String::new, |o| {
+                format!(
+                    " (the outcome of draft {} was not recorded: its handler has run and it stays executing; settle it with `inbox-exec reconcile`)",
+                    o.id
+                )
+            });
+            anyhow::Error::new(e).context(format!("writing to the registry{what}"))
+        })?;
+        if let Some(attempt) = attempt {
+            self.high_water = self.high_water.max(attempt);
+        }
+        Ok(value)
+    }
+
+    /// Commits the waiting outcome on its own, at the end of the batch.
+    fn flush(&mut self) -> anyhow::Result<()> {
+        if self.outcome.is_some() {
+            self.write(|_| Ok(()))?;
+        }
+        Ok(())
+    }
+}
+
+fn record_outcome(w: &Writer<'_>, o: &Recorded) -> Result<i64, RegistryError> {
+    let (outcome, to) = if o.ok {
+        (AttemptOutcome::Ok, Status::Completed)
+    } else {
+        (AttemptOutcome::Failed, Status::CompletedWithError)
+    };
+    let attempt = w.record_attempt(
+        &o.id,
+        AttemptKind::Execute,
+        outcome,
+        o.reason.as_deref(),
+        o.executed_url.as_deref(),
+        o.at,
+    )?;
+    let fields = MoveFields {
+        executed_url: o.executed_url.as_deref(),
+        last_error: o.reason.as_deref(),
+        completed: true,
+    };
+    if !w.transition(&o.id, Status::Executing, to, &fields, o.at)? {
+        log::warn!(
+            "draft {} left executing while its handler ran (settled by hand?); its outcome is recorded as an attempt",
+            o.id
+        );
+    }
+    Ok(attempt)
 }
 
 fn open_registry(path: &Path, mode: OpenMode) -> anyhow::Result<Registry> {

@@ -1,7 +1,7 @@
 //! Small state files (thermal sidecar, last-run summary): read without following symlinks,
 //! written atomically (temp file, fsync, rename, fsync of the directory), mode 0600.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -60,6 +60,10 @@ pub fn ensure_dir(dir: &Path) -> io::Result<()> {
 
 /// Replaces `path` with `bytes` atomically: readers see the old file or the new one, never a
 /// torn one, and after a crash the new one is there only if it is whole.
+///
+/// The directory is not fsynced: after a power loss the rename may be lost and the previous
+/// file found instead, which both state files tolerate (the thermal window is rebuilt when
+/// the sidecar is behind the attempts table; the summary is rewritten by the next run).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path
         .parent()
@@ -87,8 +91,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let result = file
         .write_all(bytes)
         .and_then(|()| file.sync_all())
-        .and_then(|()| fs::rename(&tmp, path))
-        .and_then(|()| File::open(dir)?.sync_all());
+        .and_then(|()| fs::rename(&tmp, path));
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }

@@ -34,11 +34,10 @@ impl Thermal {
         now < self.paused_until
     }
 
-    /// Counts one action at `now` (accounted up to `attempt_id`); true when this action trips
-    /// the cutout (the window now holds more than `max_actions`).
-    pub fn record(&mut self, now: i64, attempt_id: i64, cfg: &ThermalConfig) -> bool {
+    /// Counts one action at `now`; true when this action trips the cutout (the window now
+    /// holds more than `max_actions`).
+    pub fn record(&mut self, now: i64, cfg: &ThermalConfig) -> bool {
         self.recent_action_times.push(now);
-        self.high_water = self.high_water.max(attempt_id);
         self.prune(now, cfg);
         if self.recent_action_times.len() > cfg.max_actions as usize {
             let was_paused = self.is_paused(now);
@@ -76,7 +75,8 @@ impl Thermal {
         let mut sorted = actions.to_vec();
         sorted.sort_by_key(|(id, at)| (*at, *id));
         for (id, at) in sorted {
-            state.record(at, id, cfg);
+            state.record(at, cfg);
+            state.high_water = state.high_water.max(id);
         }
         state.prune(now, cfg);
         state
@@ -112,13 +112,13 @@ mod tests {
     fn the_eleventh_action_in_the_window_trips_once() {
         let mut t = Thermal::default();
         for i in 0..10 {
-            assert!(!t.record(1000 + i, i, &cfg()), "action {i} must not trip");
+            assert!(!t.record(1000 + i, &cfg()), "action {i} must not trip");
         }
         assert!(!t.is_paused(1010));
-        assert!(t.record(1010, 10, &cfg()));
+        assert!(t.record(1010, &cfg()));
         assert!(t.is_paused(1010));
         assert_eq!(t.paused_until, 1310);
-        assert!(!t.record(1011, 11, &cfg()), "a trip alerts once");
+        assert!(!t.record(1011, &cfg()), "a trip alerts once");
         assert!(!t.is_paused(1311));
     }
 
@@ -126,9 +126,9 @@ mod tests {
     fn actions_older_than_the_window_do_not_count() {
         let mut t = Thermal::default();
         for i in 0..10 {
-            t.record(i, i, &cfg());
+            t.record(i, &cfg());
         }
-        assert!(!t.record(2000, 10, &cfg()));
+        assert!(!t.record(2000, &cfg()));
         assert_eq!(t.recent_action_times, vec![2000]);
     }
 

@@ -115,6 +115,28 @@ impl World {
         .expect("query")
     }
 
+    /// Every row of the registry's tables, as text: for "nothing changed" assertions.
+    pub fn dump(&self) -> String {
+        let conn = rusqlite::Connection::open(&self.db).expect("open registry");
+        let mut out = String::new();
+        for table in ["drafts", "attempts", "claims", "db_meta"] {
+            let mut stmt = conn
+                .prepare(&format!("SELECT * FROM {table} ORDER BY 1"))
+                .expect("prepare dump");
+            let columns = stmt.column_count();
+            let mut rows = stmt.query([]).expect("dump query");
+            while let Some(row) = rows.next().expect("dump row") {
+                out.push_str(table);
+                for i in 0..columns {
+                    let v: rusqlite::types::Value = row.get(i).expect("dump value");
+                    out.push_str(&format!("|{v:?}"));
+                }
+                out.push('\n');
+            }
+        }
+        out
+    }
+
     pub fn status(&self, id: &str) -> String {
         self.query(&format!(
             "SELECT status FROM drafts WHERE draft_id = '{id}'"

@@ -41,7 +41,9 @@ impl Setup {
         );
         script(
             &bin.join("gh"),
-            &format!("{record}{handler_tail}\necho https://github.com/octo-org/demo/issues/42#issuecomment-1\n"),
+            &format!(
+                "{record}{handler_tail}\necho https://github.com/octo-org/demo/issues/42#issuecomment-1\n"
+            ),
         );
         script(&bin.join("ledger"), &format!("{record}{handler_tail}\n"));
         let config = w.path("config.toml");
@@ -54,7 +56,12 @@ impl Setup {
         )
         .expect("config");
         fs::set_permissions(&config, fs::Permissions::from_mode(0o600)).expect("chmod");
-        Setup { w, bin, calls, config }
+        Setup {
+            w,
+            bin,
+            calls,
+            config,
+        }
     }
 
     fn run(&self, args: &[&str]) -> crate::harness::Run {
@@ -91,7 +98,13 @@ impl Setup {
 
     fn ledger(&self, n: usize) -> Vec<String> {
         (0..n)
-            .map(|i| self.w.approved("ledger_done", r#"{"led":"LED-1"}"#, &format!(r#"{{"n":{i}}}"#)))
+            .map(|i| {
+                self.w.approved(
+                    "ledger_done",
+                    r#"{"led":"LED-1"}"#,
+                    &format!(r#"{{"n":{i}}}"#),
+                )
+            })
             .collect()
     }
 }
@@ -112,9 +125,15 @@ fn a_fresh_machine_runs_idle_without_a_key() {
     let w = World::new();
     let out = w.bare(&["run"]).output().expect("run");
     assert!(out.status.success(), "{out:?}");
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "idle: no approved drafts\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "idle: no approved drafts\n"
+    );
     assert!(w.home.join(".delimit/drafts.db").is_file());
-    assert!(!w.home.join(".delimit/secrets").exists(), "no key is created");
+    assert!(
+        !w.home.join(".delimit/secrets").exists(),
+        "no key is created"
+    );
     let summary: Value = serde_json::from_slice(
         &fs::read(w.home.join(".delimit/inbox-exec/last-run.json")).expect("summary"),
     )
@@ -126,7 +145,11 @@ fn a_fresh_machine_runs_idle_without_a_key() {
 #[test]
 fn a_github_comment_runs_gh_with_the_body_on_stdin_and_an_allowlisted_environment() {
     let s = Setup::new("");
-    let id = s.w.approved("github_comment", TARGET, r#"{"body":"Thanks --repo evil/x $(id)"}"#);
+    let id = s.w.approved(
+        "github_comment",
+        TARGET,
+        r#"{"body":"Thanks --repo evil/x $(id)"}"#,
+    );
     let doc = s
         .run(&[])
         .env("GH_TOKEN", "t0ken")
@@ -136,18 +159,36 @@ fn a_github_comment_runs_gh_with_the_body_on_stdin_and_an_allowlisted_environmen
     assert_eq!(doc["status"], "ran");
     let r = outcome_of(&doc, &id);
     assert_eq!(r["outcome"], "executed");
-    assert_eq!(r["executed_url"], "https://github.com/octo-org/demo/issues/42#issuecomment-1");
+    assert_eq!(
+        r["executed_url"],
+        "https://github.com/octo-org/demo/issues/42#issuecomment-1"
+    );
     let calls = s.calls();
     assert_eq!(calls.len(), 1);
     let parts: Vec<&str> = calls[0].split("---\n").collect();
-    assert_eq!(parts[0], "issue\ncomment\n42\n--repo\nocto-org/demo\n--body-file\n-\n");
+    assert_eq!(
+        parts[0],
+        "issue\ncomment\n42\n--repo\nocto-org/demo\n--body-file\n-\n"
+    );
     assert_eq!(parts[2], "Thanks --repo evil/x $(id)");
-    let env: Vec<&str> = parts[1].lines().map(|l| l.split('=').next().unwrap_or("")).collect();
-    assert!(env.contains(&"GH_TOKEN") && env.contains(&"PATH") && env.contains(&"HOME"), "{env:?}");
-    assert!(!parts[1].contains("must-not-leak"), "environment leaked: {}", parts[1]);
+    let env: Vec<&str> = parts[1]
+        .lines()
+        .map(|l| l.split('=').next().unwrap_or(""))
+        .collect();
+    assert!(
+        env.contains(&"GH_TOKEN") && env.contains(&"PATH") && env.contains(&"HOME"),
+        "{env:?}"
+    );
+    assert!(
+        !parts[1].contains("must-not-leak"),
+        "environment leaked: {}",
+        parts[1]
+    );
     assert_eq!(s.w.status(&id), "completed");
     assert_eq!(
-        s.w.query(&format!("SELECT executed_url FROM drafts WHERE draft_id = '{id}'")),
+        s.w.query(&format!(
+            "SELECT executed_url FROM drafts WHERE draft_id = '{id}'"
+        )),
         "https://github.com/octo-org/demo/issues/42#issuecomment-1"
     );
     let attempts = s.w.query(&format!(
@@ -159,12 +200,14 @@ fn a_github_comment_runs_gh_with_the_body_on_stdin_and_an_allowlisted_environmen
 #[test]
 fn a_command_handler_gets_the_draft_as_json_on_stdin() {
     let s = Setup::new("");
-    let id = s.w.approved("ledger_done", r#"{"led":"LED-7"}"#, r#"{"items":[1,2.5]}"#);
+    let id =
+        s.w.approved("ledger_done", r#"{"led":"LED-7"}"#, r#"{"items":[1,2.5]}"#);
     let doc = s.run(&[]).ok().json();
     assert_eq!(outcome_of(&doc, &id)["outcome"], "executed");
     let call = &s.calls()[0];
     assert!(call.starts_with("--quiet\n---\n"), "{call}");
-    let stdin: Value = serde_json::from_str(call.rsplit("---\n").next().expect("stdin")).expect("JSON");
+    let stdin: Value =
+        serde_json::from_str(call.rsplit("---\n").next().expect("stdin")).expect("JSON");
     assert_eq!(stdin["draft_id"], id.as_str());
     assert_eq!(stdin["draft_kind"], "ledger_done");
     assert_eq!(stdin["target"]["led"], "LED-7");
@@ -177,7 +220,10 @@ fn approved_drafts_run_oldest_first() {
     let s = Setup::new("");
     let ids = s.ledger(3);
     // Make the last-created the oldest.
-    s.w.sql(&format!("UPDATE drafts SET created_at = 1 WHERE draft_id = '{}'", ids[2]));
+    s.w.sql(&format!(
+        "UPDATE drafts SET created_at = 1 WHERE draft_id = '{}'",
+        ids[2]
+    ));
     let doc = s.run(&["--batch", "1"]).ok().json();
     assert_eq!(results(&doc).len(), 1);
     assert_eq!(results(&doc)[0]["draft_id"], ids[2].as_str());
@@ -194,24 +240,44 @@ fn argv_injection_through_the_target_is_refused_before_anything_runs() {
         r#"{"repo":"octo-org/demo","issue":"1; rm -rf /"}"#,
         r#""octo-org/demo#1""#,
     ];
-    let ids: Vec<String> = bad.iter().map(|t| s.w.approved("github_comment", t, r#"{"body":"x"}"#)).collect();
+    let ids: Vec<String> = bad
+        .iter()
+        .map(|t| s.w.approved("github_comment", t, r#"{"body":"x"}"#))
+        .collect();
     let empty_body = s.w.approved("github_comment", TARGET, r#"{"body":""}"#);
     let doc = s.run(&[]).ok().json();
     for id in ids.iter().chain([&empty_body]) {
         let r = outcome_of(&doc, id);
         assert_eq!(r["outcome"], "execute_failed", "{r}");
-        assert!(r["reason"].as_str().expect("reason").starts_with("github_comment"), "{r}");
+        assert!(
+            r["reason"]
+                .as_str()
+                .expect("reason")
+                .starts_with("github_comment"),
+            "{r}"
+        );
         assert_eq!(s.w.status(id), "completed_with_error");
     }
-    assert!(s.calls().is_empty(), "gh must never run for a refused target");
+    assert!(
+        s.calls().is_empty(),
+        "gh must never run for a refused target"
+    );
 }
 
 #[test]
 fn a_non_delegable_kind_is_refused_for_good() {
     let s = Setup::new("[refuse]\nextra_kinds = [\"ledger_done\"]\n");
-    let push = s.w.approved("force_push_shared", r#"{"repo":"octo-org/demo"}"#, r#"{"ref":"main"}"#);
+    let push = s.w.approved(
+        "force_push_shared",
+        r#"{"repo":"octo-org/demo"}"#,
+        r#"{"ref":"main"}"#,
+    );
     let extra = s.w.approved("ledger_done", "{}", "{}");
-    let doc = s.run(&[]).env("INBOX_EXEC_CONFIG", w_config_without_handler(&s)).ok().json();
+    let doc = s
+        .run(&[])
+        .env("INBOX_EXEC_CONFIG", w_config_without_handler(&s))
+        .ok()
+        .json();
     for id in [&push, &extra] {
         assert_eq!(outcome_of(&doc, id)["outcome"], "refused_non_delegable");
         assert_eq!(s.w.status(id), "terminal_unrecoverable");
@@ -230,15 +296,20 @@ fn w_config_without_handler(s: &Setup) -> PathBuf {
 #[test]
 fn a_draft_tampered_after_approval_fails_verification_and_never_runs() {
     let s = Setup::new("");
-    let id = s.w.approved("github_comment", TARGET, r#"{"body":"approved text"}"#);
-    s.w.sql(&format!(r#"UPDATE drafts SET payload_json = '{{"body": "attacker text"}}' WHERE draft_id = '{id}'"#));
+    let id =
+        s.w.approved("github_comment", TARGET, r#"{"body":"approved text"}"#);
+    s.w.sql(&format!(
+        r#"UPDATE drafts SET payload_json = '{{"body": "attacker text"}}' WHERE draft_id = '{id}'"#
+    ));
     let doc = s.run(&[]).ok().json();
     let r = outcome_of(&doc, &id);
     assert_eq!(r["outcome"], "verify_failed");
     assert_eq!(r["reason"], "content_hash mismatch (record was tampered)");
     assert_eq!(s.w.status(&id), "completed_with_error");
     assert_eq!(
-        s.w.query(&format!("SELECT last_error FROM drafts WHERE draft_id = '{id}'")),
+        s.w.query(&format!(
+            "SELECT last_error FROM drafts WHERE draft_id = '{id}'"
+        )),
         "verify failed at execute time: content_hash mismatch (record was tampered)"
     );
     assert!(s.calls().is_empty());
@@ -248,11 +319,20 @@ fn a_draft_tampered_after_approval_fails_verification_and_never_runs() {
 fn poison_drafts_end_alone_and_the_queue_goes_on() {
     let s = Setup::new("");
     let bad_json = s.w.approved("ledger_done", "{}", "{}");
-    s.w.sql(&format!("UPDATE drafts SET payload_json = '{{\"n\": ' WHERE draft_id = '{bad_json}'"));
+    s.w.sql(&format!(
+        "UPDATE drafts SET payload_json = '{{\"n\": ' WHERE draft_id = '{bad_json}'"
+    ));
     let wrong_type = s.w.approved("ledger_done", "{}", "{}");
-    s.w.sql(&format!("UPDATE drafts SET issued_at = 'yesterday' WHERE draft_id = '{wrong_type}'"));
-    let huge = s.w.approved("github_comment", TARGET, &format!(r#"{{"body":"{}"}}"#, "x".repeat(70_000)));
-    let nul = s.w.approved("github_comment", TARGET, r#"{"body":"a\u0000b"}"#);
+    s.w.sql(&format!(
+        "UPDATE drafts SET issued_at = 'yesterday' WHERE draft_id = '{wrong_type}'"
+    ));
+    let huge = s.w.approved(
+        "github_comment",
+        TARGET,
+        &format!(r#"{{"body":"{}"}}"#, "x".repeat(70_000)),
+    );
+    let nul =
+        s.w.approved("github_comment", TARGET, r#"{"body":"a\u0000b"}"#);
     let no_handler = s.w.approved("social_post", "{}", r#"{"text":"hi"}"#);
     let good = s.w.approved("ledger_done", "{}", r#"{"n":1}"#);
     let doc = s.run(&[]).ok().json();
@@ -261,12 +341,18 @@ fn poison_drafts_end_alone_and_the_queue_goes_on() {
     for id in [&huge, &nul, &no_handler] {
         assert_eq!(outcome_of(&doc, id)["outcome"], "execute_failed");
     }
-    assert_eq!(outcome_of(&doc, &no_handler)["reason"], "no handler for kind=social_post");
+    assert_eq!(
+        outcome_of(&doc, &no_handler)["reason"],
+        "no handler for kind=social_post"
+    );
     for id in [&bad_json, &wrong_type, &huge, &nul, &no_handler] {
         assert_eq!(s.w.status(id), "completed_with_error", "{id}");
     }
     assert_eq!(outcome_of(&doc, &good)["outcome"], "executed");
-    assert_eq!(s.w.query("SELECT count(*) FROM drafts WHERE status IN ('approved', 'executing')"), "0");
+    assert_eq!(
+        s.w.query("SELECT count(*) FROM drafts WHERE status IN ('approved', 'executing')"),
+        "0"
+    );
 }
 
 #[test]
@@ -276,7 +362,10 @@ fn a_handler_that_fails_is_recorded_with_its_stderr() {
     let doc = s.run(&[]).ok().json();
     let r = outcome_of(&doc, &id);
     assert_eq!(r["outcome"], "execute_failed");
-    assert_eq!(r["reason"], "handler failed: exit status 3: rate limited by upstream");
+    assert_eq!(
+        r["reason"],
+        "handler failed: exit status 3: rate limited by upstream"
+    );
     assert_eq!(s.w.status(&id), "completed_with_error");
 }
 
@@ -285,34 +374,57 @@ fn a_handler_killed_by_a_signal_is_a_failure() {
     let s = Setup::with_handler("kill -9 $$", "");
     let id = s.w.approved("ledger_done", "{}", "{}");
     let doc = s.run(&[]).ok().json();
-    assert_eq!(outcome_of(&doc, &id)["reason"], "handler failed: killed by signal 9");
+    assert_eq!(
+        outcome_of(&doc, &id)["reason"],
+        "handler failed: killed by signal 9"
+    );
 }
 
 #[test]
 fn a_hung_handler_is_killed_with_everything_it_started() {
-    let s = Setup::with_handler("sleep 60 & echo $! > \"$(dirname \"$f\")/../grandchild.pid\"; sleep 60", "");
+    let s = Setup::with_handler(
+        "sleep 60 & echo $! > \"$(dirname \"$f\")/../grandchild.pid\"; sleep 60",
+        "",
+    );
     fs::write(
         &s.config,
-        format!("[handlers.ledger_done]\ncommand = [\"{}\"]\ntimeout = \"1s\"\n", s.bin.join("ledger").display()),
+        format!(
+            "[handlers.ledger_done]\ncommand = [\"{}\"]\ntimeout = \"1s\"\n",
+            s.bin.join("ledger").display()
+        ),
     )
     .expect("config");
     let id = s.w.approved("ledger_done", "{}", "{}");
     let next = s.w.approved("ledger_done", "{}", r#"{"n":2}"#);
     let doc = s.run(&[]).ok().json();
-    assert_eq!(outcome_of(&doc, &id)["reason"], "handler failed: timed out after 1s");
+    assert_eq!(
+        outcome_of(&doc, &id)["reason"],
+        "handler failed: timed out after 1s"
+    );
     assert_eq!(s.w.status(&id), "completed_with_error");
-    assert_eq!(outcome_of(&doc, &next)["outcome"], "execute_failed", "the next draft still ran");
+    assert_eq!(
+        outcome_of(&doc, &next)["outcome"],
+        "execute_failed",
+        "the next draft still ran"
+    );
     let pid = fs::read_to_string(s.w.path("grandchild.pid")).expect("pid file");
     let proc = PathBuf::from(format!("/proc/{}", pid.trim()));
     let deadline = Instant::now() + Duration::from_secs(5);
     while proc.exists() && !is_zombie(&proc) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(!proc.exists() || is_zombie(&proc), "the handler's child survived the timeout");
+    assert!(
+        !proc.exists() || is_zombie(&proc),
+        "the handler's child survived the timeout"
+    );
 }
 
 fn is_zombie(proc: &Path) -> bool {
-    fs::read_to_string(proc.join("stat")).is_ok_and(|s| s.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')))
+    fs::read_to_string(proc.join("stat")).is_ok_and(|s| {
+        s.rsplit(')')
+            .next()
+            .is_some_and(|r| r.trim_start().starts_with('Z'))
+    })
 }
 
 #[test]
@@ -337,10 +449,17 @@ fn a_missing_or_unexecutable_handler_fails_that_draft_only() {
     let doc = s.run(&[]).ok().json();
     let r = outcome_of(&doc, &missing);
     assert_eq!(r["outcome"], "execute_failed");
-    assert!(r["reason"].as_str().expect("reason").contains("cannot start"), "{r}");
+    assert!(
+        r["reason"]
+            .as_str()
+            .expect("reason")
+            .contains("cannot start"),
+        "{r}"
+    );
     assert_eq!(outcome_of(&doc, &gh)["outcome"], "executed");
     // gh not on PATH at all.
-    let other = s.w.approved("github_comment", TARGET, r#"{"body":"again"}"#);
+    let other =
+        s.w.approved("github_comment", TARGET, r#"{"body":"again"}"#);
     let doc = s.run(&[]).env("PATH", "/usr/bin:/bin").ok().json();
     assert_eq!(outcome_of(&doc, &other)["reason"], "gh not found on PATH");
 }
@@ -350,18 +469,21 @@ fn dry_run_reports_and_changes_nothing() {
     let s = Setup::new("");
     let good = s.w.approved("ledger_done", "{}", "{}");
     let refused = s.w.approved("venture_kill", "{}", "{}");
-    let before = fs::read(&s.w.db).expect("db");
+    let before = s.w.dump();
     let doc = s.run(&["--dry-run"]).ok().json();
     assert_eq!(doc["dry_run"], true);
     assert_eq!(outcome_of(&doc, &good)["outcome"], "would_execute");
-    assert_eq!(outcome_of(&doc, &refused)["outcome"], "refused_non_delegable");
+    assert_eq!(
+        outcome_of(&doc, &refused)["outcome"],
+        "refused_non_delegable"
+    );
     assert_eq!(s.w.status(&good), "approved");
     assert_eq!(s.w.status(&refused), "approved");
     assert_eq!(s.w.query("SELECT count(*) FROM attempts"), "0");
     assert!(s.calls().is_empty());
     assert!(!s.w.state.join("thermal.json").exists());
     assert!(!s.w.state.join("last-run.json").exists());
-    assert_eq!(fs::read(&s.w.db).expect("db"), before);
+    assert!(s.w.dump() == before, "a dry run changed the registry");
 }
 
 #[test]
@@ -374,7 +496,10 @@ fn run_skips_when_the_lock_is_held() {
     let doc = s.run(&[]).ok().json();
     assert_eq!(doc["status"], "skipped");
     assert_eq!(s.w.status(&id), "approved");
-    assert!(!s.w.state.join("last-run.json").exists(), "a skipped run touches nothing");
+    assert!(
+        !s.w.state.join("last-run.json").exists(),
+        "a skipped run touches nothing"
+    );
     drop(lock);
     let doc = s.run(&[]).ok().json();
     assert_eq!(doc["status"], "ran");
@@ -389,15 +514,35 @@ fn the_thermal_cutout_trips_defers_the_rest_and_pauses_later_runs() {
     let s = Setup::new(&thermal_config(2));
     let ids = s.ledger(5);
     let doc = s.run(&[]).ok().json();
-    let outcomes: Vec<Value> = ids.iter().map(|id| outcome_of(&doc, id)["outcome"].clone()).collect();
-    assert_eq!(outcomes, ["executed", "executed", "executed", "deferred_thermal", "deferred_thermal"]);
+    let outcomes: Vec<Value> = ids
+        .iter()
+        .map(|id| outcome_of(&doc, id)["outcome"].clone())
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            "executed",
+            "executed",
+            "executed",
+            "deferred_thermal",
+            "deferred_thermal"
+        ]
+    );
     assert!(doc["paused_until"].is_i64());
     assert_eq!(s.w.status(&ids[3]), "approved");
     let doc = s.run(&[]).ok().json();
     assert_eq!(doc["status"], "paused");
     assert_eq!(s.w.status(&ids[3]), "approved");
-    let thermal: Value = serde_json::from_slice(&fs::read(s.w.state.join("thermal.json")).expect("sidecar")).expect("JSON");
-    assert_eq!(thermal["recent_action_times"].as_array().expect("times").len(), 3);
+    let thermal: Value =
+        serde_json::from_slice(&fs::read(s.w.state.join("thermal.json")).expect("sidecar"))
+            .expect("JSON");
+    assert_eq!(
+        thermal["recent_action_times"]
+            .as_array()
+            .expect("times")
+            .len(),
+        3
+    );
     assert_eq!(mode(&s.w.state.join("thermal.json")), 0o600);
 }
 
@@ -423,11 +568,18 @@ fn a_lost_thermal_sidecar_is_rebuilt_from_the_attempts_table() {
     fs::remove_file(s.w.state.join("thermal.json")).expect("rm");
     s.ledger(1);
     let doc = s.run(&[]).ok().json();
-    assert!(doc["paused_until"].is_i64(), "the second action must trip: {doc}");
+    assert!(
+        doc["paused_until"].is_i64(),
+        "the second action must trip: {doc}"
+    );
     // Corrupt: the same, with a warning.
     fs::write(s.w.state.join("thermal.json"), b"{not json").expect("corrupt");
     let out = s.run(&[]).ok();
-    assert_eq!(out.json()["status"], "paused", "the pause survives a corrupt sidecar");
+    assert_eq!(
+        out.json()["status"],
+        "paused",
+        "the pause survives a corrupt sidecar"
+    );
     assert!(out.stderr.contains("unusable"), "{}", out.stderr);
 }
 
@@ -443,7 +595,10 @@ fn a_sidecar_older_than_the_attempts_table_is_not_trusted() {
     fs::write(s.w.state.join("thermal.json"), stale).expect("restore");
     s.ledger(1);
     let doc = s.run(&[]).ok().json();
-    assert!(doc["paused_until"].is_i64(), "three actions in the window must trip: {doc}");
+    assert!(
+        doc["paused_until"].is_i64(),
+        "three actions in the window must trip: {doc}"
+    );
 }
 
 #[test]
@@ -454,7 +609,9 @@ fn the_summary_keeps_running_totals() {
     s.w.approved("social_post", "{}", "{}");
     s.run(&[]).ok();
     s.run(&[]).ok();
-    let summary: Value = serde_json::from_slice(&fs::read(s.w.state.join("last-run.json")).expect("summary")).expect("JSON");
+    let summary: Value =
+        serde_json::from_slice(&fs::read(s.w.state.join("last-run.json")).expect("summary"))
+            .expect("JSON");
     assert_eq!(summary["status"], "idle");
     assert_eq!(summary["totals"]["cycles"], 3);
     assert_eq!(summary["totals"]["executed"], 2);
@@ -467,8 +624,16 @@ fn human_output_has_a_line_per_draft() {
     let s = Setup::new("");
     let id = s.w.approved("ledger_done", "{}", "{}");
     let out = s.w.cmd(&["run"]).env("INBOX_EXEC_CONFIG", &s.config).ok();
-    assert!(out.stdout.starts_with("ran: 1 draft(s)\n"), "{}", out.stdout);
-    assert!(out.stdout.contains(&format!("executed  {id}  ledger_done")), "{}", out.stdout);
+    assert!(
+        out.stdout.starts_with("ran: 1 draft(s)\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains(&format!("executed  {id}  ledger_done")),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
@@ -505,11 +670,14 @@ struct Rng(u64);
 
 impl Rng {
     fn new() -> Rng {
-        let seed = std::env::var("INBOX_EXEC_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
-        });
+        let seed = std::env::var("INBOX_EXEC_TEST_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_nanos() as u64)
+            });
         println!("seed {seed}");
         Rng(seed | 1)
     }
@@ -523,12 +691,11 @@ impl Rng {
 }
 
 fn spawn_run(s: &Setup, state: &Path, batch: &str) -> Child {
-    let mut run = s
-        .w
-        .cmd(&["run", "--json", "--batch", batch])
-        .env("INBOX_EXEC_CONFIG", &s.config)
-        .env("INBOX_EXEC_STATE_DIR", state)
-        .env("PATH", format!("{}:/usr/bin:/bin", s.bin.display()));
+    let mut run =
+        s.w.cmd(&["run", "--json", "--batch", batch])
+            .env("INBOX_EXEC_CONFIG", &s.config)
+            .env("INBOX_EXEC_STATE_DIR", state)
+            .env("PATH", format!("{}:/usr/bin:/bin", s.bin.display()));
     run.cmd.stdout(Stdio::piped()).stderr(Stdio::null());
     run.cmd.spawn().expect("spawn run")
 }
@@ -539,7 +706,10 @@ fn sigkill_at_random_moments_never_runs_a_side_effect_twice() {
     let ids = s.ledger(16);
     let mut rng = Rng::new();
     for _ in 0..40 {
-        if s.w.query("SELECT count(*) FROM drafts WHERE status = 'approved'") == "0" {
+        if s.w
+            .query("SELECT count(*) FROM drafts WHERE status = 'approved'")
+            == "0"
+        {
             break;
         }
         let mut child = spawn_run(&s, &s.w.state, "3");
@@ -570,7 +740,11 @@ fn sigkill_at_random_moments_never_runs_a_side_effect_twice() {
             other => panic!("{id} ended {other} (dispatched {count} times)"),
         }
     }
-    assert_eq!(s.w.query("SELECT count(*) FROM drafts"), ids.len().to_string(), "no row lost");
+    assert_eq!(
+        s.w.query("SELECT count(*) FROM drafts"),
+        ids.len().to_string(),
+        "no row lost"
+    );
 }
 
 #[test]
