@@ -87,6 +87,18 @@ pub enum Command {
     /// With no ids, verifies every pending and approved draft; --all covers every draft
     /// whatever its status.
     Verify(VerifyArgs),
+    /// List drafts stuck in `executing`, or settle one (`reconcile resolve`).
+    ///
+    /// A draft stays in `executing` when a run died between claiming it and recording its
+    /// outcome. Whether its side effect happened is for a human to find out (look at the
+    /// target); `reconcile resolve` records the decision. Nothing is ever re-executed.
+    Reconcile(ReconcileArgs),
+    /// Counts by status, stuck drafts, the thermal cutout and the last run.
+    ///
+    /// With --check, exit non-zero when something needs a human (for monitoring): 4 the last
+    /// run failed, is missing or is older than stuck_after; 5 drafts are stuck in executing;
+    /// 6 the thermal cutout is paused. The first that applies, in that order, sets the code.
+    Status(StatusArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
     /// Print the man page (roff).
@@ -158,6 +170,60 @@ pub struct VerifyArgs {
     /// Verify as of this Unix time instead of now.
     #[arg(long, value_name = "UNIX")]
     pub now: Option<i64>,
+}
+
+/// `reconcile`.
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    /// Settle a draft instead of listing.
+    #[command(subcommand)]
+    pub action: Option<ReconcileAction>,
+    /// Only drafts claimed longer ago than this, e.g. `10m`.
+    #[arg(long, value_name = "DURATION")]
+    pub older_than: Option<String>,
+}
+
+/// `reconcile …`.
+#[derive(Debug, Subcommand)]
+pub enum ReconcileAction {
+    /// Record a human decision about a draft stuck in `executing`. Never runs a handler.
+    Resolve(ResolveArgs),
+}
+
+/// `reconcile resolve`.
+#[derive(Debug, Args)]
+pub struct ResolveArgs {
+    /// The draft id.
+    pub id: String,
+    /// What happened: the action was done (`completed`), was not done (`failed`), or must
+    /// never be done and needs attention elsewhere (`terminal`).
+    #[arg(long = "as", value_enum, value_name = "OUTCOME")]
+    pub resolution: Resolution,
+    /// The URL the action produced (with --as completed).
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Why: what you checked and found. Required with --as failed and --as terminal.
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
+}
+
+/// How a human settles a stuck draft.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Resolution {
+    /// The side effect happened: executing → completed.
+    Completed,
+    /// It did not: executing → completed_with_error.
+    Failed,
+    /// Never to be done: executing → terminal_unrecoverable.
+    Terminal,
+}
+
+/// `status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Exit non-zero when something needs a human (see the command's help).
+    #[arg(long)]
+    pub check: bool,
 }
 
 /// `completions`.

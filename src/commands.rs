@@ -422,11 +422,19 @@ pub fn run(config: &Config, args: &RunArgs, env: &HostEnv) -> anyhow::Result<Out
         handlers: &handlers,
         notifier: &mut notifier,
         clock: &clock,
-        claimer: crate::executor::this_process(),
+        claimer: crate::process::this_process(),
     }
     .run(options);
     notifier.flush();
-    let report = result?;
+    let report = match result {
+        Ok(report) => report,
+        Err(e) => {
+            if !args.dry_run {
+                crate::executor::record_failure(&config.state_dir, &format!("{e:#}"), clock());
+            }
+            return Err(e);
+        }
+    };
     Ok(Output::done(run_text(&report, clock()), &report))
 }
 
@@ -438,6 +446,7 @@ fn run_text(report: &CycleReport, now: i64) -> String {
     };
     let mut text = match report.status {
         RunStatus::Skipped => return "skipped: another run holds the lock\n".to_owned(),
+        RunStatus::Failed => String::from("failed\n"),
         RunStatus::Idle => format!("idle: no approved drafts{dry}\n"),
         RunStatus::Paused => String::new(),
         RunStatus::Ran => format!("ran: {} draft(s){dry}\n", report.processed),

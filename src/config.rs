@@ -151,6 +151,8 @@ pub struct Config {
     pub keys: BTreeMap<u32, PathBuf>,
     /// Default batch size for `run`.
     pub batch: u16,
+    /// A draft claimed longer ago than this is stuck: `run` alerts once, `status` reports it.
+    pub stuck_after: Duration,
     /// The thermal cutout.
     pub thermal: ThermalConfig,
     /// Non-delegable kinds: the built-in list plus `[refuse] extra_kinds`.
@@ -200,6 +202,7 @@ struct FileConfig {
 #[serde(deny_unknown_fields)]
 struct FileRun {
     batch: Option<u16>,
+    stuck_after: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -331,6 +334,9 @@ impl Config {
             });
         }
 
+        let stuck_after = optional_duration(file.run.stuck_after, &origin, "[run] stuck_after")?
+            .unwrap_or(Duration::from_secs(10 * 60));
+
         let thermal = ThermalConfig {
             max_actions: file.thermal.max_actions.unwrap_or(10),
             window: optional_duration(file.thermal.window, &origin, "[thermal] window")?
@@ -405,6 +411,23 @@ impl Config {
             );
         }
 
+        let longest = handlers
+            .values()
+            .map(|h: &CommandHandler| h.timeout)
+            .chain([github.timeout])
+            .max()
+            .unwrap_or_default();
+        if stuck_after <= longest {
+            return Err(ConfigError::Invalid {
+                origin: format!("{origin}: [run] stuck_after"),
+                message: format!(
+                    "{} is not longer than the longest handler timeout ({}): a draft still being dispatched would be reported stuck",
+                    humantime::format_duration(stuck_after),
+                    humantime::format_duration(longest)
+                ),
+            });
+        }
+
         let notify = file
             .notify
             .map(|n| notify_config(n, &origin, &resolve))
@@ -417,6 +440,7 @@ impl Config {
             ttl,
             keys,
             batch,
+            stuck_after,
             thermal,
             non_delegable,
             github,

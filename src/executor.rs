@@ -42,6 +42,8 @@ pub enum RunStatus {
     Paused,
     /// Another run holds the lock; nothing was touched.
     Skipped,
+    /// The cycle stopped on an error (only ever in the summary file).
+    Failed,
 }
 
 /// What happened to one draft (the reference's outcome words, plus `would_execute` for
@@ -112,6 +114,9 @@ pub struct CycleReport {
     /// True for `--dry-run`.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub dry_run: bool,
+    /// What stopped a failed cycle.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 impl CycleReport {
@@ -122,6 +127,7 @@ impl CycleReport {
             results: Vec::new(),
             paused_until: None,
             dry_run,
+            error: None,
         }
     }
 
@@ -187,6 +193,9 @@ impl Cycle<'_> {
     ) -> anyhow::Result<CycleReport> {
         let thermal_path = state_dir.join(THERMAL_FILE);
         let mut thermal = self.load_thermal(registry, &thermal_path, !opts.dry_run)?;
+        if !opts.dry_run {
+            self.alert_stuck(registry)?;
+        }
         let status;
         let mut report = CycleReport::new(RunStatus::Idle, opts.dry_run);
         if thermal.is_paused((self.clock)()) {
@@ -302,6 +311,51 @@ impl Cycle<'_> {
             }
         }
         Ok(thermal)
+    }
+
+    /// Alerts once about each draft that has sat in `executing` longer than `stuck_after`.
+    fn alert_stuck(&mut self, registry: &mut Registry) -> anyhow::Result<()> {
+        let now = (self.clock)();
+        let stuck_after = i64::try_from(self.config.stuck_after.as_secs()).unwrap_or(i64::MAX);
+        let fresh: Vec<_> = registry
+            .executing(now.saturating_sub(stuck_after))
+            .context("listing drafts stuck in executing")?
+            .into_iter()
+            .filter(|e| !e.alerted)
+            .collect();
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        registry
+            .write(|w| {
+                for e in &fresh {
+                    w.mark_stuck_alerted(&e.id, now)?;
+                }
+                Ok(())
+            })
+            .context("recording stuck-draft alerts")?;
+        let me = crate::process::this_process();
+        for e in fresh {
+            let alive = crate::process::liveness(e.claimer.as_ref(), &me);
+            self.notifier.alert(
+                &format!("draft {} stuck in executing", e.id),
+                format!(
+                    "Draft {} (kind {}) was claimed {} ago and has no recorded outcome. Its claimer is {}{}.\n\nIts side effect may or may not have happened: check the target ({}), then settle it:\n\n  inbox-exec reconcile resolve {} --as completed [--url URL]\n  inbox-exec reconcile resolve {} --as failed --note \"what you found\"\n\nThis alert is sent once per draft.",
+                    e.id,
+                    e.kind,
+                    crate::report::span(now - e.claimed_at),
+                    alive.word(),
+                    match &alive {
+                        crate::process::Liveness::Unknown(why) => format!(" ({why})"),
+                        _ => String::new(),
+                    },
+                    e.target,
+                    e.id,
+                    e.id,
+                ),
+            );
+        }
+        Ok(())
     }
 
     /// One draft, start to finish. `Err` only for what stops the cycle.
@@ -660,6 +714,19 @@ struct Summary<'a> {
     totals: Totals,
 }
 
+/// Records a cycle that stopped on an error in the summary, so `status --check` sees it.
+/// Best effort: the error itself is what the caller reports.
+pub fn record_failure(state_dir: &Path, error: &str, now: i64) {
+    if !state_dir.is_dir() {
+        return;
+    }
+    let mut report = CycleReport::new(RunStatus::Failed, false);
+    report.error = Some(error.to_owned());
+    if let Err(e) = write_summary(&state_dir.join(SUMMARY_FILE), &report, now) {
+        log::warn!("{e:#}");
+    }
+}
+
 fn write_summary(path: &Path, report: &CycleReport, now: i64) -> anyhow::Result<()> {
     let mut totals = match statefile::read(path) {
         Contents::Missing => Totals::default(),
@@ -709,25 +776,6 @@ fn write_summary(path: &Path, report: &CycleReport, now: i64) -> anyhow::Result<
             path.display()
         )
     })
-}
-
-/// Who we are, for the claim record.
-pub fn this_process() -> Claimer {
-    let read = |p: &str| std::fs::read_to_string(p).ok();
-    // Field 22 of /proc/self/stat, counted after the command name, which may hold spaces.
-    let process_start = read("/proc/self/stat").and_then(|stat| {
-        let after = stat.rsplit_once(')')?.1;
-        after.split_whitespace().nth(19)?.parse().ok()
-    });
-    Claimer {
-        pid: std::process::id(),
-        host: rustix::system::uname()
-            .nodename()
-            .to_string_lossy()
-            .into_owned(),
-        boot_id: read("/proc/sys/kernel/random/boot_id").map(|s| s.trim().to_owned()),
-        process_start,
-    }
 }
 
 /// The summary file of a state directory.

@@ -10,6 +10,13 @@ pub const USAGE: u8 = 2;
 /// `verify`: at least one draft did not verify.
 pub const VERIFY_FAILED: u8 = 3;
 
+/// `status --check`: the last run failed, is missing, or is older than `stuck_after`.
+pub const LAST_RUN_FAILED: u8 = 4;
+/// `status --check`: drafts are stuck in `executing`.
+pub const STUCK: u8 = 5;
+/// `status --check`: the thermal cutout is paused.
+pub const PAUSED: u8 = 6;
+
 /// Every code with its meaning, for the man page and `--help`.
 pub const CODES: &[(u8, &str)] = &[
     (
@@ -22,6 +29,12 @@ pub const CODES: &[(u8, &str)] = &[
     ),
     (USAGE, "Usage error: an unknown option or a bad value."),
     (VERIFY_FAILED, "verify: at least one draft did not verify."),
+    (
+        LAST_RUN_FAILED,
+        "status --check: the last run failed, is missing, or is older than stuck_after.",
+    ),
+    (STUCK, "status --check: drafts are stuck in executing."),
+    (PAUSED, "status --check: the thermal cutout is paused."),
 ];
 
 /// How a command ended, when it did not fail outright.
@@ -31,6 +44,12 @@ pub enum Outcome {
     Done,
     /// `verify` found a draft that does not verify.
     VerifyFailed,
+    /// `status --check` found the last run failed, missing or stale.
+    LastRunFailed,
+    /// `status --check` found stuck drafts.
+    Stuck,
+    /// `status --check` found the cutout paused.
+    Paused,
 }
 
 impl Outcome {
@@ -39,6 +58,9 @@ impl Outcome {
         match self {
             Outcome::Done => SUCCESS,
             Outcome::VerifyFailed => VERIFY_FAILED,
+            Outcome::LastRunFailed => LAST_RUN_FAILED,
+            Outcome::Stuck => STUCK,
+            Outcome::Paused => PAUSED,
         }
     }
 }
@@ -52,7 +74,13 @@ mod tests {
         let mut seen: Vec<u8> = CODES.iter().map(|(c, _)| *c).collect();
         seen.dedup();
         assert_eq!(seen.len(), CODES.len());
-        for outcome in [Outcome::Done, Outcome::VerifyFailed] {
+        for outcome in [
+            Outcome::Done,
+            Outcome::VerifyFailed,
+            Outcome::LastRunFailed,
+            Outcome::Stuck,
+            Outcome::Paused,
+        ] {
             assert!(CODES.iter().any(|(c, _)| *c == outcome.code()));
         }
     }

@@ -14,9 +14,12 @@ pub mod lock;
 pub mod logging;
 pub mod man;
 pub mod notify;
+pub mod process;
+pub mod reconcile;
 pub mod registry;
 pub mod report;
 pub mod statefile;
+pub mod status;
 pub mod thermal;
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -45,6 +48,8 @@ pub fn run(cli: &Cli, env: &HostEnv) -> anyhow::Result<Output> {
         Command::Show(a) => commands::show(&config, &a.id, now),
         Command::Verify(args) => commands::verify_cmd(&config, args, now),
         Command::Run(args) => commands::run(&config, args, env),
+        Command::Reconcile(args) => reconcile::reconcile(&config, args, now),
+        Command::Status(args) => status::status(&config, args.check, now),
         Command::Completions(_) | Command::Man => unreachable!("handled above"),
     }
 }

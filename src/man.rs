@@ -36,24 +36,7 @@ pub fn render() -> String {
     man.render_subcommands_section(&mut buf).expect("Vec");
     let mut page = String::from_utf8(buf).expect("roff is UTF-8");
     for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
-        page.push_str(&format!(".SS \"inbox-exec {}\"\n", sub.get_name()));
-        if let Some(about) = sub.get_long_about().or_else(|| sub.get_about()) {
-            page.push_str(&roff_text(&about.to_string()));
-        }
-        for arg in sub
-            .get_arguments()
-            .filter(|a| !a.is_global_set() && !a.is_hide_set())
-        {
-            let name = match (arg.get_long(), arg.get_short()) {
-                (Some(long), _) => format!("\\-\\-{long}"),
-                (None, Some(short)) => format!("\\-{short}"),
-                (None, None) => format!("<{}>", arg.get_id().as_str().to_uppercase()),
-            };
-            page.push_str(&format!(".TP\n\\fB{name}\\fR\n"));
-            if let Some(help) = arg.get_help() {
-                page.push_str(&roff_text(&help.to_string()));
-            }
-        }
+        render_subcommand(&mut page, "inbox-exec", sub);
     }
     page.push_str(".SH \"EXIT STATUS\"\n");
     for (code, meaning) in CODES {
@@ -64,6 +47,32 @@ pub fn render() -> String {
         page.push_str(&format!(".SH VERSION\nv{version}\n"));
     }
     page
+}
+
+/// One `.SS` per subcommand, nested ones (`draft new`, `reconcile resolve`) included.
+fn render_subcommand(page: &mut String, parent: &str, sub: &clap::Command) {
+    let name = format!("{parent} {}", sub.get_name());
+    page.push_str(&format!(".SS \"{name}\"\n"));
+    if let Some(about) = sub.get_long_about().or_else(|| sub.get_about()) {
+        page.push_str(&roff_text(&about.to_string()));
+    }
+    for arg in sub
+        .get_arguments()
+        .filter(|a| !a.is_global_set() && !a.is_hide_set())
+    {
+        let flag = match (arg.get_long(), arg.get_short()) {
+            (Some(long), _) => format!("\\-\\-{long}"),
+            (None, Some(short)) => format!("\\-{short}"),
+            (None, None) => format!("<{}>", arg.get_id().as_str().to_uppercase()),
+        };
+        page.push_str(&format!(".TP\n\\fB{flag}\\fR\n"));
+        if let Some(help) = arg.get_help() {
+            page.push_str(&roff_text(&help.to_string()));
+        }
+    }
+    for nested in sub.get_subcommands().filter(|s| !s.is_hide_set()) {
+        render_subcommand(page, &name, nested);
+    }
 }
 
 /// `man`: the page as command output.

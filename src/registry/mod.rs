@@ -414,6 +414,64 @@ impl Registry {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Drafts in `executing` claimed at or before `claimed_before`, oldest claim first, with
+    /// who claimed them and their attempts. Rows claimed by the reference have no claim
+    /// record; their claim time is `updated_at`.
+    pub fn executing(&self, claimed_before: i64) -> Result<Vec<Executing>, RegistryError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT d.draft_id, d.draft_kind, d.target_json,
+                    COALESCE(c.claimed_at, d.updated_at) AS claimed_at,
+                    c.pid, c.host, c.boot_id, c.process_start,
+                    (SELECT count(*) FROM attempts a WHERE a.draft_id = d.draft_id),
+                    (SELECT a.kind || ' ' || a.outcome FROM attempts a
+                      WHERE a.draft_id = d.draft_id ORDER BY a.attempt_id DESC LIMIT 1),
+                    EXISTS (SELECT 1 FROM stuck_alerts s WHERE s.draft_id = d.draft_id)
+             FROM drafts d LEFT JOIN claims c ON c.draft_id = d.draft_id
+             WHERE d.status = 'executing' AND COALESCE(c.claimed_at, d.updated_at) <= ?1
+             ORDER BY claimed_at, d.draft_id",
+        )?;
+        let rows = stmt.query_map([claimed_before], |r| {
+            let claimer = match r.get::<_, Option<i64>>(4)? {
+                Some(pid) => Some(Claimer {
+                    pid: u32::try_from(pid).unwrap_or(0),
+                    host: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
+                    boot_id: r.get(6)?,
+                    process_start: r.get(7)?,
+                }),
+                None => None,
+            };
+            Ok(Executing {
+                id: sql_value(r.get_ref(0)?).to_string(),
+                kind: sql_value(r.get_ref(1)?).to_string(),
+                target: sql_value(r.get_ref(2)?).to_string(),
+                claimed_at: sql_value(r.get_ref(3)?).as_integral().unwrap_or(0),
+                claimer,
+                attempts: r.get(8)?,
+                last_attempt: r.get(9)?,
+                alerted: r.get(10)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// How many drafts are in each status (statuses with none are left out).
+    pub fn counts(&self) -> Result<Vec<(String, i64)>, RegistryError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT status, count(*) FROM drafts GROUP BY status")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// When the oldest approved draft was created.
+    pub fn oldest_approved(&self) -> Result<Option<i64>, RegistryError> {
+        Ok(self.conn.query_row(
+            "SELECT min(created_at) FROM drafts WHERE status = 'approved'",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
     /// The newest execute attempt's id, if any. Walks attempts newest first, which stops
     /// almost at once: every dispatched draft's last attempt is an execute attempt.
     pub fn newest_execute_attempt(&self) -> Result<Option<i64>, RegistryError> {
@@ -537,6 +595,15 @@ impl Writer<'_> {
         Ok(())
     }
 
+    /// Remembers that `run` alerted about a stuck draft.
+    pub fn mark_stuck_alerted(&self, id: &str, now: i64) -> Result<(), RegistryError> {
+        self.tx.execute(
+            "INSERT OR IGNORE INTO stuck_alerts (draft_id, alerted_at) VALUES (?1, ?2)",
+            params![id, now],
+        )?;
+        Ok(())
+    }
+
     /// Moves pending drafts issued before `cutoff` to `expired`; returns how many.
     pub fn expire_pending(&self, cutoff: i64, now: i64) -> Result<usize, RegistryError> {
         Ok(self.tx.execute(
@@ -545,6 +612,27 @@ impl Writer<'_> {
             params![now, cutoff],
         )?)
     }
+}
+
+/// A draft in `executing`, as `reconcile` and `status` show it.
+#[derive(Debug, Clone)]
+pub struct Executing {
+    /// The draft.
+    pub id: String,
+    /// Its kind.
+    pub kind: String,
+    /// Its stored target JSON.
+    pub target: String,
+    /// When it was claimed (`updated_at` for rows claimed by the reference).
+    pub claimed_at: i64,
+    /// Who claimed it, when recorded.
+    pub claimer: Option<Claimer>,
+    /// How many attempts it has.
+    pub attempts: i64,
+    /// The last attempt's kind and outcome, e.g. `verify ok`.
+    pub last_attempt: Option<String>,
+    /// Whether `run` has alerted about it.
+    pub alerted: bool,
 }
 
 /// The process that claims drafts: enough to tell later whether it is still alive.

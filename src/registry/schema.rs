@@ -54,7 +54,8 @@ const REFERENCE_MIGRATIONS: &[&str] = &["
 "];
 
 /// Our own additive migrations; index + 1 is the `inbox_exec_schema_version` it sets.
-const OUR_MIGRATIONS: &[&str] = &["
+const OUR_MIGRATIONS: &[&str] = &[
+    "
     -- The executor's batch query: approved drafts, oldest first.
     CREATE INDEX IF NOT EXISTS idx_drafts_status_created
         ON drafts(status, created_at, draft_id);
@@ -71,7 +72,15 @@ const OUR_MIGRATIONS: &[&str] = &["
         boot_id       TEXT,
         process_start INTEGER
     );
-"];
+",
+    "
+    -- Drafts stuck in executing that `run` has already alerted about, so it alerts once.
+    CREATE TABLE IF NOT EXISTS stuck_alerts (
+        draft_id   TEXT PRIMARY KEY REFERENCES drafts(draft_id),
+        alerted_at INTEGER NOT NULL
+    );
+",
+];
 
 const REFERENCE_KEY: &str = "db_schema_version";
 const OUR_KEY: &str = "inbox_exec_schema_version";

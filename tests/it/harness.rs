@@ -1,7 +1,6 @@
 //! A small builder around the real binary, one temp directory per test.
 
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -55,7 +54,7 @@ impl World {
         cmd.env("INBOX_EXEC_DB", &self.db)
             .env("INBOX_EXEC_KEY", &self.key)
             .env("INBOX_EXEC_STATE_DIR", &self.state);
-        Run { cmd, stdin: None }
+        Run { cmd }
     }
 
     /// The binary with only HOME set.
@@ -154,7 +153,6 @@ pub fn script(path: &Path, body: &str) {
 #[must_use]
 pub struct Run {
     pub cmd: Command,
-    stdin: Option<Vec<u8>>,
 }
 
 /// A finished command.
@@ -183,22 +181,13 @@ impl Run {
         self
     }
 
-    pub fn stdin(mut self, data: &[u8]) -> Run {
-        self.stdin = Some(data.to_vec());
-        self
-    }
-
     pub fn output(mut self) -> Done {
         self.cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = self.cmd.spawn().expect("spawn inbox-exec");
-        let mut pipe = child.stdin.take().expect("stdin");
-        if let Some(data) = self.stdin.take() {
-            pipe.write_all(&data).expect("write stdin");
-        }
-        drop(pipe);
+        drop(child.stdin.take());
         let Output {
             status,
             stdout,

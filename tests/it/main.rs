@@ -5,4 +5,5 @@ mod conformance;
 mod docs;
 mod drafts;
 mod harness;
+mod operate;
 mod run;

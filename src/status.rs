@@ -1,0 +1,177 @@
+//! `status`: what an operator (or a monitor) needs at a glance.
+
+use anyhow::Context as _;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::config::Config;
+use crate::executor::{SUMMARY_FILE, THERMAL_FILE};
+use crate::exit::Outcome;
+use crate::reconcile::{StuckDraft, stuck};
+use crate::registry::Status;
+use crate::report::{Output, ago, span, table};
+use crate::statefile::{self, Contents};
+use crate::thermal::Thermal;
+
+/// The thermal cutout as `status` shows it.
+#[derive(Debug, Serialize)]
+pub struct ThermalState {
+    /// Actions in the current window.
+    pub recent_actions: usize,
+    /// When the pause ends, while paused.
+    pub paused_until: Option<i64>,
+}
+
+/// The status report.
+#[derive(Debug, Serialize)]
+pub struct StatusReport {
+    /// Drafts per status (every status, zeros included).
+    pub counts: serde_json::Map<String, Value>,
+    /// Drafts stuck in executing (claimed longer ago than `stuck_after`).
+    pub stuck: Vec<StuckDraft>,
+    /// Age of the oldest approved draft, in seconds.
+    pub oldest_approved_age_s: Option<i64>,
+    /// The thermal cutout.
+    pub thermal: ThermalState,
+    /// The last run's summary (without its per-draft results).
+    pub last_run: Option<Value>,
+}
+
+/// `status [--check]`.
+pub fn status(config: &Config, check: bool, now: i64) -> anyhow::Result<Output> {
+    let registry = crate::commands::open_existing(config)?;
+    let mut counts = serde_json::Map::new();
+    for s in Status::ALL {
+        counts.insert(s.as_str().to_owned(), json!(0));
+    }
+    for (status, n) in registry.counts().context("counting drafts")? {
+        counts.insert(status, json!(n));
+    }
+    let stuck_after = i64::try_from(config.stuck_after.as_secs()).unwrap_or(i64::MAX);
+    let stuck = stuck(
+        registry
+            .executing(now.saturating_sub(stuck_after))
+            .context("listing stuck drafts")?,
+        now,
+    );
+    let oldest_approved_age_s = registry.oldest_approved()?.map(|t| now - t);
+
+    let mut sidecar = match statefile::read(&config.state_dir.join(THERMAL_FILE)) {
+        Contents::Bytes(bytes) => Thermal::from_json(&bytes).unwrap_or_default(),
+        _ => Thermal::default(),
+    };
+    sidecar.prune(now, &config.thermal);
+    let thermal = ThermalState {
+        recent_actions: sidecar.recent_action_times.len(),
+        paused_until: sidecar.is_paused(now).then_some(sidecar.paused_until),
+    };
+    let last_run = match statefile::read(&config.state_dir.join(SUMMARY_FILE)) {
+        Contents::Bytes(bytes) => serde_json::from_slice::<Value>(&bytes).ok().map(|mut v| {
+            if let Some(obj) = v.as_object_mut() {
+                obj.remove("results");
+            }
+            v
+        }),
+        _ => None,
+    };
+    let report = StatusReport {
+        counts,
+        stuck,
+        oldest_approved_age_s,
+        thermal,
+        last_run,
+    };
+    let (outcome, problem) = health(&report, now, stuck_after);
+    let mut text = render(&report, now);
+    if let Some(problem) = &problem {
+        text.push_str(&format!("needs attention: {problem}\n"));
+    }
+    let output = Output::done(text, &report);
+    Ok(if check {
+        output.with_outcome(outcome)
+    } else {
+        output
+    })
+}
+
+/// The first problem, in the order `status --check` documents.
+fn health(report: &StatusReport, now: i64, stale_after: i64) -> (Outcome, Option<String>) {
+    let last = report.last_run.as_ref();
+    let finished = last.and_then(|l| l["finished_at"].as_i64());
+    let failed = last.is_some_and(|l| l["status"] == "failed");
+    if failed {
+        return (Outcome::LastRunFailed, Some("the last run failed".into()));
+    }
+    match finished {
+        None => {
+            return (
+                Outcome::LastRunFailed,
+                Some("no run has finished yet: is the timer running?".into()),
+            );
+        }
+        Some(t) if now - t > stale_after => {
+            return (
+                Outcome::LastRunFailed,
+                Some(format!(
+                    "the last run finished {} ago: is the timer running?",
+                    span(now - t)
+                )),
+            );
+        }
+        Some(_) => {}
+    }
+    if !report.stuck.is_empty() {
+        return (
+            Outcome::Stuck,
+            Some(format!(
+                "{} draft(s) stuck in executing: see `inbox-exec reconcile`",
+                report.stuck.len()
+            )),
+        );
+    }
+    if report.thermal.paused_until.is_some() {
+        return (Outcome::Paused, Some("the thermal cutout is paused".into()));
+    }
+    (Outcome::Done, None)
+}
+
+fn render(report: &StatusReport, now: i64) -> String {
+    let mut rows: Vec<Vec<String>> = report
+        .counts
+        .iter()
+        .map(|(status, n)| vec![status.clone(), n.to_string()])
+        .collect();
+    rows.push(vec![
+        "oldest approved".into(),
+        report
+            .oldest_approved_age_s
+            .map_or_else(|| "-".into(), span),
+    ]);
+    rows.push(vec!["stuck".into(), report.stuck.len().to_string()]);
+    rows.push(vec![
+        "thermal".into(),
+        match report.thermal.paused_until {
+            Some(until) => format!(
+                "paused until {until} ({}), {} recent actions",
+                ago(until, now),
+                report.thermal.recent_actions
+            ),
+            None => format!("{} recent actions", report.thermal.recent_actions),
+        },
+    ]);
+    rows.push(vec![
+        "last run".into(),
+        match &report.last_run {
+            Some(l) => format!(
+                "{} {} ({} processed)",
+                l["status"].as_str().unwrap_or("?"),
+                l["finished_at"]
+                    .as_i64()
+                    .map_or_else(|| "?".into(), |t| ago(t, now)),
+                l["processed"]
+            ),
+            None => "none".into(),
+        },
+    ]);
+    table(&rows)
+}

@@ -1,0 +1,270 @@
+//! Operating it: reconcile, status, stuck-draft alerts.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::harness::{World, script};
+
+/// A world whose `ledger_done` handler announces itself and then hangs.
+struct Slow {
+    w: World,
+    config: PathBuf,
+    started: PathBuf,
+}
+
+impl Slow {
+    fn new(extra: &str) -> Slow {
+        let w = World::ready();
+        let started = w.path("started");
+        let handler = w.path("slow-handler");
+        script(
+            &handler,
+            &format!(
+                "#!/bin/sh\necho $$ > {}\nexec sleep 30\n",
+                started.display()
+            ),
+        );
+        let config = w.path("config.toml");
+        fs::write(
+            &config,
+            format!(
+                "[handlers.ledger_done]\ncommand = [\"{}\"]\ntimeout = \"40s\"\n[run]\nstuck_after = \"1m\"\n{extra}",
+                handler.display()
+            ),
+        )
+        .expect("config");
+        fs::set_permissions(&config, fs::Permissions::from_mode(0o600)).expect("chmod");
+        Slow { w, config, started }
+    }
+
+    fn cmd(&self, args: &[&str]) -> crate::harness::Run {
+        self.w.cmd(args).env("INBOX_EXEC_CONFIG", &self.config)
+    }
+
+    /// Starts a run and waits until its handler is running.
+    fn start_run(&self) -> Child {
+        let mut run = self.cmd(&["run"]);
+        run.cmd.stdout(Stdio::null()).stderr(Stdio::null());
+        let child = run.cmd.spawn().expect("spawn run");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.started.exists() {
+            assert!(Instant::now() < deadline, "the handler never started");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        child
+    }
+
+    fn kill_handler(&self) {
+        if let Ok(pid) = fs::read_to_string(&self.started) {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", pid.trim()])
+                .status();
+        }
+    }
+}
+
+impl Drop for Slow {
+    fn drop(&mut self) {
+        self.kill_handler();
+    }
+}
+
+#[test]
+fn a_draft_left_executing_by_a_killed_run_is_listed_with_a_dead_claimer_and_settled() {
+    let s = Slow::new("");
+    let id = s.w.approved("ledger_done", r#"{"led":"LED-9"}"#, "{}");
+    let mut run = s.start_run();
+
+    // While the run lives, its claim is shown as running and cannot be settled.
+    let list = s.cmd(&["reconcile", "--json"]).ok().json();
+    assert_eq!(list[0]["draft_id"], id.as_str());
+    assert_eq!(list[0]["claimer"], "running");
+    s.cmd(&["reconcile", "resolve", &id, "--as", "failed", "--note", "x"])
+        .fails_with(&["still running"]);
+
+    run.kill().expect("SIGKILL the run");
+    run.wait().expect("reap");
+    s.kill_handler();
+    assert_eq!(s.w.status(&id), "executing");
+
+    let list = s.cmd(&["reconcile", "--json"]).ok().json();
+    let row = &list[0];
+    assert_eq!(row["claimer"], "dead");
+    assert_eq!(row["kind"], "ledger_done");
+    assert_eq!(row["attempts"], 1);
+    assert_eq!(row["last_attempt"], "verify ok");
+    assert!(row["age_s"].as_i64().expect("age") >= 0);
+    assert!(row["target"].as_str().expect("target").contains("LED-9"));
+    let text = s.cmd(&["reconcile"]).ok().stdout;
+    assert!(text.contains(&id) && text.contains("dead"), "{text}");
+
+    s.cmd(&["reconcile", "resolve", &id, "--as", "failed"])
+        .fails_with(&["--note is required"]);
+    s.cmd(&[
+        "reconcile",
+        "resolve",
+        &id,
+        "--as",
+        "completed",
+        "--url",
+        "https://example.org/done",
+    ])
+    .ok();
+    assert_eq!(s.w.status(&id), "completed");
+    let show = s.cmd(&["show", &id, "--json"]).ok().json();
+    assert_eq!(show["executed_url"], "https://example.org/done");
+    let last = show["attempts"]
+        .as_array()
+        .expect("attempts")
+        .last()
+        .cloned()
+        .expect("an attempt");
+    assert_eq!(last["kind"], "reconcile");
+    assert_eq!(last["outcome"], "ok");
+    s.cmd(&[
+        "reconcile",
+        "resolve",
+        &id,
+        "--as",
+        "terminal",
+        "--note",
+        "again",
+    ])
+    .fails_with(&["is completed, not executing"]);
+    assert_eq!(
+        s.cmd(&["reconcile", "--json"]).ok().json(),
+        serde_json::json!([])
+    );
+}
+
+#[test]
+fn rows_claimed_by_the_reference_are_listed_and_settled_like_any_other() {
+    let s = Slow::new("");
+    let id = s.w.approved("ledger_done", "{}", "{}");
+    let old = inbox_exec::unix_now() - 3600;
+    s.w.sql(&format!(
+        "UPDATE drafts SET status = 'executing', updated_at = {old} WHERE draft_id = '{id}'"
+    ));
+    let list = s
+        .cmd(&["reconcile", "--json", "--older-than", "30m"])
+        .ok()
+        .json();
+    assert_eq!(list[0]["claimer"], "unknown");
+    assert_eq!(list[0]["claimed_at"], old);
+    assert_eq!(
+        s.cmd(&["reconcile", "--json", "--older-than", "2h"])
+            .ok()
+            .json(),
+        serde_json::json!([])
+    );
+    s.cmd(&[
+        "reconcile",
+        "resolve",
+        &id,
+        "--as",
+        "terminal",
+        "--note",
+        "posted twice by hand, do not retry",
+    ])
+    .ok();
+    assert_eq!(s.w.status(&id), "terminal_unrecoverable");
+    assert_eq!(
+        s.w.query(&format!(
+            "SELECT last_error FROM drafts WHERE draft_id = '{id}'"
+        )),
+        "posted twice by hand, do not retry"
+    );
+}
+
+#[test]
+fn run_alerts_once_about_a_stuck_draft() {
+    let s = Slow::new("");
+    let id = s.w.approved("ledger_done", "{}", "{}");
+    let old = inbox_exec::unix_now() - 3600;
+    s.w.sql(&format!(
+        "UPDATE drafts SET status = 'executing', updated_at = {old} WHERE draft_id = '{id}'"
+    ));
+    let first = s.cmd(&["run"]).ok();
+    assert!(
+        first
+            .stderr
+            .contains(&format!("draft {id} stuck in executing")),
+        "{}",
+        first.stderr
+    );
+    assert!(
+        first.stderr.contains("inbox-exec reconcile resolve"),
+        "{}",
+        first.stderr
+    );
+    let second = s.cmd(&["run"]).ok();
+    assert!(
+        !second.stderr.contains("stuck in executing"),
+        "alerted twice: {}",
+        second.stderr
+    );
+}
+
+#[test]
+fn status_reports_counts_stuck_drafts_thermal_and_the_last_run() {
+    let s = Slow::new("");
+    let approved = s.w.approved("ledger_done", "{}", "{}");
+    s.w.draft("ledger_done", "{}", "{}");
+    let doc = s.cmd(&["status", "--json"]).ok().json();
+    assert_eq!(doc["counts"]["approved"], 1);
+    assert_eq!(doc["counts"]["pending"], 1);
+    assert_eq!(doc["counts"]["terminal_unrecoverable"], 0);
+    assert!(doc["oldest_approved_age_s"].as_i64().expect("age") >= 0);
+    assert_eq!(doc["stuck"], serde_json::json!([]));
+    assert_eq!(doc["thermal"]["recent_actions"], 0);
+    assert_eq!(doc["last_run"], Value::Null);
+    // No run yet: a monitor should hear about it.
+    s.cmd(&["status", "--check"]).code(4);
+
+    s.w.sql(&format!(
+        "UPDATE drafts SET status = 'executing', updated_at = {} WHERE draft_id = '{approved}'",
+        inbox_exec::unix_now() - 3600
+    ));
+    s.cmd(&["run"]).ok();
+    let doc = s.cmd(&["status", "--json"]).ok().json();
+    assert_eq!(doc["stuck"][0]["draft_id"], approved.as_str());
+    assert_eq!(doc["last_run"]["status"], "idle");
+    assert!(doc["last_run"].get("results").is_none());
+    let out = s.cmd(&["status", "--check"]).code(5);
+    assert!(out.stdout.contains("stuck in executing"), "{}", out.stdout);
+
+    s.cmd(&["reconcile", "resolve", &approved, "--as", "completed"])
+        .ok();
+    s.cmd(&["status", "--check"]).ok();
+
+    let paused = serde_json::json!({
+        "recent_action_times": [], "paused_until": inbox_exec::unix_now() + 600, "high_water": 0
+    });
+    fs::write(s.w.state.join("thermal.json"), paused.to_string()).expect("sidecar");
+    s.cmd(&["status", "--check"]).code(6);
+    let text = s.cmd(&["status"]).ok().stdout;
+    assert!(text.contains("paused until"), "{text}");
+}
+
+#[test]
+fn a_failed_run_is_seen_by_status_check() {
+    let s = Slow::new("");
+    // The handler hangs: settle the first run's draft so the second has work of its own.
+    let second = s.w.approved("social_post", "{}", "{}");
+    fs::set_permissions(&s.w.key, fs::Permissions::from_mode(0o644)).expect("chmod");
+    s.cmd(&["run"]).fails_with(&["chmod 600", &second]);
+    let doc = s.cmd(&["status", "--json"]).ok().json();
+    assert_eq!(doc["last_run"]["status"], "failed");
+    assert!(
+        doc["last_run"]["error"]
+            .as_str()
+            .expect("error")
+            .contains("chmod 600")
+    );
+    s.cmd(&["status", "--check"]).code(4);
+}
