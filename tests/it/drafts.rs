@@ -603,3 +603,60 @@ mod config {
         assert!(String::from_utf8_lossy(&out.stdout).contains("unknown key_version: 2"));
     }
 }
+
+/// A registry whose columns have no declared types keeps whatever storage class was written,
+/// as a registry built by other tools might: each is read the way Python's sqlite3 reads it.
+#[test]
+fn columns_are_read_by_their_storage_class_as_the_reference_reads_them() {
+    let w = World::ready();
+    let ids: Vec<String> = (0..4)
+        .map(|i| w.draft("k", "{}", &format!(r#"{{"n":{i}}}"#)))
+        .collect();
+    w.sql(
+        "CREATE TABLE loose AS SELECT * FROM drafts;
+         DROP TABLE drafts;
+         CREATE TABLE drafts (draft_id PRIMARY KEY, draft_kind, target_json, payload_json, issued_at,
+             key_version, schema_version, content_hash, signature, status, led_ref, approval_subject,
+             executed_url, last_error, created_at, updated_at, completed_at);
+         INSERT INTO drafts SELECT * FROM loose;
+         DROP TABLE loose;",
+    );
+    // JSON stored as a BLOB: Python's json.loads takes bytes, so this still verifies.
+    w.sql(&format!(
+        "UPDATE drafts SET payload_json = CAST(payload_json AS BLOB) WHERE draft_id = '{}'",
+        ids[0]
+    ));
+    // issued_at as text digits: the reference raises comparing str with int.
+    w.sql(&format!(
+        "UPDATE drafts SET issued_at = CAST(issued_at AS TEXT) WHERE draft_id = '{}'",
+        ids[1]
+    ));
+    // key_version 1.0: known (1.0 == 1 in Python) but it hashes as a float, so the hash differs.
+    w.sql(&format!(
+        "UPDATE drafts SET key_version = 1.0 WHERE draft_id = '{}'",
+        ids[2]
+    ));
+    // key_version '1' as text: not the integer 1.
+    w.sql(&format!(
+        "UPDATE drafts SET key_version = '1' WHERE draft_id = '{}'",
+        ids[3]
+    ));
+    let out = w
+        .cmd(&["verify", "--json", &ids[0], &ids[1], &ids[2], &ids[3]])
+        .code(3)
+        .json();
+    assert_eq!(out[0]["ok"], true, "{out}");
+    assert_eq!(out[1]["ok"], false);
+    assert!(
+        out[1]["reason"]
+            .as_str()
+            .expect("reason")
+            .contains("issued_at is not a number"),
+        "{out}"
+    );
+    assert_eq!(
+        out[2]["reason"],
+        "content_hash mismatch (record was tampered)"
+    );
+    assert_eq!(out[3]["reason"], "unknown key_version: 1");
+}
