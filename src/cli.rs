@@ -109,8 +109,8 @@ pub enum Command {
 /// `run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// At most this many approved drafts per cycle. Default: 10.
-    #[arg(long, env = "INBOX_EXEC_BATCH", value_parser = clap::value_parser!(u16).range(1..=1000))]
+    /// At most this many approved drafts per cycle, 1 to 1000. Default: 10.
+    #[arg(long, env = "INBOX_EXEC_BATCH", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub batch: Option<u16>,
     /// Report what would happen; change nothing.
     #[arg(long)]

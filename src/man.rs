@@ -24,7 +24,9 @@ pub fn completions(shell: Shell) -> Output {
 
 /// The whole man page, in roff: clap's sections plus EXIT STATUS, FILES, ENVIRONMENT, SEE ALSO.
 pub fn render() -> String {
-    let cmd = Cli::command();
+    let mut cmd = Cli::command();
+    // Building fills in what derive leaves implicit (how many values an option takes).
+    cmd.build();
     let man = clap_mangen::Man::new(cmd.clone());
     let mut buf = Vec::new();
     man.render_title(&mut buf)
@@ -33,9 +35,13 @@ pub fn render() -> String {
     man.render_synopsis_section(&mut buf).expect("Vec");
     man.render_description_section(&mut buf).expect("Vec");
     man.render_options_section(&mut buf).expect("Vec");
-    man.render_subcommands_section(&mut buf).expect("Vec");
+    // Not clap_mangen's SUBCOMMANDS list: it points at per-command pages we do not ship.
+    // Each subcommand gets its own section below instead.
     let mut page = String::from_utf8(buf).expect("roff is UTF-8");
-    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+    for sub in cmd
+        .get_subcommands()
+        .filter(|s| !s.is_hide_set() && s.get_name() != "help")
+    {
         render_subcommand(&mut page, "inbox-exec", sub);
     }
     page.push_str(".SH \"EXIT STATUS\"\n");
@@ -52,27 +58,54 @@ pub fn render() -> String {
 /// One `.SS` per subcommand, nested ones (`draft new`, `reconcile resolve`) included.
 fn render_subcommand(page: &mut String, parent: &str, sub: &clap::Command) {
     let name = format!("{parent} {}", sub.get_name());
-    page.push_str(&format!(".SS \"{name}\"\n"));
+    page.push_str(&format!(".SS \"{}\"\n", escape(&name)));
     if let Some(about) = sub.get_long_about().or_else(|| sub.get_about()) {
         page.push_str(&roff_text(&about.to_string()));
     }
-    for arg in sub
-        .get_arguments()
-        .filter(|a| !a.is_global_set() && !a.is_hide_set())
-    {
+    for arg in sub.get_arguments().filter(|a| {
+        !a.is_global_set() && !a.is_hide_set() && !matches!(a.get_id().as_str(), "help" | "version")
+    }) {
+        let takes_value = arg.get_num_args().is_some_and(|n| n.takes_values());
+        let value = arg
+            .get_value_names()
+            .and_then(|names| names.first())
+            .map_or_else(|| arg.get_id().as_str().to_uppercase(), ToString::to_string);
         let flag = match (arg.get_long(), arg.get_short()) {
-            (Some(long), _) => format!("\\-\\-{long}"),
+            (Some(long), _) if takes_value => {
+                format!("\\-\\-{} \\fI{}\\fR", escape(long), escape(&value))
+            }
+            (Some(long), _) => format!("\\-\\-{}", escape(long)),
             (None, Some(short)) => format!("\\-{short}"),
-            (None, None) => format!("<{}>", arg.get_id().as_str().to_uppercase()),
+            (None, None) => format!("\\fI{}\\fR", escape(&value)),
         };
         page.push_str(&format!(".TP\n\\fB{flag}\\fR\n"));
-        if let Some(help) = arg.get_help() {
+        if let Some(help) = arg.get_long_help().or_else(|| arg.get_help()) {
             page.push_str(&roff_text(&help.to_string()));
         }
+        let values: Vec<String> = if takes_value {
+            arg.get_possible_values()
+        } else {
+            Vec::new()
+        }
+        .iter()
+        .filter(|v| !v.is_hide_set())
+        .map(|v| v.get_name().to_owned())
+        .collect();
+        if !values.is_empty() {
+            page.push_str(".br\n");
+            page.push_str(&roff_text(&format!("One of: {}.", values.join(", "))));
+        }
     }
-    for nested in sub.get_subcommands().filter(|s| !s.is_hide_set()) {
+    for nested in sub
+        .get_subcommands()
+        .filter(|s| !s.is_hide_set() && s.get_name() != "help")
+    {
         render_subcommand(page, &name, nested);
     }
+}
+
+fn escape(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('-', "\\-")
 }
 
 /// `man`: the page as command output.
@@ -84,7 +117,11 @@ pub fn page() -> Output {
 fn roff_text(text: &str) -> String {
     let mut out = String::new();
     for line in text.lines() {
-        let line = line.replace('\\', "\\\\").replace('-', "\\-");
+        if line.trim().is_empty() {
+            out.push_str(".PP\n");
+            continue;
+        }
+        let line = escape(line);
         if line.starts_with('.') || line.starts_with('\'') {
             out.push_str("\\&");
         }
@@ -107,6 +144,9 @@ The state directory: \fIinbox\-exec.lock\fR (run lock), \fIthermal.json\fR (rate
 .TP
 \fB$XDG_CONFIG_HOME/inbox\-exec/config.toml\fR, \fB/etc/inbox\-exec/config.toml\fR
 The configuration file, when \-\-config is not given. Refused when group or others can write it.
+.TP
+\fB/var/lib/inbox\-exec/\fR, \fB/etc/inbox\-exec/hmac.key\fR
+The registry, state directory and key as laid out by the systemd unit in contrib/ (set in the configuration file).
 .SH ENVIRONMENT
 .TP
 \fBINBOX_EXEC_CONFIG\fR, \fBINBOX_EXEC_DB\fR, \fBINBOX_EXEC_KEY\fR, \fBINBOX_EXEC_STATE_DIR\fR, \fBINBOX_EXEC_TTL\fR, \fBINBOX_EXEC_BATCH\fR

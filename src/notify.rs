@@ -107,12 +107,23 @@ impl Notifier {
             .from
             .parse()
             .map_err(|e| format!("[notify] from {:?}: {e}", config.from))?;
+        let to = config
+            .to
+            .iter()
+            .map(|to| {
+                to.parse::<Mailbox>()
+                    .map_err(|e| format!("[notify] to {to:?}: {e}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        // The envelope (sendmail's -f and recipients) takes bare addresses, never the
+        // display names the headers may carry.
+        let envelope_from = from.email.to_string();
+        let envelope_to: Vec<String> = to.iter().map(|m| m.email.to_string()).collect();
         let mut builder = Message::builder()
             .from(from)
             .subject(&alert.subject)
             .header(ContentType::TEXT_PLAIN);
-        for to in &config.to {
-            let mailbox: Mailbox = to.parse().map_err(|e| format!("[notify] to {to:?}: {e}"))?;
+        for mailbox in to {
             builder = builder.to(mailbox);
         }
         let message = builder
@@ -135,13 +146,9 @@ impl Notifier {
             Transport::Sendmail(program) => {
                 // Through our own child runner rather than lettre's: it bounds the time a
                 // hung sendmail can take, as every other child of ours is bounded.
-                let mut args: Vec<OsString> = vec![
-                    "-i".into(),
-                    "-f".into(),
-                    config.from.clone().into(),
-                    "--".into(),
-                ];
-                args.extend(config.to.iter().map(OsString::from));
+                let mut args: Vec<OsString> =
+                    vec!["-i".into(), "-f".into(), envelope_from.into(), "--".into()];
+                args.extend(envelope_to.into_iter().map(OsString::from));
                 let inv = Invocation {
                     program: program.clone(),
                     args,
