@@ -1,6 +1,8 @@
 //! The draft commands: init, keygen, draft new, approve, cancel, expire, show, verify.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context as _, bail};
 use serde::Serialize;
@@ -417,12 +419,20 @@ pub fn run(config: &Config, args: &RunArgs, env: &HostEnv) -> anyhow::Result<Out
         batch: usize::from(args.batch.unwrap_or(config.batch)),
         dry_run: args.dry_run,
     };
+    // A stop request (systemd's SIGTERM, Ctrl-C) lets the draft in hand finish and be
+    // recorded: killing the process there would leave it in `executing` for a human.
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .context("installing the SIGTERM/SIGINT handler")?;
+    }
     let result = Cycle {
         config,
         handlers: &handlers,
         notifier: &mut notifier,
         clock: &clock,
         claimer: crate::process::this_process(),
+        stop: &stop,
     }
     .run(options);
     notifier.flush();

@@ -7,6 +7,7 @@
 //! with `reconcile`; a crash before it leaves the draft approved and untouched.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
 use serde::Serialize;
@@ -158,6 +159,8 @@ pub struct Cycle<'a> {
     pub clock: &'a dyn Fn() -> i64,
     /// This process, recorded with each claim.
     pub claimer: Claimer,
+    /// Set by SIGTERM or SIGINT: finish the draft in hand, record it, claim nothing more.
+    pub stop: &'a AtomicBool,
 }
 
 impl Cycle<'_> {
@@ -215,7 +218,14 @@ impl Cycle<'_> {
                 outcome: None,
                 high_water: 0,
             };
-            for row in &drafts {
+            for (done, row) in drafts.iter().enumerate() {
+                if self.stop.load(Ordering::Relaxed) {
+                    log::warn!(
+                        "stopping on a signal: {} approved draft(s) left for the next run",
+                        drafts.len() - done
+                    );
+                    break;
+                }
                 let result = if thermal.is_paused((self.clock)()) {
                     Ok(result(row, Outcome::DeferredThermal, None, None))
                 } else {

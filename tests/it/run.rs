@@ -776,3 +776,32 @@ fn concurrent_runs_dispatch_each_draft_exactly_once() {
     }
     println!("{lost} lost races");
 }
+
+#[test]
+fn sigterm_during_a_run_records_the_draft_in_hand_and_claims_no_more() {
+    let s = Setup::with_handler("sleep 1", "");
+    let ids = s.ledger(3);
+    let child = spawn_run(&s, &s.w.state, "10");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while s.calls().is_empty() {
+        assert!(Instant::now() < deadline, "the handler never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success(), "{out:?}");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert_eq!(results(&doc).len(), 1, "{doc}");
+    assert_eq!(
+        s.w.status(&ids[0]),
+        "completed",
+        "the draft in hand is recorded"
+    );
+    assert_eq!(s.w.status(&ids[1]), "approved");
+    assert_eq!(s.w.status(&ids[2]), "approved");
+    assert_eq!(s.calls().len(), 1);
+}
