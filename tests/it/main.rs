@@ -4,6 +4,8 @@ mod alerts;
 mod conformance;
 mod docs;
 mod drafts;
+mod faults;
 mod harness;
 mod operate;
 mod run;
+mod security;
