@@ -216,7 +216,6 @@ impl Cycle<'_> {
             let mut batch = Batch {
                 registry,
                 outcome: None,
-                high_water: 0,
             };
             for (done, row) in drafts.iter().enumerate() {
                 if self.stop.load(Ordering::Relaxed) {
@@ -250,12 +249,17 @@ impl Cycle<'_> {
                 report.results.push(result);
             }
             batch.flush()?;
-            thermal.high_water = thermal.high_water.max(batch.high_water);
         }
         report.status = status;
         report.processed = report.results.len();
         if thermal.is_paused((self.clock)()) {
             report.paused_until = Some(thermal.paused_until);
+        }
+        if !opts.dry_run {
+            thermal.high_water = registry
+                .newest_attempt()
+                .context("reading the newest attempt")?
+                .unwrap_or(0);
         }
         if !opts.dry_run
             && let Err(e) = statefile::write_atomic(&thermal_path, &thermal.to_json())
@@ -280,8 +284,8 @@ impl Cycle<'_> {
         let now = (self.clock)();
         let cfg = &self.config.thermal;
         let newest = registry
-            .newest_execute_attempt()
-            .context("reading the newest execute attempt")?
+            .newest_attempt()
+            .context("reading the newest attempt")?
             .unwrap_or(0);
         let (floor, unusable) = match statefile::read(path) {
             Contents::Missing => (0, None),
@@ -302,7 +306,7 @@ impl Cycle<'_> {
             .actions_since(Thermal::rebuild_horizon(now, cfg))
             .context("reading recent execute attempts")?;
         let mut thermal = Thermal::rebuild(&actions, floor, now, cfg);
-        thermal.high_water = thermal.high_water.max(newest);
+        thermal.high_water = newest;
         if let Some(why) = unusable {
             log::warn!(
                 "thermal sidecar {} is unusable: {why}; rebuilt the window from the attempts table",
@@ -565,19 +569,13 @@ impl Cycle<'_> {
             completed: true,
             ..MoveFields::default()
         };
-        let attempt = batch.write(|w| {
-            if w.transition(id, Status::Approved, to, &fields, now)? {
-                w.record_attempt(id, kind, outcome, Some(reason), None, now)
-                    .map(Some)
-            } else {
-                Ok(None)
+        batch.write(|w| {
+            let moved = w.transition(id, Status::Approved, to, &fields, now)?;
+            if moved {
+                w.record_attempt(id, kind, outcome, Some(reason), None, now)?;
             }
-        })?;
-        if let (Some(attempt_id), AttemptKind::Execute) = (attempt, kind) {
-            // Not an action, but the sidecar must still account for every execute attempt.
-            batch.high_water = batch.high_water.max(attempt_id);
-        }
-        Ok(attempt.is_some())
+            Ok(moved)
+        })
     }
 
     fn alert_failure(&mut self, id: &str, kind: &str, reason: &str, dispatched: bool) {
@@ -618,8 +616,6 @@ fn result(
 struct Batch<'r> {
     registry: &'r mut Registry,
     outcome: Option<Recorded>,
-    /// The newest execute attempt written, for the thermal sidecar's high-water mark.
-    high_water: i64,
 }
 
 /// A dispatched draft's outcome, waiting for the next commit.
@@ -638,9 +634,11 @@ impl Batch<'_> {
         f: impl FnOnce(&Writer<'_>) -> Result<T, RegistryError>,
     ) -> anyhow::Result<T> {
         let outcome = self.outcome.take();
-        let (value, attempt) = self.registry.write(|w| {
-            let attempt = outcome.as_ref().map(|o| record_outcome(w, o)).transpose()?;
-            Ok((f(w)?, attempt))
+        let value = self.registry.write(|w| {
+            if let Some(o) = &outcome {
+                record_outcome(w, o)?;
+            }
+            f(w)
         })
         .map_err(|e| {
             let what = outcome.as_ref().map_or_else(String::new, |o| {
@@ -651,9 +649,6 @@ impl Batch<'_> {
             });
             anyhow::Error::new(e).context(format!("writing to the registry{what}"))
         })?;
-        if let Some(attempt) = attempt {
-            self.high_water = self.high_water.max(attempt);
-        }
         Ok(value)
     }
 
@@ -666,13 +661,13 @@ impl Batch<'_> {
     }
 }
 
-fn record_outcome(w: &Writer<'_>, o: &Recorded) -> Result<i64, RegistryError> {
+fn record_outcome(w: &Writer<'_>, o: &Recorded) -> Result<(), RegistryError> {
     let (outcome, to) = if o.ok {
         (AttemptOutcome::Ok, Status::Completed)
     } else {
         (AttemptOutcome::Failed, Status::CompletedWithError)
     };
-    let attempt = w.record_attempt(
+    w.record_attempt(
         &o.id,
         AttemptKind::Execute,
         outcome,
@@ -691,7 +686,7 @@ fn record_outcome(w: &Writer<'_>, o: &Recorded) -> Result<i64, RegistryError> {
             o.id
         );
     }
-    Ok(attempt)
+    Ok(())
 }
 
 fn open_registry(path: &Path, mode: OpenMode) -> anyhow::Result<Registry> {

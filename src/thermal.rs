@@ -17,7 +17,8 @@ pub struct Thermal {
     pub recent_action_times: Vec<i64>,
     /// Paused while now is before this.
     pub paused_until: i64,
-    /// The newest execute attempt (its `attempt_id`) this state accounts for.
+    /// The newest attempt (its `attempt_id`, of any kind) in the registry when this state
+    /// was saved: a newer one means a run recorded actions without saving the sidecar.
     pub high_water: i64,
 }
 
@@ -74,9 +75,8 @@ impl Thermal {
         };
         let mut sorted = actions.to_vec();
         sorted.sort_by_key(|(id, at)| (*at, *id));
-        for (id, at) in sorted {
+        for (_, at) in sorted {
             state.record(at, cfg);
-            state.high_water = state.high_water.max(id);
         }
         state.prune(now, cfg);
         state
@@ -139,7 +139,6 @@ mod tests {
         assert!(t.is_paused(1100));
         assert_eq!(t.paused_until, 1310);
         assert_eq!(t.recent_action_times.len(), 11);
-        assert_eq!(t.high_water, 11);
         let later = Thermal::rebuild(&actions, 0, 5000, &cfg());
         assert!(!later.is_paused(5000));
         assert!(later.recent_action_times.is_empty());

@@ -20,6 +20,57 @@ use rusqlite::{
 
 use crate::draft::{Signed, SqlValue, StoredDraft};
 
+/// The hot queries, named so the query-plan test checks exactly what runs.
+mod sql {
+    /// One draft by id.
+    pub(super) const GET: &str = "SELECT * FROM drafts WHERE draft_id = ?1";
+    /// The executor's batch: drafts in a status, oldest first.
+    pub(super) const BY_STATUS: &str =
+        "SELECT * FROM drafts WHERE status = ?1 ORDER BY created_at, draft_id LIMIT ?2";
+    /// A draft's attempts.
+    pub(super) const ATTEMPTS: &str =
+        "SELECT kind, outcome, reason, executed_url, attempted_at FROM attempts
+             WHERE draft_id = ?1 ORDER BY attempt_id";
+    /// Execute attempts since a moment (thermal rebuild).
+    pub(super) const ACTIONS_SINCE: &str = "SELECT attempt_id, attempted_at FROM attempts
+             WHERE kind = 'execute' AND attempted_at >= ?1 AND outcome IN ('ok', 'failed')";
+    /// Drafts per status.
+    pub(super) const COUNTS: &str = "SELECT status, count(*) FROM drafts GROUP BY status";
+    /// The oldest approved draft.
+    pub(super) const OLDEST_APPROVED: &str =
+        "SELECT min(created_at) FROM drafts WHERE status = 'approved'";
+    /// The newest attempt of any kind: the rowid maximum, a single b-tree descent.
+    pub(super) const NEWEST_ATTEMPT: &str = "SELECT max(attempt_id) FROM attempts";
+    /// Drafts in executing, with their claims and attempts.
+    pub(super) const EXECUTING: &str = "SELECT d.draft_id, d.draft_kind, d.target_json,
+                    COALESCE(c.claimed_at, d.updated_at) AS claimed_at,
+                    c.pid, c.host, c.boot_id, c.process_start,
+                    (SELECT count(*) FROM attempts a WHERE a.draft_id = d.draft_id),
+                    (SELECT a.kind || ' ' || a.outcome FROM attempts a
+                      WHERE a.draft_id = d.draft_id ORDER BY a.attempt_id DESC LIMIT 1),
+                    EXISTS (SELECT 1 FROM stuck_alerts s WHERE s.draft_id = d.draft_id)
+             FROM drafts d LEFT JOIN claims c ON c.draft_id = d.draft_id
+             WHERE d.status = 'executing' AND COALESCE(c.claimed_at, d.updated_at) <= ?1
+             ORDER BY claimed_at, d.draft_id";
+
+    /// Every query above with sample parameters, for `EXPLAIN QUERY PLAN`.
+    #[cfg(test)]
+    pub(super) const ALL: &[(&str, &str)] = &[
+        (GET, "GET"),
+        (BY_STATUS, "BY_STATUS"),
+        (ATTEMPTS, "ATTEMPTS"),
+        (ACTIONS_SINCE, "ACTIONS_SINCE"),
+        (COUNTS, "COUNTS"),
+        (OLDEST_APPROVED, "OLDEST_APPROVED"),
+        (NEWEST_ATTEMPT, "NEWEST_ATTEMPT"),
+        (EXECUTING, "EXECUTING"),
+    ];
+}
+
+use sql::{
+    ACTIONS_SINCE, ATTEMPTS, BY_STATUS, COUNTS, EXECUTING, GET, NEWEST_ATTEMPT, OLDEST_APPROVED,
+};
+
 /// How long a writer waits for another writer's lock before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
 
@@ -360,17 +411,13 @@ impl Registry {
 
     /// One draft by id.
     pub fn get(&self, id: &str) -> Result<Option<DraftRow>, RegistryError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT * FROM drafts WHERE draft_id = ?1")?;
+        let mut stmt = self.conn.prepare_cached(GET)?;
         Ok(stmt.query_row([id], read_draft).optional()?)
     }
 
     /// Drafts in `status`, oldest first (by `created_at`, then id), at most `limit`.
     pub fn by_status(&self, status: Status, limit: usize) -> Result<Vec<DraftRow>, RegistryError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT * FROM drafts WHERE status = ?1 ORDER BY created_at, draft_id LIMIT ?2",
-        )?;
+        let mut stmt = self.conn.prepare_cached(BY_STATUS)?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = stmt.query_map(params![status.as_str(), limit], read_draft)?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -387,10 +434,7 @@ impl Registry {
 
     /// A draft's attempts, in order.
     pub fn attempts(&self, id: &str) -> Result<Vec<Attempt>, RegistryError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT kind, outcome, reason, executed_url, attempted_at FROM attempts
-             WHERE draft_id = ?1 ORDER BY attempt_id",
-        )?;
+        let mut stmt = self.conn.prepare_cached(ATTEMPTS)?;
         let rows = stmt.query_map([id], |r| {
             Ok(Attempt {
                 kind: r.get(0)?,
@@ -406,10 +450,7 @@ impl Registry {
     /// Execute attempts that reached a handler (`ok` or `failed`) at or after `since`, as
     /// `(attempt_id, attempted_at)`: the durable record the thermal window is rebuilt from.
     pub fn actions_since(&self, since: i64) -> Result<Vec<(i64, i64)>, RegistryError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT attempt_id, attempted_at FROM attempts
-             WHERE kind = 'execute' AND attempted_at >= ?1 AND outcome IN ('ok', 'failed')",
-        )?;
+        let mut stmt = self.conn.prepare_cached(ACTIONS_SINCE)?;
         let rows = stmt.query_map([since], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -418,18 +459,7 @@ impl Registry {
     /// who claimed them and their attempts. Rows claimed by the reference have no claim
     /// record; their claim time is `updated_at`.
     pub fn executing(&self, claimed_before: i64) -> Result<Vec<Executing>, RegistryError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT d.draft_id, d.draft_kind, d.target_json,
-                    COALESCE(c.claimed_at, d.updated_at) AS claimed_at,
-                    c.pid, c.host, c.boot_id, c.process_start,
-                    (SELECT count(*) FROM attempts a WHERE a.draft_id = d.draft_id),
-                    (SELECT a.kind || ' ' || a.outcome FROM attempts a
-                      WHERE a.draft_id = d.draft_id ORDER BY a.attempt_id DESC LIMIT 1),
-                    EXISTS (SELECT 1 FROM stuck_alerts s WHERE s.draft_id = d.draft_id)
-             FROM drafts d LEFT JOIN claims c ON c.draft_id = d.draft_id
-             WHERE d.status = 'executing' AND COALESCE(c.claimed_at, d.updated_at) <= ?1
-             ORDER BY claimed_at, d.draft_id",
-        )?;
+        let mut stmt = self.conn.prepare_cached(EXECUTING)?;
         let rows = stmt.query_map([claimed_before], |r| {
             let claimer = match r.get::<_, Option<i64>>(4)? {
                 Some(pid) => Some(Claimer {
@@ -456,34 +486,20 @@ impl Registry {
 
     /// How many drafts are in each status (statuses with none are left out).
     pub fn counts(&self) -> Result<Vec<(String, i64)>, RegistryError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT status, count(*) FROM drafts GROUP BY status")?;
+        let mut stmt = self.conn.prepare_cached(COUNTS)?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// When the oldest approved draft was created.
     pub fn oldest_approved(&self) -> Result<Option<i64>, RegistryError> {
-        Ok(self.conn.query_row(
-            "SELECT min(created_at) FROM drafts WHERE status = 'approved'",
-            [],
-            |r| r.get(0),
-        )?)
+        Ok(self.conn.query_row(OLDEST_APPROVED, [], |r| r.get(0))?)
     }
 
-    /// The newest execute attempt's id, if any. Walks attempts newest first, which stops
-    /// almost at once: every dispatched draft's last attempt is an execute attempt.
-    pub fn newest_execute_attempt(&self) -> Result<Option<i64>, RegistryError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT attempt_id FROM attempts WHERE kind = 'execute'
-                 ORDER BY attempt_id DESC LIMIT 1",
-                [],
-                |r| r.get(0),
-            )
-            .optional()?)
+    /// The newest attempt's id, if any: what the thermal sidecar records as its high-water
+    /// mark, so a sidecar saved before the newest attempt is known to be behind.
+    pub fn newest_attempt(&self) -> Result<Option<i64>, RegistryError> {
+        Ok(self.conn.query_row(NEWEST_ATTEMPT, [], |r| r.get(0))?)
     }
 }
 
@@ -702,4 +718,52 @@ fn read_draft(row: &Row<'_>) -> rusqlite::Result<DraftRow> {
         completed_at: integer(row, "completed_at")?,
         signed,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// No hot query may walk a whole table: on a registry of a million drafts that is the
+    /// difference between a millisecond and a second.
+    #[test]
+    fn hot_queries_use_indexes() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let registry = Registry::open(&dir.path().join("r.db"), OpenMode::Create).expect("open");
+        for (query, name) in sql::ALL {
+            let mut stmt = registry
+                .conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {query}"))
+                .expect("explain");
+            let params = stmt.parameter_count();
+            let values: Vec<rusqlite::types::Value> = (0..params)
+                .map(|_| rusqlite::types::Value::Integer(1))
+                .collect();
+            let plan: Vec<String> = stmt
+                .query_map(rusqlite::params_from_iter(values), |r| {
+                    r.get::<_, String>(3)
+                })
+                .expect("plan")
+                .collect::<Result<_, _>>()
+                .expect("plan rows");
+            for step in &plan {
+                // COUNTS walks the status index (a covering index), never the table.
+                let full_scan = step.starts_with("SCAN ") && !step.contains("USING");
+                assert!(!full_scan, "{name} scans a table: {plan:?}");
+                // Sorting every matching row to keep one is a scan in disguise.
+                let sorts_all = step.contains("TEMP B-TREE") && *name != "EXECUTING";
+                assert!(!sorts_all, "{name} sorts its rows: {plan:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn legal_moves_are_the_designs() {
+        assert!(Status::Pending.may_become(Status::Approved));
+        assert!(Status::Approved.may_become(Status::Executing));
+        assert!(Status::Executing.may_become(Status::TerminalUnrecoverable));
+        assert!(!Status::Executing.may_become(Status::Approved));
+        assert!(!Status::Completed.may_become(Status::Approved));
+        assert!(!Status::Approved.may_become(Status::Pending));
+    }
 }
