@@ -1,6 +1,6 @@
 //! The `inbox-exec` binary: parse, run, print, exit.
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -9,18 +9,23 @@ use inbox_exec::{cli::Cli, exit};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     inbox_exec::logging::init(cli.global.verbose, cli.global.quiet);
+    // Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org).
+    let color =
+        io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     match inbox_exec::run(&cli, &inbox_exec::host_env()) {
-        Ok(output) => match io::stdout().write_all(output.render(cli.global.json).as_bytes()) {
-            // A closed pipe (`| head`) is the reader's choice, not our failure.
-            Ok(()) => ExitCode::from(output.outcome.code()),
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
-                ExitCode::from(output.outcome.code())
+        Ok(output) => {
+            match io::stdout().write_all(output.render(cli.global.json, color).as_bytes()) {
+                // A closed pipe (`| head`) is the reader's choice, not our failure.
+                Ok(()) => ExitCode::from(output.outcome.code()),
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                    ExitCode::from(output.outcome.code())
+                }
+                Err(e) => {
+                    eprintln!("inbox-exec: error: writing output: {e}");
+                    ExitCode::from(exit::FAILURE)
+                }
             }
-            Err(e) => {
-                eprintln!("inbox-exec: error: writing output: {e}");
-                ExitCode::from(exit::FAILURE)
-            }
-        },
+        }
         Err(e) => {
             eprintln!("inbox-exec: error: {e:#}");
             ExitCode::from(exit::FAILURE)

@@ -35,16 +35,61 @@ impl Output {
         self
     }
 
-    /// What to print, as chosen by `--json`.
-    pub fn render(&self, json: bool) -> String {
+    /// What to print, as chosen by `--json`; `color` paints outcome words for a terminal.
+    pub fn render(&self, json: bool, color: bool) -> String {
         if json {
             let mut s = serde_json::to_string_pretty(&self.json).expect("a Value serializes");
             s.push('\n');
             s
+        } else if color {
+            paint(&self.text)
         } else {
             self.text.clone()
         }
     }
+}
+
+/// Colours the first word of each line when it is an outcome or status word: green for
+/// done, red for failures, yellow for what needs a look. Escape codes take no width, so
+/// tables stay aligned.
+fn paint(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 64);
+    for line in text.split_inclusive('\n') {
+        let indent = line.len() - line.trim_start().len();
+        let word_end = line[indent..]
+            .find(|c: char| c.is_whitespace() || c == ':')
+            .map_or(line.len(), |i| indent + i);
+        let word = &line[indent..word_end];
+        let code = match word {
+            "executed" | "ok" | "completed" | "ran" => Some("32"),
+            "execute_failed"
+            | "verify_failed"
+            | "FAILED"
+            | "failed"
+            | "completed_with_error"
+            | "terminal_unrecoverable"
+            | "needs" => Some("31"),
+            "refused_non_delegable"
+            | "lost_race"
+            | "deferred_thermal"
+            | "would_execute"
+            | "paused"
+            | "skipped"
+            | "executing"
+            | "dead"
+            | "running" => Some("33"),
+            _ => None,
+        };
+        match code {
+            Some(code) if !word.is_empty() => {
+                out.push_str(&line[..indent]);
+                let _ = write!(out, "\x1b[{code}m{word}\x1b[0m");
+                out.push_str(&line[word_end..]);
+            }
+            _ => out.push_str(line),
+        }
+    }
+    out
 }
 
 /// Lays out rows as left-aligned columns separated by two spaces; the last column is not
@@ -115,6 +160,14 @@ mod tests {
         assert_eq!(span(86_400 * 2), "2d");
         assert_eq!(ago(100, 280), "3m ago");
         assert_eq!(ago(400, 100), "in 5m");
+    }
+
+    #[test]
+    fn paint_colours_leading_outcome_words_only() {
+        assert_eq!(
+            paint("  executed  01X  k\nidle: nothing\nFAILED  01Y  why failed\n"),
+            "  \x1b[32mexecuted\x1b[0m  01X  k\nidle: nothing\n\x1b[31mFAILED\x1b[0m  01Y  why failed\n"
+        );
     }
 
     #[test]

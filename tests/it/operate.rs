@@ -268,3 +268,46 @@ fn a_failed_run_is_seen_by_status_check() {
     );
     s.cmd(&["status", "--check"]).code(4);
 }
+
+#[test]
+fn colour_only_on_a_terminal_and_never_with_no_color() {
+    let w = World::ready();
+    w.draft("k", "{}", "{}");
+    let piped = w.cmd(&["verify"]).ok().stdout;
+    assert!(!piped.contains('\u{1b}'), "colour on a pipe: {piped:?}");
+    // `script` gives the binary a pseudo-terminal as stdout.
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        println!("skipped the terminal half: util-linux `script` is not installed");
+        return;
+    }
+    let on_tty = |no_color: Option<&str>| {
+        let mut run = w.cmd(&["--version"]);
+        run.cmd = std::process::Command::new("script");
+        run.cmd
+            .args([
+                "-qec",
+                &format!("{} verify", crate::harness::BIN),
+                "/dev/null",
+            ])
+            .env_clear()
+            .env("HOME", &w.home)
+            .env("PATH", "/usr/bin:/bin")
+            .env("INBOX_EXEC_DB", &w.db)
+            .env("INBOX_EXEC_KEY", &w.key);
+        if let Some(v) = no_color {
+            run.cmd.env("NO_COLOR", v);
+        }
+        run.ok().stdout
+    };
+    let coloured = on_tty(None);
+    assert!(coloured.contains("\u{1b}[32mok\u{1b}[0m"), "{coloured:?}");
+    let plain = on_tty(Some("1"));
+    assert!(
+        !plain.contains('\u{1b}'),
+        "colour despite NO_COLOR: {plain:?}"
+    );
+}
