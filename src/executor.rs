@@ -392,68 +392,51 @@ impl Cycle<'_> {
             }
             Err(e) => {
                 let reason = e.to_string();
-                if dry_run {
-                    return Ok(result(row, Outcome::VerifyFailed, Some(reason), None));
-                }
-                let last_error = format!("verify failed at execute time: {reason}");
-                let kind = (AttemptKind::Verify, AttemptOutcome::Failed);
-                if !self.finish_unclaimed(
-                    batch,
-                    id,
-                    Status::CompletedWithError,
-                    &last_error,
-                    kind,
-                    &reason,
-                )? {
-                    return Ok(result(row, Outcome::LostRace, None, None));
-                }
-                self.notifier.alert(
-                    &format!("draft {id} failed verification"),
+                let alert = (
+                    format!("draft {id} failed verification"),
                     format!(
                         "Draft {id} (kind {}) was approved but failed verification at execute time:\n\n  {reason}\n\nIt was marked completed_with_error and will not run. No retry: if the action is still wanted, sign and approve a new draft.",
                         row.kind()
                     ),
                 );
-                return Ok(result(row, Outcome::VerifyFailed, Some(reason), None));
+                return self.refuse(
+                    batch,
+                    row,
+                    dry_run,
+                    Refusal {
+                        outcome: Outcome::VerifyFailed,
+                        to: Status::CompletedWithError,
+                        last_error: format!("verify failed at execute time: {reason}"),
+                        attempt: (AttemptKind::Verify, AttemptOutcome::Failed),
+                        reason,
+                        alert,
+                    },
+                );
             }
         };
 
         // b. Non-delegable kinds are refused whatever the configuration says.
         if self.config.is_non_delegable(&verified.kind) {
-            let reason = format!("{} is non-delegable", verified.kind);
-            if dry_run {
-                return Ok(result(
-                    row,
-                    Outcome::RefusedNonDelegable,
-                    Some(reason),
-                    None,
-                ));
-            }
-            let kind = (AttemptKind::Execute, AttemptOutcome::Skipped);
-            let last_error = "kind is on the non-delegable refusal list";
-            if !self.finish_unclaimed(
-                batch,
-                id,
-                Status::TerminalUnrecoverable,
-                last_error,
-                kind,
-                &reason,
-            )? {
-                return Ok(result(row, Outcome::LostRace, None, None));
-            }
-            self.notifier.alert(
-                &format!("draft {id} refused: {} is non-delegable", verified.kind),
+            let kind = &verified.kind;
+            let alert = (
+                format!("draft {id} refused: {kind} is non-delegable"),
                 format!(
-                    "Draft {id} has kind {}, which is on the non-delegable list. It was marked terminal_unrecoverable and will not run.\n\nThis action needs fresh, per-invocation attestation through another channel than an approval in the registry.",
-                    verified.kind
+                    "Draft {id} has kind {kind}, which is on the non-delegable list. It was marked terminal_unrecoverable and will not run.\n\nThis action needs fresh, per-invocation attestation through another channel than an approval in the registry."
                 ),
             );
-            return Ok(result(
+            return self.refuse(
+                batch,
                 row,
-                Outcome::RefusedNonDelegable,
-                Some(reason),
-                None,
-            ));
+                dry_run,
+                Refusal {
+                    outcome: Outcome::RefusedNonDelegable,
+                    to: Status::TerminalUnrecoverable,
+                    last_error: "kind is on the non-delegable refusal list".into(),
+                    attempt: (AttemptKind::Execute, AttemptOutcome::Skipped),
+                    reason: format!("{kind} is non-delegable"),
+                    alert,
+                },
+            );
         }
 
         // c0. Validate against the handler before claiming, so a draft that cannot run never
@@ -461,22 +444,20 @@ impl Cycle<'_> {
         let invocation = match self.handlers.prepare(&verified) {
             Ok(inv) => inv,
             Err(reason) => {
-                if dry_run {
-                    return Ok(result(row, Outcome::ExecuteFailed, Some(reason), None));
-                }
-                let kind = (AttemptKind::Execute, AttemptOutcome::Skipped);
-                if !self.finish_unclaimed(
+                let alert = failure_alert(id, &verified.kind, &reason, false);
+                return self.refuse(
                     batch,
-                    id,
-                    Status::CompletedWithError,
-                    &reason,
-                    kind,
-                    &reason,
-                )? {
-                    return Ok(result(row, Outcome::LostRace, None, None));
-                }
-                self.alert_failure(id, &verified.kind, &reason, false);
-                return Ok(result(row, Outcome::ExecuteFailed, Some(reason), None));
+                    row,
+                    dry_run,
+                    Refusal {
+                        outcome: Outcome::ExecuteFailed,
+                        to: Status::CompletedWithError,
+                        last_error: reason.clone(),
+                        attempt: (AttemptKind::Execute, AttemptOutcome::Skipped),
+                        reason,
+                        alert,
+                    },
+                );
             }
         };
         if dry_run {
@@ -545,52 +526,81 @@ impl Cycle<'_> {
         match reason {
             None => Ok(result(row, Outcome::Executed, None, executed_url)),
             Some(reason) => {
-                self.alert_failure(id, &verified.kind, &reason, true);
+                let (subject, body) = failure_alert(id, &verified.kind, &reason, true);
+                self.notifier.alert(&subject, body);
                 Ok(result(row, Outcome::ExecuteFailed, Some(reason), None))
             }
         }
     }
 
     /// Ends an approved draft without claiming it (verify failure, refusal, a handler that
-    /// cannot take it), with its attempt, in one transaction. False when another executor
-    /// moved it first.
-    fn finish_unclaimed(
-        &self,
+    /// cannot take it): the move and its attempt in one transaction, then the alert. A draft
+    /// another executor moved first is a lost race, and no alert.
+    fn refuse(
+        &mut self,
         batch: &mut Batch<'_>,
-        id: &str,
-        to: Status,
-        last_error: &str,
-        (kind, outcome): (AttemptKind, AttemptOutcome),
-        reason: &str,
-    ) -> anyhow::Result<bool> {
-        let now = (self.clock)();
-        let fields = MoveFields {
-            last_error: Some(last_error),
-            completed: true,
-            ..MoveFields::default()
-        };
-        batch.write(|w| {
-            let moved = w.transition(id, Status::Approved, to, &fields, now)?;
-            if moved {
-                w.record_attempt(id, kind, outcome, Some(reason), None, now)?;
+        row: &DraftRow,
+        dry_run: bool,
+        refusal: Refusal,
+    ) -> anyhow::Result<DraftResult> {
+        let Refusal {
+            outcome,
+            to,
+            last_error,
+            attempt,
+            reason,
+            alert,
+        } = refusal;
+        if !dry_run {
+            let id = row.id.as_str();
+            let now = (self.clock)();
+            let fields = MoveFields {
+                last_error: Some(&last_error),
+                completed: true,
+                ..MoveFields::default()
+            };
+            let moved = batch.write(|w| {
+                let moved = w.transition(id, Status::Approved, to, &fields, now)?;
+                if moved {
+                    w.record_attempt(id, attempt.0, attempt.1, Some(&reason), None, now)?;
+                }
+                Ok(moved)
+            })?;
+            if !moved {
+                return Ok(result(row, Outcome::LostRace, None, None));
             }
-            Ok(moved)
-        })
+            self.notifier.alert(&alert.0, alert.1);
+        }
+        Ok(result(row, outcome, Some(reason), None))
     }
+}
 
-    fn alert_failure(&mut self, id: &str, kind: &str, reason: &str, dispatched: bool) {
-        let what = if dispatched {
-            "Its handler ran and failed"
-        } else {
-            "It was refused before its handler ran (nothing was done)"
-        };
-        self.notifier.alert(
-            &format!("draft {id} failed: {}", crate::dispatch::child::tail(reason, 120)),
-            format!(
-                "Draft {id} (kind {kind}) failed. {what}:\n\n  {reason}\n\nIt was marked completed_with_error. No retry: if the action is still wanted, check what happened (`inbox-exec show {id}`), then sign and approve a new draft."
-            ),
-        );
-    }
+/// How a draft is ended without a claim.
+struct Refusal {
+    outcome: Outcome,
+    to: Status,
+    last_error: String,
+    attempt: (AttemptKind, AttemptOutcome),
+    reason: String,
+    /// Subject and body.
+    alert: (String, String),
+}
+
+fn failure_alert(id: &str, kind: &str, reason: &str, dispatched: bool) -> (String, String) {
+    let what = if dispatched {
+        "Its handler ran and failed"
+    } else {
+        "It was refused before its handler ran (nothing was done)"
+    };
+    (
+        format!(
+            "draft {id} failed: {}",
+            crate::dispatch::child::tail(reason, 120)
+        ),
+        format!(
+            "Draft {id} (kind {kind}) failed. {what}:\n\n  {reason}\n\nIt was marked completed_with_error. No retry: if the action is still wanted, check what happened (`inbox-exec show {id}`), then sign and approve a new draft."
+        ),
+    )
 }
 
 fn result(

@@ -167,42 +167,8 @@ fn cancel_moves_a_pending_draft_to_cancelled() {
 #[test]
 fn expire_marks_only_pending_drafts_older_than_the_ttl() {
     let w = World::ready();
-    let old = inbox_exec::unix_now() - 2 * 86_400;
-    let stale = w
-        .cmd(&[
-            "draft",
-            "new",
-            "--kind",
-            "k",
-            "--target",
-            "{}",
-            "--payload",
-            "{}",
-            "--issued-at",
-            &old.to_string(),
-        ])
-        .ok()
-        .stdout
-        .trim()
-        .to_owned();
-    let hour_ago = (inbox_exec::unix_now() - 3600).to_string();
-    let fresh = w
-        .cmd(&[
-            "draft",
-            "new",
-            "--kind",
-            "k",
-            "--target",
-            "{}",
-            "--payload",
-            "{}",
-            "--issued-at",
-            &hour_ago,
-        ])
-        .ok()
-        .stdout
-        .trim()
-        .to_owned();
+    let stale = w.draft_at("k", "{}", "{}", inbox_exec::unix_now() - 2 * 86_400);
+    let fresh = w.draft_at("k", "{}", "{}", inbox_exec::unix_now() - 3600);
     let out = w.cmd(&["expire", "--json"]).ok().json();
     assert_eq!(out["expired"], 1);
     assert_eq!(w.status(&stale), "expired");
@@ -215,23 +181,8 @@ fn expire_marks_only_pending_drafts_older_than_the_ttl() {
 #[test]
 fn an_expired_draft_cannot_be_approved() {
     let w = World::ready();
-    let old = (inbox_exec::unix_now() - 86_401).to_string();
-    let out = w
-        .cmd(&[
-            "draft",
-            "new",
-            "--kind",
-            "k",
-            "--target",
-            "{}",
-            "--payload",
-            "{}",
-            "--issued-at",
-            &old,
-        ])
-        .ok();
-    let id = out.stdout.trim();
-    w.cmd(&["approve", id])
+    let id = w.draft_at("k", "{}", "{}", inbox_exec::unix_now() - 86_401);
+    w.cmd(&["approve", &id])
         .fails_with(&["draft expired (TTL elapsed)"]);
 }
 
@@ -382,24 +333,7 @@ fn verify_exits_zero_only_when_every_draft_verifies() {
     let a = w.draft("k", "{}", "{}");
     w.cmd(&["verify"]).ok();
     w.cmd(&["verify", &a]).ok();
-    let future = (inbox_exec::unix_now() + 3600).to_string();
-    let b = w
-        .cmd(&[
-            "draft",
-            "new",
-            "--kind",
-            "k",
-            "--target",
-            "{}",
-            "--payload",
-            "{}",
-            "--issued-at",
-            &future,
-        ])
-        .ok()
-        .stdout
-        .trim()
-        .to_owned();
+    let b = w.draft_at("k", "{}", "{}", inbox_exec::unix_now() + 3600);
     let out = w.cmd(&["verify", &a, &b, "--json"]).code(3).json();
     assert_eq!(out[1]["reason"], "issued_at is in the future");
     // As of two hours from now, both are fine.

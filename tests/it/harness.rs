@@ -85,6 +85,24 @@ impl World {
         out.stdout.trim().to_owned()
     }
 
+    /// Signs and inserts a draft as if signed at `issued_at`; returns its id.
+    pub fn draft_at(&self, kind: &str, target: &str, payload: &str, issued_at: i64) -> String {
+        let at = issued_at.to_string();
+        let args = [
+            "draft",
+            "new",
+            "--kind",
+            kind,
+            "--target",
+            target,
+            "--payload",
+            payload,
+            "--issued-at",
+            &at,
+        ];
+        self.cmd(&args).ok().stdout.trim().to_owned()
+    }
+
     /// Signs, inserts and approves a draft; returns its id.
     pub fn approved(&self, kind: &str, target: &str, payload: &str) -> String {
         let id = self.draft(kind, target, payload);
