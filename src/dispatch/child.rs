@@ -157,7 +157,20 @@ pub fn tail(text: &str, max: usize) -> String {
     format!("…{}", &text[cut..])
 }
 
-/// The last non-empty line of `text`.
+/// A URL longer than this is not one a person will follow; storing it would only bloat the
+/// registry with whatever a handler printed last.
+const MAX_URL: usize = 2048;
+
+/// The last non-empty line of `text`, as an executed URL: `None` when there is none or it is
+/// implausibly long.
 pub fn last_line(text: &str) -> Option<&str> {
-    text.lines().map(str::trim).rfind(|l| !l.is_empty())
+    let line = text.lines().map(str::trim).rfind(|l| !l.is_empty())?;
+    if line.len() > MAX_URL {
+        log::warn!(
+            "the handler's last output line is {} bytes long; not recorded as a URL",
+            line.len()
+        );
+        return None;
+    }
+    Some(line)
 }
