@@ -445,7 +445,11 @@ pub fn run(config: &Config, args: &RunArgs, env: &HostEnv) -> anyhow::Result<Out
             return Err(e);
         }
     };
-    Ok(Output::done(run_text(&report, clock()), &report))
+    let output = Output::done(run_text(&report, clock()), &report);
+    Ok(match report.summary_error {
+        Some(e) => output.failed(e),
+        None => output,
+    })
 }
 
 fn run_text(report: &CycleReport, now: i64) -> String {

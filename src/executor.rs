@@ -118,6 +118,10 @@ pub struct CycleReport {
     /// What stopped a failed cycle.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The summary file could not be written after the cycle ran: the drafts are recorded,
+    /// the report is still worth printing, and the run must still fail.
+    #[serde(skip)]
+    pub summary_error: Option<String>,
 }
 
 impl CycleReport {
@@ -129,6 +133,7 @@ impl CycleReport {
             paused_until: None,
             dry_run,
             error: None,
+            summary_error: None,
         }
     }
 
@@ -184,7 +189,12 @@ impl Cycle<'_> {
         };
         let mut registry = open_registry(&self.config.db, OpenMode::Create)?;
         let report = self.cycle(&mut registry, &state_dir, opts)?;
-        write_summary(&state_dir.join(SUMMARY_FILE), &report, (self.clock)())?;
+        let mut report = report;
+        if let Err(e) = write_summary(&state_dir.join(SUMMARY_FILE), &report, (self.clock)()) {
+            report.summary_error = Some(format!(
+                "{e:#} (the drafts above were processed and their outcomes recorded)"
+            ));
+        }
         Ok(report)
     }
 
@@ -467,20 +477,22 @@ impl Cycle<'_> {
         // c. Claim, durably, before the side effect. The verify attempt, the claim record and
         // the previous draft's outcome ride in the same transaction: one fsync.
         let claimer = &self.claimer;
-        let claimed = batch.write(|w| {
-            let moved = w.transition(
-                id,
-                Status::Approved,
-                Status::Executing,
-                &MoveFields::default(),
-                now,
-            )?;
-            if moved {
-                w.record_attempt(id, AttemptKind::Verify, AttemptOutcome::Ok, None, None, now)?;
-                w.record_claim(id, claimer, now)?;
-            }
-            Ok(moved)
-        })?;
+        let claimed = batch
+            .write(|w| {
+                let moved = w.transition(
+                    id,
+                    Status::Approved,
+                    Status::Executing,
+                    &MoveFields::default(),
+                    now,
+                )?;
+                if moved {
+                    w.record_attempt(id, AttemptKind::Verify, AttemptOutcome::Ok, None, None, now)?;
+                    w.record_claim(id, claimer, now)?;
+                }
+                Ok(moved)
+            })
+            .with_context(|| format!("claiming draft {id} (it stays approved)"))?;
         if !claimed {
             return Ok(result(row, Outcome::LostRace, None, None));
         }
@@ -559,13 +571,17 @@ impl Cycle<'_> {
                 completed: true,
                 ..MoveFields::default()
             };
-            let moved = batch.write(|w| {
-                let moved = w.transition(id, Status::Approved, to, &fields, now)?;
-                if moved {
-                    w.record_attempt(id, attempt.0, attempt.1, Some(&reason), None, now)?;
-                }
-                Ok(moved)
-            })?;
+            let moved = batch
+                .write(|w| {
+                    let moved = w.transition(id, Status::Approved, to, &fields, now)?;
+                    if moved {
+                        w.record_attempt(id, attempt.0, attempt.1, Some(&reason), None, now)?;
+                    }
+                    Ok(moved)
+                })
+                .with_context(|| {
+                    format!("recording the refusal of draft {id} (it stays approved)")
+                })?;
             if !moved {
                 return Ok(result(row, Outcome::LostRace, None, None));
             }
@@ -651,13 +667,14 @@ impl Batch<'_> {
             f(w)
         })
         .map_err(|e| {
-            let what = outcome.as_ref().map_or_else(String::new, |o| {
-                format!(
-                    " (the outcome of draft {} was not recorded: its handler has run and it stays executing; settle it with `inbox-exec reconcile`)",
+            let e = anyhow::Error::new(e);
+            match &outcome {
+                Some(o) => e.context(format!(
+                    "the outcome of draft {} was not recorded: its handler has run and it stays executing; settle it with `inbox-exec reconcile`",
                     o.id
-                )
-            });
-            anyhow::Error::new(e).context(format!("writing to the registry{what}"))
+                )),
+                None => e,
+            }
         })?;
         Ok(value)
     }
@@ -738,7 +755,7 @@ pub fn record_failure(state_dir: &Path, error: &str, now: i64) {
     let mut report = CycleReport::new(RunStatus::Failed, false);
     report.error = Some(error.to_owned());
     if let Err(e) = write_summary(&state_dir.join(SUMMARY_FILE), &report, now) {
-        log::warn!("{e:#}");
+        log::warn!("the failure could not be recorded either: {e:#}");
     }
 }
 
@@ -785,12 +802,8 @@ fn write_summary(path: &Path, report: &CycleReport, now: i64) -> anyhow::Result<
     bytes.push(b'\n');
     // A symlink planted at the summary's name is replaced, never followed: rename swaps
     // the directory entry itself.
-    statefile::write_atomic(path, &bytes).with_context(|| {
-        format!(
-            "writing the run summary {} (the drafts above were processed and recorded)",
-            path.display()
-        )
-    })
+    statefile::write_atomic(path, &bytes)
+        .with_context(|| format!("writing the run summary {}", path.display()))
 }
 
 /// The summary file of a state directory.

@@ -42,6 +42,9 @@ pub const CODES: &[(u8, &str)] = &[
 pub enum Outcome {
     /// Done.
     Done,
+    /// The output is worth printing, but the command failed (`run` whose summary could not
+    /// be written).
+    Failed,
     /// `verify` found a draft that does not verify.
     VerifyFailed,
     /// `status --check` found the last run failed, missing or stale.
@@ -57,6 +60,7 @@ impl Outcome {
     pub fn code(self) -> u8 {
         match self {
             Outcome::Done => SUCCESS,
+            Outcome::Failed => FAILURE,
             Outcome::VerifyFailed => VERIFY_FAILED,
             Outcome::LastRunFailed => LAST_RUN_FAILED,
             Outcome::Stuck => STUCK,
@@ -76,6 +80,7 @@ mod tests {
         assert_eq!(seen.len(), CODES.len());
         for outcome in [
             Outcome::Done,
+            Outcome::Failed,
             Outcome::VerifyFailed,
             Outcome::LastRunFailed,
             Outcome::Stuck,

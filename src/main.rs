@@ -12,23 +12,24 @@ fn main() -> ExitCode {
     // Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org).
     let color =
         io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    match inbox_exec::run(&cli, &inbox_exec::host_env()) {
-        Ok(output) => {
-            match io::stdout().write_all(output.render(cli.global.json, color).as_bytes()) {
-                // A closed pipe (`| head`) is the reader's choice, not our failure.
-                Ok(()) => ExitCode::from(output.outcome.code()),
-                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
-                    ExitCode::from(output.outcome.code())
-                }
-                Err(e) => {
-                    eprintln!("inbox-exec: error: writing output: {e}");
-                    ExitCode::from(exit::FAILURE)
-                }
-            }
-        }
+    let output = match inbox_exec::run(&cli, &inbox_exec::host_env()) {
+        Ok(output) => output,
         Err(e) => {
             eprintln!("inbox-exec: error: {e:#}");
-            ExitCode::from(exit::FAILURE)
+            return ExitCode::from(exit::FAILURE);
+        }
+    };
+    match io::stdout().write_all(output.render(cli.global.json, color).as_bytes()) {
+        // A closed pipe (`| head`) is the reader's choice, not our failure.
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+        Err(e) => {
+            eprintln!("inbox-exec: error: writing output: {e}");
+            return ExitCode::from(exit::FAILURE);
         }
     }
+    if let Some(error) = &output.error {
+        eprintln!("inbox-exec: error: {error}");
+    }
+    ExitCode::from(output.outcome.code())
 }

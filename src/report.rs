@@ -16,6 +16,8 @@ pub struct Output {
     pub json: serde_json::Value,
     /// How the command ended.
     pub outcome: Outcome,
+    /// An error to report after the output (with `Outcome::Failed`).
+    pub error: Option<String>,
 }
 
 impl Output {
@@ -25,6 +27,7 @@ impl Output {
             text: text.into(),
             json: serde_json::to_value(json).expect("report types always serialize"),
             outcome: Outcome::Done,
+            error: None,
         }
     }
 
@@ -32,6 +35,14 @@ impl Output {
     #[must_use]
     pub fn with_outcome(mut self, outcome: Outcome) -> Output {
         self.outcome = outcome;
+        self
+    }
+
+    /// The same output, failed with `error` once printed.
+    #[must_use]
+    pub fn failed(mut self, error: String) -> Output {
+        self.outcome = Outcome::Failed;
+        self.error = Some(error);
         self
     }
 

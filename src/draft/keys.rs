@@ -38,7 +38,9 @@ pub enum KeyError {
         source: io::Error,
     },
     /// The path is not a regular file.
-    #[error("HMAC key {0} is not a regular file")]
+    #[error(
+        "HMAC key {0} is not a regular file: point --key (or [keys] in the config) at the key file, or create one with `inbox-exec keygen`"
+    )]
     NotAFile(PathBuf),
     /// Group or others may read or write the key.
     #[error(

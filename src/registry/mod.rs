@@ -114,9 +114,52 @@ pub enum RegistryError {
         /// The I/O error.
         source: io::Error,
     },
+    /// The registry (or its -wal/-shm files or directory) cannot be written.
+    #[error(
+        "registry {path} is read-only or cannot be written: check the permissions of the file, its -wal and -shm files and its directory, and that the filesystem is mounted read-write"
+    )]
+    ReadOnly {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite said.
+        source: rusqlite::Error,
+    },
+    /// Another process held the write lock past the busy timeout.
+    #[error("registry {path} is locked: another process held its write lock for more than {}s; nothing was changed, run again", BUSY_TIMEOUT.as_secs())]
+    Busy {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite said.
+        source: rusqlite::Error,
+    },
+    /// The disk is full.
+    #[error("the disk holding registry {path} is full: free some space")]
+    DiskFull {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite said.
+        source: rusqlite::Error,
+    },
     /// An error from SQLite.
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
+}
+
+impl RegistryError {
+    /// Names the file and the remedy for the SQLite errors an operator can act on.
+    fn explained(self, path: &Path) -> RegistryError {
+        use rusqlite::ErrorCode::{CannotOpen, DatabaseBusy, DatabaseLocked, DiskFull, ReadOnly};
+        let RegistryError::Sqlite(source) = self else {
+            return self;
+        };
+        let path = path.to_owned();
+        match source.sqlite_error_code() {
+            Some(ReadOnly | CannotOpen) => RegistryError::ReadOnly { path, source },
+            Some(DatabaseBusy | DatabaseLocked) => RegistryError::Busy { path, source },
+            Some(DiskFull) => RegistryError::DiskFull { path, source },
+            _ => RegistryError::Sqlite(source),
+        }
+    }
 }
 
 /// Draft statuses (DESIGN.md §3).
@@ -323,6 +366,10 @@ impl Registry {
     /// Opens (or, with [`OpenMode::Create`], creates) the registry at `path`, sets the
     /// connection pragmas and applies pending migrations once.
     pub fn open(path: &Path, mode: OpenMode) -> Result<Registry, RegistryError> {
+        Registry::open_inner(path, mode).map_err(|e| e.explained(path))
+    }
+
+    fn open_inner(path: &Path, mode: OpenMode) -> Result<Registry, RegistryError> {
         let io_err = |source: io::Error| RegistryError::Io {
             path: path.to_owned(),
             source,
@@ -401,12 +448,16 @@ impl Registry {
         &mut self,
         f: impl FnOnce(&Writer<'_>) -> Result<T, RegistryError>,
     ) -> Result<T, RegistryError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let out = f(&Writer { tx: &tx })?;
-        tx.commit()?;
-        Ok(out)
+        let path = self.path.clone();
+        let run = || {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&Writer { tx: &tx })?;
+            tx.commit()?;
+            Ok(out)
+        };
+        run().map_err(|e: RegistryError| e.explained(&path))
     }
 
     /// One draft by id.
