@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs;
 use std::io;
-use std::os::unix::fs::PermissionsExt;
+use std::io::Read as _;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -36,6 +37,16 @@ pub enum ConfigError {
         path: PathBuf,
         /// Its permission bits.
         mode: u32,
+    },
+    /// Someone other than us or root owns the config: they could rewrite it.
+    #[error(
+        "config {path} is owned by uid {owner}: it must belong to the user running inbox-exec or to root (chown it)"
+    )]
+    Owner {
+        /// The file.
+        path: PathBuf,
+        /// Its owner.
+        owner: u32,
     },
     /// Not valid TOML, an unknown key, or a wrong type.
     #[error("config {path}: {message}")]
@@ -271,9 +282,9 @@ impl Config {
             Some(path) => Some(path.clone()),
             None => default_config_file(env),
         };
-        let file = match &file_path {
+        let (file, others_can_read) = match &file_path {
             Some(path) => read_file(path)?,
-            None => FileConfig::default(),
+            None => (FileConfig::default(), false),
         };
         let origin = file_path
             .as_deref()
@@ -362,7 +373,13 @@ impl Config {
         }
 
         let github = GithubConfig {
-            gh: file.github.gh.unwrap_or_else(|| PathBuf::from("gh")),
+            // A bare name is looked up on PATH; anything with a slash is a path, relative to
+            // the config file like every other path in it.
+            gh: match file.github.gh {
+                Some(gh) if gh.components().count() > 1 => resolve(gh),
+                Some(gh) => gh,
+                None => PathBuf::from("gh"),
+            },
             timeout: optional_duration(file.github.timeout, &origin, "[github] timeout")?
                 .unwrap_or(DEFAULT_HANDLER_TIMEOUT),
             env: file.github.env.unwrap_or_else(|| {
@@ -430,7 +447,7 @@ impl Config {
 
         let notify = file
             .notify
-            .map(|n| notify_config(n, &origin, &resolve))
+            .map(|n| notify_config(n, &origin, others_can_read, &resolve))
             .transpose()?;
 
         Ok(Config {
@@ -453,6 +470,7 @@ impl Config {
 fn notify_config(
     n: FileNotify,
     origin: &str,
+    others_can_read: bool,
     resolve: &impl Fn(PathBuf) -> PathBuf,
 ) -> Result<NotifyConfig, ConfigError> {
     let invalid = |message: &str| ConfigError::Invalid {
@@ -460,6 +478,11 @@ fn notify_config(
         message: message.to_owned(),
     };
     let transport = match (n.smtp_url, n.sendmail) {
+        (Some(url), None) if others_can_read && url_has_password(&url) => {
+            return Err(invalid(
+                "smtp_url carries a password in a file others can read: move it to password_file (mode 0600) or INBOX_EXEC_SMTP_PASSWORD, or chmod 600 the config",
+            ));
+        }
         (Some(url), None) => Transport::Smtp {
             url,
             username: n.username,
@@ -479,6 +502,15 @@ fn notify_config(
         timeout: optional_duration(n.timeout, origin, "[notify] timeout")?
             .unwrap_or(DEFAULT_MAIL_TIMEOUT),
     })
+}
+
+/// Whether a URL's authority holds `user:password@`.
+fn url_has_password(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    authority
+        .rsplit_once('@')
+        .is_some_and(|(userinfo, _)| userinfo.contains(':'))
 }
 
 fn optional_duration(
@@ -503,12 +535,15 @@ fn default_config_file(env: &HostEnv) -> Option<PathBuf> {
     candidates.into_iter().find(|p| p.exists())
 }
 
-fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+/// Reads the config file after checking, on the open file, who can change it: whoever can
+/// write it chooses our handlers. Returns the parsed file and whether others can read it.
+fn read_file(path: &Path) -> Result<(FileConfig, bool), ConfigError> {
     let read_err = |source| ConfigError::Read {
         path: path.to_owned(),
         source,
     };
-    let meta = fs::metadata(path).map_err(read_err)?;
+    let mut file = fs::File::open(path).map_err(read_err)?;
+    let meta = file.metadata().map_err(read_err)?;
     let mode = meta.permissions().mode() & 0o7777;
     if mode & 0o022 != 0 {
         return Err(ConfigError::Writable {
@@ -516,11 +551,20 @@ fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
             mode,
         });
     }
-    let text = fs::read_to_string(path).map_err(read_err)?;
-    toml::from_str(&text).map_err(|e| ConfigError::Parse {
+    let me = rustix::process::geteuid().as_raw();
+    if meta.uid() != me && meta.uid() != 0 {
+        return Err(ConfigError::Owner {
+            path: path.to_owned(),
+            owner: meta.uid(),
+        });
+    }
+    let mut text = String::new();
+    file.read_to_string(&mut text).map_err(read_err)?;
+    let parsed = toml::from_str(&text).map_err(|e| ConfigError::Parse {
         path: path.to_owned(),
         message: e.to_string().trim_end().to_owned(),
-    })
+    })?;
+    Ok((parsed, mode & 0o044 != 0))
 }
 
 /// `~/` expands to the home directory; other relative paths are relative to the config file.

@@ -18,7 +18,11 @@ impl Log for StderrLog {
                 Level::Debug => "debug",
                 Level::Trace => "trace",
             };
-            eprintln!("inbox-exec: {level}: {}", record.args());
+            // Messages carry text from drafts and handlers: escape control characters line
+            // by line and indent continuation lines, so no line can pass for one of ours.
+            let message = record.args().to_string();
+            let lines: Vec<_> = message.lines().map(crate::report::printable).collect();
+            eprintln!("inbox-exec: {level}: {}", lines.join("\n    "));
         }
     }
 

@@ -131,8 +131,9 @@ impl Notifier {
             .map_err(|e| format!("building the message: {e}"))?;
         match &config.transport {
             Transport::Smtp { url, username, .. } => {
+                let shown = redact(url);
                 let mut transport = SmtpTransport::from_url(url)
-                    .map_err(|e| format!("[notify] smtp_url {url:?}: {e}"))?
+                    .map_err(|e| format!("[notify] smtp_url {shown:?}: {e}"))?
                     .timeout(Some(config.timeout));
                 if let (Some(user), Some(pass)) = (username, &self.password) {
                     transport = transport.credentials(Credentials::new(user.clone(), pass.clone()));
@@ -141,7 +142,7 @@ impl Notifier {
                     .build()
                     .send(&message)
                     .map(|_| ())
-                    .map_err(|e| format!("SMTP {url}: {e}"))
+                    .map_err(|e| format!("SMTP {shown}: {e}"))
             }
             Transport::Sendmail(program) => {
                 // Through our own child runner rather than lettre's: it bounds the time a
@@ -173,6 +174,18 @@ impl Notifier {
     }
 }
 
+/// The URL with any `user:password@` replaced, for messages.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rsplit_once('@') {
+        Some((_, host)) => format!("{scheme}://***@{host}{}", &rest[end..]),
+        None => url.to_owned(),
+    }
+}
+
 fn read_password(path: &Path) -> Result<String, String> {
     let meta =
         fs::metadata(path).map_err(|e| format!("SMTP password file {}: {e}", path.display()))?;
@@ -186,4 +199,16 @@ fn read_password(path: &Path) -> Result<String, String> {
     let text = fs::read_to_string(path)
         .map_err(|e| format!("SMTP password file {}: {e}", path.display()))?;
     Ok(text.trim_end_matches(['\n', '\r']).to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn credentials_are_redacted_from_smtp_urls() {
+        assert_eq!(
+            super::redact("smtp://u:p@h:25?tls=required"),
+            "smtp://***@h:25?tls=required"
+        );
+        assert_eq!(super::redact("smtps://h:465"), "smtps://h:465");
+    }
 }

@@ -103,18 +103,45 @@ fn paint(text: &str) -> String {
     out
 }
 
+/// `text` with every control character (newlines, escape sequences, C1 controls) written as
+/// a visible `\u{..}` escape: text that came from a draft or a handler must not be able to
+/// move the cursor, retitle a terminal or start a line that looks like ours.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Lays out rows as left-aligned columns separated by two spaces; the last column is not
 /// padded. Widths count characters, which is right for the ids, words and numbers we print.
+/// Cells are passed through [`printable`]: they often hold what a draft or handler wrote.
 pub fn table(rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            row.iter()
+                .map(|cell| printable(cell).into_owned())
+                .collect()
+        })
+        .collect();
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let mut widths = vec![0; columns];
-    for row in rows {
+    for row in &rows {
         for (i, cell) in row.iter().enumerate() {
             widths[i] = widths[i].max(cell.chars().count());
         }
     }
     let mut out = String::new();
-    for row in rows {
+    for row in &rows {
         let mut line = String::new();
         for (i, cell) in row.iter().enumerate() {
             if i + 1 == row.len() {
@@ -179,6 +206,15 @@ mod tests {
             paint("  executed  01X  k\nidle: nothing\nFAILED  01Y  why failed\n"),
             "  \x1b[32mexecuted\x1b[0m  01X  k\nidle: nothing\n\x1b[31mFAILED\x1b[0m  01Y  why failed\n"
         );
+    }
+
+    #[test]
+    fn control_characters_become_visible_escapes() {
+        assert_eq!(
+            printable("a\u{1b}]0;x\u{7}\nb"),
+            "a\\u{1b}]0;x\\u{7}\\u{a}b"
+        );
+        assert!(matches!(printable("plain"), std::borrow::Cow::Borrowed(_)));
     }
 
     #[test]

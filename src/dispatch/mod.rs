@@ -68,11 +68,18 @@ impl ChildEnv {
         env
     }
 
-    /// Resolves a program: a path is taken as given (made absolute), a bare name is looked up
-    /// on our PATH.
+    /// Resolves a program to an absolute path: a path must already be absolute, a bare name
+    /// is looked up on our PATH. Relative PATH entries (an empty one means the working
+    /// directory) are skipped, so nothing planted where a run happens to start is executed.
     pub fn resolve(&self, program: &Path) -> Result<PathBuf, String> {
-        if program.components().count() > 1 || program.is_absolute() {
+        if program.is_absolute() {
             return Ok(program.to_owned());
+        }
+        if program.components().count() > 1 {
+            return Err(format!(
+                "{} is a relative path: configure an absolute one",
+                program.display()
+            ));
         }
         let path = self
             .vars
@@ -80,6 +87,7 @@ impl ChildEnv {
             .cloned()
             .unwrap_or_default();
         std::env::split_paths(&path)
+            .filter(|dir| dir.is_absolute())
             .map(|dir| dir.join(program))
             .find(|candidate| is_executable(candidate))
             .ok_or_else(|| format!("{} not found on PATH", program.display()))
