@@ -7,6 +7,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -88,11 +89,26 @@ pub fn run(inv: &Invocation) -> io::Result<Finished> {
     if status.is_none() {
         let _ = child.wait();
     }
-    let _ = writer.join();
+    // Something that left the process group (setsid) can still hold a pipe open: wait a
+    // moment for the output, then go on without the rest rather than hang the cycle. The
+    // writer is not waited for at all; a blocked one ends with the process.
+    drop(writer);
+    let grace = Instant::now() + PIPE_GRACE;
     Ok(Finished {
         status,
-        stdout: stdout.join().unwrap_or_default(),
-        stderr: stderr.join().unwrap_or_default(),
+        stdout: collect(&stdout, grace),
+        stderr: collect(&stderr, grace),
+    })
+}
+
+/// How long output may keep arriving once the child is gone.
+const PIPE_GRACE: Duration = Duration::from_secs(1);
+
+fn collect(capture: &mpsc::Receiver<String>, deadline: Instant) -> String {
+    let wait = deadline.saturating_duration_since(Instant::now());
+    capture.recv_timeout(wait).unwrap_or_else(|_| {
+        log::warn!("a process the handler started kept its output open; that output is dropped");
+        String::new()
     })
 }
 
@@ -123,7 +139,8 @@ fn kill_group(pgid: u32) {
 
 /// Reads a pipe to its end, keeping only the last [`CAPTURE_LIMIT`] bytes: a flood is
 /// drained (so the child never blocks on a full pipe) but never held in memory.
-fn capture(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
+fn capture(mut pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
         let mut kept: Vec<u8> = Vec::with_capacity(4096);
         let mut buf = [0u8; 8192];
@@ -141,8 +158,10 @@ fn capture(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
         if kept.len() > CAPTURE_LIMIT {
             kept.drain(..kept.len() - CAPTURE_LIMIT);
         }
-        String::from_utf8_lossy(&kept).into_owned()
-    })
+        // The receiver may have given up waiting; then nobody needs this.
+        let _ = tx.send(String::from_utf8_lossy(&kept).into_owned());
+    });
+    rx
 }
 
 /// The last `max` characters of `text`, trimmed, for reasons and log lines.

@@ -18,7 +18,18 @@ pub enum CanonicalError {
     /// A number token that is not a JSON number (cannot come from the parser; kept for safety).
     #[error("{0:?} is not a JSON number")]
     BadNumber(String),
+    /// Nesting deeper than the reference can canonicalise.
+    #[error(
+        "nested deeper than {MAX_CANONICAL_DEPTH} levels: the reference implementation cannot canonicalise it (Python's recursion limit)"
+    )]
+    TooDeep,
 }
+
+/// The deepest nesting, counted from the signed object itself, that the reference can
+/// canonicalise: its recursive `canonicalize` spends three Python frames a level against a
+/// recursion limit of 1000, and raises `RecursionError` past about 332 levels. Signing or
+/// accepting anything deeper would disagree with it; failing closed agrees.
+pub const MAX_CANONICAL_DEPTH: usize = 330;
 
 /// Which `json.dumps` dialect to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,9 +42,21 @@ pub enum Style {
 
 /// The canonical bytes of `value` (DESIGN.md §2).
 pub fn canonicalize(value: &Value) -> Result<Vec<u8>, CanonicalError> {
+    if depth(value) > MAX_CANONICAL_DEPTH {
+        return Err(CanonicalError::TooDeep);
+    }
     let mut out = String::new();
     write_value(&mut out, value, Style::Canonical)?;
     Ok(out.into_bytes())
+}
+
+/// Nesting depth: a scalar is 0, `[]` and `{}` are 1.
+fn depth(value: &Value) -> usize {
+    match value {
+        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
 }
 
 /// The text the reference stores for `value`: `json.dumps(value, sort_keys=True)`.
@@ -277,6 +300,19 @@ mod tests {
             canonicalize(&value),
             Err(CanonicalError::NonFinite(_))
         ));
+    }
+
+    #[test]
+    fn nesting_the_reference_cannot_canonicalise_is_refused() {
+        let nest = |n: usize| {
+            crate::draft::json::parse_json(&format!("{}{}", "[".repeat(n), "]".repeat(n)))
+                .expect("parses")
+        };
+        assert!(canonicalize(&nest(MAX_CANONICAL_DEPTH)).is_ok());
+        assert_eq!(
+            canonicalize(&nest(MAX_CANONICAL_DEPTH + 1)),
+            Err(CanonicalError::TooDeep)
+        );
     }
 
     #[test]

@@ -11,9 +11,14 @@ use std::str::FromStr;
 
 use serde_json::{Map, Number, Value};
 
-/// The deepest nesting accepted. Python's `json.loads` gives up near its recursion limit of
-/// 1000; we accept that much and refuse deeper input instead of risking the stack.
+/// The deepest nesting parsed. Python's `json.loads` gives up near its recursion limit of
+/// 1000; we parse that much and refuse deeper input instead of risking the stack. (The
+/// canonical form has a lower limit of its own: see `canonical::MAX_CANONICAL_DEPTH`.)
 pub const MAX_DEPTH: usize = 1000;
+
+/// Python refuses to convert integers longer than this many digits
+/// (`sys.int_info.default_max_str_digits`), so `json.loads` raises on them.
+pub const MAX_INT_DIGITS: usize = 4300;
 
 /// Why a JSON text was refused. The message names the position (in characters, 0-based).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -323,6 +328,13 @@ impl Parser {
             }
         }
         let token: String = self.chars[start..self.pos].iter().collect();
+        let is_integer = !token.contains(['.', 'e', 'E']);
+        let digits = token.trim_start_matches('-').len();
+        if is_integer && digits > MAX_INT_DIGITS {
+            return Err(self.error(format!(
+                "an integer of {digits} digits (Python's json.loads refuses more than {MAX_INT_DIGITS})"
+            )));
+        }
         Number::from_str(&token)
             .map(Value::Number)
             .map_err(|e| self.error(format!("bad number {token}: {e}")))
@@ -429,6 +441,13 @@ mod tests {
                 .to_string()
                 .contains("nesting")
         );
+    }
+
+    #[test]
+    fn integers_longer_than_python_converts_are_refused() {
+        assert!(parse_json(&"7".repeat(MAX_INT_DIGITS)).is_ok());
+        assert!(parse_json(&format!("-{}", "7".repeat(MAX_INT_DIGITS))).is_ok());
+        assert!(parse_json(&"7".repeat(MAX_INT_DIGITS + 1)).is_err());
     }
 
     #[test]

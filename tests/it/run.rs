@@ -805,3 +805,32 @@ fn sigterm_during_a_run_records_the_draft_in_hand_and_claims_no_more() {
     assert_eq!(s.w.status(&ids[2]), "approved");
     assert_eq!(s.calls().len(), 1);
 }
+
+#[test]
+fn a_handler_whose_offspring_escapes_its_process_group_cannot_hang_the_run() {
+    // setsid puts the sleeper in a new session, out of reach of the group kill, still
+    // holding the handler's stdout and stderr open.
+    let s = Setup::with_handler("setsid sleep 37 & sleep 60", "");
+    fs::write(
+        &s.config,
+        format!(
+            "[handlers.ledger_done]\ncommand = [\"{}\"]\ntimeout = \"1s\"\n",
+            s.bin.join("ledger").display()
+        ),
+    )
+    .expect("config");
+    let id = s.w.approved("ledger_done", "{}", "{}");
+    let started = Instant::now();
+    let doc = s.run(&[]).ok().json();
+    assert_eq!(
+        outcome_of(&doc, &id)["reason"],
+        "handler failed: timed out after 1s"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the run waited for the escaped process"
+    );
+    let _ = std::process::Command::new("pkill")
+        .args(["-f", "sleep 37"])
+        .status();
+}
