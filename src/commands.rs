@@ -47,7 +47,11 @@ pub enum TransitionError {
 
 /// Opens the registry that must already exist.
 pub fn open_existing(config: &Config) -> anyhow::Result<Registry> {
-    Registry::open(&config.db, OpenMode::Existing)
+    open_as(config, OpenMode::Existing)
+}
+
+fn open_as(config: &Config, mode: OpenMode) -> anyhow::Result<Registry> {
+    Registry::open(&config.db, mode)
         .with_context(|| format!("opening registry {}", config.db.display()))
 }
 
@@ -232,7 +236,7 @@ fn plain(value: &SqlValue) -> Value {
 
 /// `show`: the draft's columns and its attempts.
 pub fn show(config: &Config, id: &str, now: i64) -> anyhow::Result<Output> {
-    let registry = open_existing(config)?;
+    let registry = open_as(config, OpenMode::ReadOnly)?;
     let row = find(&registry, id)?;
     let attempts = registry
         .attempts(&row.id)
@@ -346,7 +350,7 @@ pub struct Verdict {
 
 /// `verify`: verdicts without side effects.
 pub fn verify_cmd(config: &Config, args: &VerifyArgs, now: i64) -> anyhow::Result<Output> {
-    let registry = open_existing(config)?;
+    let registry = open_as(config, OpenMode::ReadOnly)?;
     let rows = if !args.ids.is_empty() {
         args.ids
             .iter()
@@ -436,15 +440,7 @@ pub fn run(config: &Config, args: &RunArgs, env: &HostEnv) -> anyhow::Result<Out
     }
     .run(options);
     notifier.flush();
-    let report = match result {
-        Ok(report) => report,
-        Err(e) => {
-            if !args.dry_run {
-                crate::executor::record_failure(&config.state_dir, &format!("{e:#}"), clock());
-            }
-            return Err(e);
-        }
-    };
+    let report = result?;
     let output = Output::done(run_text(&report, clock()), &report);
     Ok(match report.summary_error {
         Some(e) => output.failed(e),

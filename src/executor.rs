@@ -175,7 +175,7 @@ impl Cycle<'_> {
     pub fn run(&mut self, opts: RunOptions) -> anyhow::Result<CycleReport> {
         let state_dir = self.config.state_dir.clone();
         if opts.dry_run {
-            let mut registry = open_registry(&self.config.db, OpenMode::Existing)?;
+            let mut registry = open_registry(&self.config.db, OpenMode::ReadOnly)?;
             return self.cycle(&mut registry, &state_dir, opts);
         }
         statefile::ensure_dir(&state_dir)
@@ -187,9 +187,17 @@ impl Cycle<'_> {
             log::info!("another run holds {}", lock_path.display());
             return Ok(CycleReport::new(RunStatus::Skipped, false));
         };
-        let mut registry = open_registry(&self.config.db, OpenMode::Create)?;
-        let report = self.cycle(&mut registry, &state_dir, opts)?;
-        let mut report = report;
+        let cycle = open_registry(&self.config.db, OpenMode::Create)
+            .and_then(|mut registry| self.cycle(&mut registry, &state_dir, opts));
+        let mut report = match cycle {
+            Ok(report) => report,
+            Err(e) => {
+                // Still under the lock, so the summary's running totals cannot race another
+                // run's: `status --check` sees the failure.
+                record_failure(&state_dir, &format!("{e:#}"), (self.clock)());
+                return Err(e);
+            }
+        };
         if let Err(e) = write_summary(&state_dir.join(SUMMARY_FILE), &report, (self.clock)()) {
             report.summary_error = Some(format!(
                 "{e:#} (the drafts above were processed and their outcomes recorded)"
@@ -314,7 +322,7 @@ impl Cycle<'_> {
         };
         let actions = registry
             .actions_since(Thermal::rebuild_horizon(now, cfg))
-            .context("reading recent execute attempts")?;
+            .context("reading recent claims")?;
         let mut thermal = Thermal::rebuild(&actions, floor, now, cfg);
         thermal.high_water = newest;
         if let Some(why) = unusable {
@@ -367,7 +375,7 @@ impl Cycle<'_> {
                     "Draft {} (kind {}) was claimed {} ago and has no recorded outcome. Its claimer is {}{}.\n\nIts side effect may or may not have happened: check the target ({}), then settle it:\n\n  inbox-exec reconcile resolve {} --as completed [--url URL]\n  inbox-exec reconcile resolve {} --as failed --note \"what you found\"\n\nThis alert is sent once per draft.",
                     e.id,
                     e.kind,
-                    crate::report::span(now - e.claimed_at),
+                    crate::report::span(now.saturating_sub(e.claimed_at)),
                     alive.word(),
                     match &alive {
                         crate::process::Liveness::Unknown(why) => format!(" ({why})"),
@@ -571,10 +579,14 @@ impl Cycle<'_> {
                 completed: true,
                 ..MoveFields::default()
             };
+            // By rowid: this path also ends rows whose draft_id no lookup can match. Their
+            // attempt cannot be recorded (attempts need a draft_id); the alert still goes.
+            let rowid = row.rowid;
+            let text_id = matches!(row.signed.draft_id, crate::draft::SqlValue::Text(_));
             let moved = batch
                 .write(|w| {
-                    let moved = w.transition(id, Status::Approved, to, &fields, now)?;
-                    if moved {
+                    let moved = w.transition_row(rowid, Status::Approved, to, &fields, now)?;
+                    if moved && text_id {
                         w.record_attempt(id, attempt.0, attempt.1, Some(&reason), None, now)?;
                     }
                     Ok(moved)
@@ -660,31 +672,42 @@ impl Batch<'_> {
         f: impl FnOnce(&Writer<'_>) -> Result<T, RegistryError>,
     ) -> anyhow::Result<T> {
         let outcome = self.outcome.take();
-        let value = self.registry.write(|w| {
+        let written = self.registry.write(|w| {
             if let Some(o) = &outcome {
                 record_outcome(w, o)?;
             }
             f(w)
-        })
-        .map_err(|e| {
-            let e = anyhow::Error::new(e);
-            match &outcome {
-                Some(o) => e.context(format!(
-                    "the outcome of draft {} was not recorded: its handler has run and it stays executing; settle it with `inbox-exec reconcile`",
-                    o.id
-                )),
-                None => e,
+        });
+        match written {
+            Ok(value) => Ok(value),
+            Err(e) => {
+                // Keep the outcome in hand: the cycle stops, and `flush` tries it once more
+                // on its own before giving up.
+                self.outcome = outcome;
+                Err(e.into())
             }
-        })?;
-        Ok(value)
+        }
     }
 
-    /// Commits the waiting outcome on its own, at the end of the batch.
+    /// Commits the waiting outcome on its own, at the end of the batch (or when the cycle
+    /// stops on an error). When even that fails, the error says what the outcome was, so the
+    /// operator can settle the draft by hand.
     fn flush(&mut self) -> anyhow::Result<()> {
-        if self.outcome.is_some() {
-            self.write(|_| Ok(()))?;
-        }
-        Ok(())
+        let Some(o) = self.outcome.take() else {
+            return Ok(());
+        };
+        self.registry.write(|w| record_outcome(w, &o)).with_context(|| {
+            let what = match (o.ok, &o.executed_url, &o.reason) {
+                (true, Some(url), _) => format!("succeeded ({url})"),
+                (true, None, _) => "succeeded".to_owned(),
+                (false, _, Some(reason)) => format!("failed ({reason})"),
+                (false, _, None) => "failed".to_owned(),
+            };
+            format!(
+                "the outcome of draft {} was not recorded: its handler {what}; it stays executing, settle it with `inbox-exec reconcile resolve {}`",
+                o.id, o.id
+            )
+        })
     }
 }
 
@@ -748,7 +771,7 @@ struct Summary<'a> {
 
 /// Records a cycle that stopped on an error in the summary, so `status --check` sees it.
 /// Best effort: the error itself is what the caller reports.
-pub fn record_failure(state_dir: &Path, error: &str, now: i64) {
+fn record_failure(state_dir: &Path, error: &str, now: i64) {
     if !state_dir.is_dir() {
         return;
     }

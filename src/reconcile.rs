@@ -46,7 +46,7 @@ pub fn stuck(rows: Vec<Executing>, now: i64) -> Vec<StuckDraft> {
                 kind: row.kind,
                 target: one_line(&row.target, 60),
                 claimed_at: row.claimed_at,
-                age_s: now - row.claimed_at,
+                age_s: now.saturating_sub(row.claimed_at),
                 attempts: row.attempts,
                 last_attempt: row.last_attempt,
                 claimer: alive.word(),

@@ -178,9 +178,9 @@ fn two_units(big: i64, big_unit: char, small: i64, small_unit: char) -> String {
 /// `3m ago`, or `in 3m` for a moment ahead of now.
 pub fn ago(then: i64, now: i64) -> String {
     if then > now {
-        format!("in {}", span(then - now))
+        format!("in {}", span(then.saturating_sub(now)))
     } else {
-        format!("{} ago", span(now - then))
+        format!("{} ago", span(now.saturating_sub(then)))
     }
 }
 

@@ -54,7 +54,7 @@ pub fn status(config: &Config, check: bool, now: i64) -> anyhow::Result<Output> 
             .context("listing stuck drafts")?,
         now,
     );
-    let oldest_approved_age_s = registry.oldest_approved()?.map(|t| now - t);
+    let oldest_approved_age_s = registry.oldest_approved()?.map(|t| now.saturating_sub(t));
 
     let mut sidecar = match statefile::read(&config.state_dir.join(THERMAL_FILE)) {
         Contents::Bytes(bytes) => Thermal::from_json(&bytes).unwrap_or_default(),
@@ -109,12 +109,12 @@ fn health(report: &StatusReport, now: i64, stale_after: i64) -> (Outcome, Option
                 Some("no run has finished yet: is the timer running?".into()),
             );
         }
-        Some(t) if now - t > stale_after => {
+        Some(t) if now.saturating_sub(t) > stale_after => {
             return (
                 Outcome::LastRunFailed,
                 Some(format!(
                     "the last run finished {} ago: is the timer running?",
-                    span(now - t)
+                    span(now.saturating_sub(t))
                 )),
             );
         }

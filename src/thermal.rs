@@ -2,7 +2,7 @@
 //!
 //! Pure logic plus one load/save pair; time is passed in. The JSON sidecar is a cache of the
 //! window: the `attempts` table is the durable truth, so a sidecar that is missing, corrupt,
-//! or older than the newest execute attempt (a run crashed before saving it) is rebuilt from
+//! or older than the newest attempt (a run crashed before saving it) is rebuilt from
 //! the table instead of being trusted, and never silently reset to empty.
 
 use serde::{Deserialize, Serialize};
@@ -61,7 +61,7 @@ impl Thermal {
             .saturating_sub(seconds(cfg.cooldown))
     }
 
-    /// Rebuilds the state from execute attempts since [`Thermal::rebuild_horizon`], replaying
+    /// Rebuilds the state from claims since [`Thermal::rebuild_horizon`], replaying
     /// them so a pause in force is found again; `floor` keeps a pause known from elsewhere.
     pub fn rebuild(
         actions: &[ActionRecord],

@@ -144,13 +144,19 @@ fn write_number(out: &mut String, n: &Number) -> Result<(), CanonicalError> {
 /// Python's `repr(float)`: shortest round-trip digits, positional for `1e-4 <= |x| < 1e16`
 /// (always with a digit after the point), else `d[.ddd]e±XX`.
 pub fn write_python_float(out: &mut String, x: f64) {
+    if x.is_nan() {
+        out.push_str("nan");
+        return;
+    }
+    if x.is_infinite() {
+        out.push_str(if x > 0.0 { "inf" } else { "-inf" });
+        return;
+    }
     if x == 0.0 {
         out.push_str(if x.is_sign_negative() { "-0.0" } else { "0.0" });
         return;
     }
-    // Rust's `{:e}` prints the shortest digits that round-trip, which is what Python's
-    // repr picks too; only the layout differs.
-    let sci = format!("{:e}", x.abs());
+    let sci = shortest_digits(x.abs());
     let (mantissa, exponent) = sci
         .split_once('e')
         .expect("LowerExp output always has an exponent");
@@ -187,6 +193,24 @@ pub fn write_python_float(out: &mut String, x: f64) {
         }
         let sign = if exponent < 0 { '-' } else { '+' };
         let _ = write!(out, "e{sign}{:02}", exponent.unsigned_abs());
+    }
+}
+
+/// The shortest digits that round-trip, as `d.ddde±N`. Rust's `{:e}` finds how many digits
+/// that takes, but when two candidates of that length are equally close it picks the one
+/// away from zero, where Python's repr picks the even one (`1000000000000000.25` is
+/// `...0.2` in Python). Formatting again to that many digits rounds exactly, half to even;
+/// that result is kept when it still round-trips.
+fn shortest_digits(x: f64) -> String {
+    let shortest = format!("{x:e}");
+    let digits = shortest
+        .split_once('e')
+        .map_or(1, |(m, _)| m.chars().filter(char::is_ascii_digit).count());
+    let even = format!("{:.*e}", digits.saturating_sub(1), x);
+    if even != shortest && even.parse::<f64>() == Ok(x) {
+        even
+    } else {
+        shortest
     }
 }
 
@@ -267,6 +291,8 @@ mod tests {
         assert_eq!(canon("-0.0"), "-0.0");
     }
 
+    // The tie literals below are exact doubles; clippy sees more digits than it would print.
+    #[allow(clippy::excessive_precision)]
     #[test]
     fn floats_print_as_python_repr() {
         assert_eq!(float(0.1), "0.1");
@@ -284,6 +310,12 @@ mod tests {
         assert_eq!(float(f64::MAX), "1.7976931348623157e+308");
         assert_eq!(float(123456.789), "123456.789");
         assert_eq!(float(9999999999999998.0), "9999999999999998.0");
+        // Exact ties between two shortest spellings go to the even digit, as in Python.
+        assert_eq!(float(1000000000000000.25), "1000000000000000.2");
+        assert_eq!(float(87754016791058.125), "87754016791058.12");
+        assert_eq!(float(562949953421312.25), "562949953421312.2");
+        assert_eq!(float(f64::NAN), "nan");
+        assert_eq!(float(f64::NEG_INFINITY), "-inf");
     }
 
     #[test]

@@ -308,6 +308,24 @@ mod tests {
     }
 
     #[test]
+    fn a_non_finite_key_version_is_an_unknown_version_not_a_panic() {
+        let stored = StoredDraft {
+            draft_id: SqlValue::Text("01X".into()),
+            draft_kind: SqlValue::Text("k".into()),
+            target_json: SqlValue::Text("{}".into()),
+            payload_json: SqlValue::Text("{}".into()),
+            issued_at: SqlValue::Integer(100),
+            key_version: SqlValue::Real(f64::INFINITY),
+            schema_version: SqlValue::Text("v1".into()),
+            content_hash: SqlValue::Text(String::new()),
+            signature: SqlValue::Text(String::new()),
+        };
+        let keys = KeyRing::new([(1, std::path::PathBuf::from("/nonexistent"))].into());
+        let err = verify(&stored, &keys, 100, 86_400).expect_err("refused");
+        assert_eq!(err.to_string(), "unknown key_version: inf");
+    }
+
+    #[test]
     fn verify_error_reasons_match_the_reference() {
         assert_eq!(
             VerifyError::MissingFields(vec!["payload", "target"]).to_string(),

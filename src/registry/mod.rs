@@ -23,17 +23,16 @@ use crate::draft::{Signed, SqlValue, StoredDraft};
 /// The hot queries, named so the query-plan test checks exactly what runs.
 mod sql {
     /// One draft by id.
-    pub(super) const GET: &str = "SELECT * FROM drafts WHERE draft_id = ?1";
+    pub(super) const GET: &str = "SELECT rowid AS row_key, * FROM drafts WHERE draft_id = ?1";
     /// The executor's batch: drafts in a status, oldest first.
-    pub(super) const BY_STATUS: &str =
-        "SELECT * FROM drafts WHERE status = ?1 ORDER BY created_at, draft_id LIMIT ?2";
+    pub(super) const BY_STATUS: &str = "SELECT rowid AS row_key, * FROM drafts WHERE status = ?1 ORDER BY created_at, draft_id LIMIT ?2";
     /// A draft's attempts.
     pub(super) const ATTEMPTS: &str =
         "SELECT kind, outcome, reason, executed_url, attempted_at FROM attempts
              WHERE draft_id = ?1 ORDER BY attempt_id";
-    /// Execute attempts since a moment (thermal rebuild).
+    /// Claims since a moment (thermal rebuild).
     pub(super) const ACTIONS_SINCE: &str = "SELECT attempt_id, attempted_at FROM attempts
-             WHERE kind = 'execute' AND attempted_at >= ?1 AND outcome IN ('ok', 'failed')";
+             WHERE kind = 'verify' AND attempted_at >= ?1 AND outcome = 'ok'";
     /// Drafts per status.
     pub(super) const COUNTS: &str = "SELECT status, count(*) FROM drafts GROUP BY status";
     /// The oldest approved draft.
@@ -289,6 +288,8 @@ impl AttemptOutcome {
 /// One `drafts` row, read leniently: a malformed row still loads, and its verdict says why.
 #[derive(Debug, Clone)]
 pub struct DraftRow {
+    /// SQLite's rowid: the one handle on a row whose `draft_id` is not usable text.
+    pub rowid: i64,
     /// The draft id as text (for display and lookups).
     pub id: String,
     /// The signed columns, storage classes preserved.
@@ -351,6 +352,9 @@ pub enum OpenMode {
     Create,
     /// The file must exist.
     Existing,
+    /// The file must exist, and nothing is written: no journal switch, no migration. For
+    /// `verify`, `show` and `run --dry-run`, which read only the reference's own tables.
+    ReadOnly,
 }
 
 /// An open registry: one connection, migrated.
@@ -385,9 +389,10 @@ impl Registry {
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                if mode == OpenMode::Existing {
+                if mode != OpenMode::Create {
                     return Err(RegistryError::Missing(path.to_owned()));
                 }
+                log::warn!("created a new, empty registry {}", path.display());
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                     fs::DirBuilder::new()
                         .recursive(true)
@@ -409,6 +414,17 @@ impl Registry {
                 }
             }
             Err(e) => return Err(io_err(e)),
+        }
+        if mode == OpenMode::ReadOnly {
+            let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            let conn = Connection::open_with_flags(path, flags)?;
+            conn.busy_timeout(BUSY_TIMEOUT)?;
+            // Only the checks: a read-only look must not even add our own index.
+            schema::check(&conn)?;
+            return Ok(Registry {
+                conn,
+                path: path.to_owned(),
+            });
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let mut conn = Connection::open_with_flags(path, flags)?;
@@ -476,9 +492,9 @@ impl Registry {
 
     /// Every draft, oldest first.
     pub fn all(&self) -> Result<Vec<DraftRow>, RegistryError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT * FROM drafts ORDER BY created_at, draft_id")?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT rowid AS row_key, * FROM drafts ORDER BY created_at, draft_id",
+        )?;
         let rows = stmt.query_map([], read_draft)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -498,8 +514,10 @@ impl Registry {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Execute attempts that reached a handler (`ok` or `failed`) at or after `since`, as
-    /// `(attempt_id, attempted_at)`: the durable record the thermal window is rebuilt from.
+    /// Claims at or after `since`, as `(attempt_id, attempted_at)`: the durable record the
+    /// thermal window is rebuilt from. A claim's `verify ok` attempt commits before its side
+    /// effect, while the outcome may never be recorded (a crash mid-dispatch), so counting
+    /// claims cannot undercount what reached a handler.
     pub fn actions_since(&self, since: i64) -> Result<Vec<(i64, i64)>, RegistryError> {
         let mut stmt = self.conn.prepare_cached(ACTIONS_SINCE)?;
         let rows = stmt.query_map([since], |r| Ok((r.get(0)?, r.get(1)?)))?;
@@ -544,7 +562,10 @@ impl Registry {
 
     /// When the oldest approved draft was created.
     pub fn oldest_approved(&self) -> Result<Option<i64>, RegistryError> {
-        Ok(self.conn.query_row(OLDEST_APPROVED, [], |r| r.get(0))?)
+        // Read leniently: a row written by other tools may hold text here.
+        Ok(self.conn.query_row(OLDEST_APPROVED, [], |r| {
+            Ok(sql_value(r.get_ref(0)?).as_integral())
+        })?)
     }
 
     /// The newest attempt's id, if any: what the thermal sidecar records as its high-water
@@ -605,22 +626,50 @@ impl Writer<'_> {
         fields: &MoveFields<'_>,
         now: i64,
     ) -> Result<bool, RegistryError> {
+        self.transition_where("draft_id", &id, from, to, fields, now)
+    }
+
+    /// [`Writer::transition`] by rowid: for a row whose `draft_id` is NULL, a BLOB or not
+    /// valid text, which `WHERE draft_id = ?` can never match. Such a row must still be
+    /// ended, or it would sit at the head of the queue for ever.
+    pub fn transition_row(
+        &self,
+        rowid: i64,
+        from: Status,
+        to: Status,
+        fields: &MoveFields<'_>,
+        now: i64,
+    ) -> Result<bool, RegistryError> {
+        self.transition_where("rowid", &rowid, from, to, fields, now)
+    }
+
+    fn transition_where(
+        &self,
+        column: &str,
+        key: &dyn rusqlite::ToSql,
+        from: Status,
+        to: Status,
+        fields: &MoveFields<'_>,
+        now: i64,
+    ) -> Result<bool, RegistryError> {
         debug_assert!(from.may_become(to), "illegal move {from} -> {to}");
         let changed = self.tx.execute(
-            "UPDATE drafts SET
-                 status       = ?1,
-                 executed_url = COALESCE(?2, executed_url),
-                 last_error   = COALESCE(?3, last_error),
-                 completed_at = CASE WHEN ?4 THEN ?5 ELSE completed_at END,
-                 updated_at   = ?5
-             WHERE draft_id = ?6 AND status = ?7",
+            &format!(
+                "UPDATE drafts SET
+                     status       = ?1,
+                     executed_url = COALESCE(?2, executed_url),
+                     last_error   = COALESCE(?3, last_error),
+                     completed_at = CASE WHEN ?4 THEN ?5 ELSE completed_at END,
+                     updated_at   = ?5
+                 WHERE {column} = ?6 AND status = ?7"
+            ),
             params![
                 to.as_str(),
                 fields.executed_url,
                 fields.last_error,
                 fields.completed,
                 now,
-                id,
+                key,
                 from.as_str()
             ],
         )?;
@@ -755,6 +804,7 @@ fn read_draft(row: &Row<'_>) -> rusqlite::Result<DraftRow> {
         signature: col("signature")?,
     };
     Ok(DraftRow {
+        rowid: row.get("row_key")?,
         id: match &signed.draft_id {
             SqlValue::Text(s) => s.clone(),
             other => other.to_string(),

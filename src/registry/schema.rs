@@ -119,6 +119,11 @@ fn apply(
     Ok(())
 }
 
+/// Refuses a registry migrated by a newer program, without migrating anything.
+pub(super) fn check(conn: &Connection) -> Result<(), RegistryError> {
+    versions(conn).map(|_| ())
+}
+
 /// `(db_schema_version, inbox_exec_schema_version)`, refusing versions newer than ours: a
 /// newer program may have changed what the rows mean.
 fn versions(conn: &Connection) -> Result<(usize, usize), RegistryError> {

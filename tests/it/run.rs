@@ -702,7 +702,7 @@ fn spawn_run(s: &Setup, state: &Path, batch: &str) -> Child {
 
 #[test]
 fn sigkill_at_random_moments_never_runs_a_side_effect_twice() {
-    let s = Setup::with_handler("sleep 0.15", "");
+    let s = Setup::with_handler("sleep 0.15", &thermal_config(1000));
     let ids = s.ledger(16);
     let mut rng = Rng::new();
     for _ in 0..40 {
@@ -833,4 +833,27 @@ fn a_handler_whose_offspring_escapes_its_process_group_cannot_hang_the_run() {
     let _ = std::process::Command::new("pkill")
         .args(["-f", "sleep 37"])
         .status();
+}
+
+#[test]
+fn a_claim_whose_run_died_still_counts_in_the_rebuilt_thermal_window() {
+    let s = Setup::with_handler("sleep 3", &thermal_config(1));
+    let first = s.w.approved("ledger_done", "{}", r#"{"n":1}"#);
+    let mut child = spawn_run(&s, &s.w.state, "1");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while s.calls().is_empty() {
+        assert!(Instant::now() < deadline, "the handler never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().expect("SIGKILL the run mid-dispatch");
+    child.wait().expect("reap");
+    assert_eq!(s.w.status(&first), "executing");
+    // The killed run saved no sidecar and recorded no outcome; its claim is the only trace,
+    // and it must count: one more action makes two, over the limit of one.
+    s.w.approved("ledger_done", "{}", r#"{"n":2}"#);
+    let doc = s.run(&[]).ok().json();
+    assert!(
+        doc["paused_until"].is_i64(),
+        "the crashed claim was not counted: {doc}"
+    );
 }
