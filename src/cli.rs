@@ -203,7 +203,7 @@ pub struct ResolveArgs {
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
     /// Why: what you checked and found. Required with --as failed and --as terminal.
-    #[arg(long, value_name = "TEXT")]
+    #[arg(long, value_name = "TEXT", required_if_eq_any([("resolution", "failed"), ("resolution", "terminal")]))]
     pub note: Option<String>,
 }
 

@@ -6,7 +6,7 @@
 //! approved. A crash after the claim leaves the draft in `executing` for a human to settle
 //! with `reconcile`; a crash before it leaves the draft approved and untouched.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
@@ -827,9 +827,4 @@ fn write_summary(path: &Path, report: &CycleReport, now: i64) -> anyhow::Result<
     // the directory entry itself.
     statefile::write_atomic(path, &bytes)
         .with_context(|| format!("writing the run summary {}", path.display()))
-}
-
-/// The summary file of a state directory.
-pub fn summary_path(state_dir: &Path) -> PathBuf {
-    state_dir.join(SUMMARY_FILE)
 }

@@ -1,5 +1,5 @@
 //! Small state files (thermal sidecar, last-run summary): read without following symlinks,
-//! written atomically (temp file, fsync, rename, fsync of the directory), mode 0600.
+//! written atomically (temp file, fsync, rename), mode 0600.
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Write};

@@ -48,16 +48,6 @@ impl SqlValue {
         }
     }
 
-    /// The value as a number, when it is one (INTEGER or REAL).
-    pub fn as_number(&self) -> Option<f64> {
-        match *self {
-            #[allow(clippy::cast_precision_loss)]
-            SqlValue::Integer(i) => Some(i as f64),
-            SqlValue::Real(r) => Some(r),
-            _ => None,
-        }
-    }
-
     /// The JSON value this column contributes to the signed object, as Python would see it.
     pub fn to_json(&self, column: &str) -> Result<Value, String> {
         match self {

@@ -103,8 +103,10 @@ fn a_draft_left_executing_by_a_killed_run_is_listed_with_a_dead_claimer_and_sett
     let text = s.cmd(&["reconcile"]).ok().stdout;
     assert!(text.contains(&id) && text.contains("dead"), "{text}");
 
-    s.cmd(&["reconcile", "resolve", &id, "--as", "failed"])
-        .fails_with(&["--note is required"]);
+    let usage = s
+        .cmd(&["reconcile", "resolve", &id, "--as", "failed"])
+        .code(2);
+    assert!(usage.stderr.contains("--note"), "{}", usage.stderr);
     s.cmd(&[
         "reconcile",
         "resolve",
