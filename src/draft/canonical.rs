@@ -36,7 +36,7 @@ pub const MAX_CANONICAL_DEPTH: usize = 330;
 pub enum Style {
     /// The signed form: NFC strings and keys, literal UTF-8, no whitespace.
     Canonical,
-    /// The reference's stored form: strings as given, ASCII only (`\uXXXX`), `", "` and `": "`.
+    /// The reference's stored form: strings as given, ASCII only (non-ASCII as `\u` escapes), `", "` and `": "`.
     Storage,
 }
 

@@ -14,125 +14,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::harness::{Done, Run, World, script};
-
-const TARGET: &str = r#"{"repo":"octo-org/demo","issue":42}"#;
-
-/// A world with a stand-in `gh` and a `ledger_done` command handler. The handler saves its
-/// stdin as one file per call in `calls/`, then runs a configurable tail.
-struct Setup {
-    w: World,
-    bin: PathBuf,
-    calls: PathBuf,
-    config: PathBuf,
-}
-
-impl Setup {
-    fn new(extra_config: &str) -> Setup {
-        Setup::build(World::ready(), "", &[], extra_config)
-    }
-
-    /// `w` must have a key and a registry; `handler_tail` runs after the recording, with
-    /// `handler_args` as `$1…`.
-    fn build(w: World, handler_tail: &str, handler_args: &[&str], extra_config: &str) -> Setup {
-        let bin = w.path("bin");
-        let calls = w.path("calls");
-        fs::create_dir_all(&bin).expect("bin");
-        fs::create_dir_all(&calls).expect("calls");
-        let record = format!(
-            "#!/bin/sh\nf=$(mktemp {calls}/call.XXXXXX)\ncat > \"$f\"\n",
-            calls = calls.display()
-        );
-        script(
-            &bin.join("gh"),
-            &format!("{record}echo https://github.com/octo-org/demo/issues/42#issuecomment-1\n"),
-        );
-        script(&bin.join("ledger"), &format!("{record}{handler_tail}\n"));
-        let command: Vec<String> = std::iter::once(bin.join("ledger").display().to_string())
-            .chain(handler_args.iter().map(|a| (*a).to_owned()))
-            .map(|a| format!("{a:?}"))
-            .collect();
-        let config = w.path("config.toml");
-        fs::write(
-            &config,
-            format!(
-                "[handlers.ledger_done]\ncommand = [{}]\ntimeout = \"20s\"\n{extra_config}",
-                command.join(", ")
-            ),
-        )
-        .expect("config");
-        fs::set_permissions(&config, fs::Permissions::from_mode(0o600)).expect("chmod");
-        Setup {
-            w,
-            bin,
-            calls,
-            config,
-        }
-    }
-
-    fn run(&self) -> Run {
-        self.w
-            .cmd(&["run", "--json"])
-            .env("INBOX_EXEC_CONFIG", &self.config)
-            .env("PATH", format!("{}:/usr/bin:/bin", self.bin.display()))
-    }
-
-    /// What each handler call got on stdin.
-    fn calls(&self) -> Vec<Vec<u8>> {
-        fs::read_dir(&self.calls)
-            .expect("calls dir")
-            .map(|e| fs::read(e.expect("entry").path()).expect("call file"))
-            .collect()
-    }
-
-    /// How many times draft `id` reached a handler.
-    fn dispatched(&self, id: &str) -> usize {
-        self.calls()
-            .iter()
-            .filter(|c| {
-                serde_json::from_slice::<Value>(c).is_ok_and(|d| d["draft_id"] == id)
-                    || String::from_utf8_lossy(c).contains(id)
-            })
-            .count()
-    }
-
-    fn ledger(&self, n: usize) -> Vec<String> {
-        (0..n)
-            .map(|i| {
-                self.w.approved(
-                    "ledger_done",
-                    r#"{"led":"LED-1"}"#,
-                    &format!(r#"{{"n":{i}}}"#),
-                )
-            })
-            .collect()
-    }
-
-    /// `kind:outcome` of a draft's attempts, in order.
-    fn attempts(&self, id: &str) -> String {
-        self.w.query(&format!(
-            "SELECT coalesce(group_concat(kind || ':' || outcome, ','), '') FROM (SELECT kind, outcome FROM attempts WHERE draft_id = '{id}' ORDER BY attempt_id)"
-        ))
-    }
-
-    fn state_file(&self, name: &str) -> PathBuf {
-        self.w.state.join(name)
-    }
-}
-
-fn thermal_config(max: u32) -> String {
-    format!("[thermal]\nmax_actions = {max}\nwindow = \"15m\"\ncooldown = \"5m\"\n")
-}
-
-fn outcome_of(doc: &Value, id: &str) -> Value {
-    doc["results"]
-        .as_array()
-        .expect("results")
-        .iter()
-        .find(|r| r["draft_id"] == id)
-        .cloned()
-        .unwrap_or_else(|| panic!("no result for {id} in {doc}"))
-}
+use crate::harness::{Done, World};
+use crate::stage::{Stage as Setup, TARGET, outcome_of, thermal_config};
 
 fn mode(path: &Path) -> u32 {
     fs::metadata(path).expect("metadata").permissions().mode() & 0o777
@@ -242,12 +125,12 @@ fn an_empty_or_truncated_thermal_sidecar_is_rebuilt_from_the_attempts_table_with
     ] {
         let s = Setup::new(&thermal_config(1));
         s.ledger(1);
-        s.run().ok();
+        s.run(&[]).ok();
         let sidecar = s.state_file("thermal.json");
         let whole = fs::read(&sidecar).expect("sidecar");
         fs::write(&sidecar, damage(&whole)).expect("damage the sidecar");
         let second = s.ledger(1);
-        let out = s.run().ok();
+        let out = s.run(&[]).ok();
         assert_mentions(&out, &["thermal.json", "unusable", "rebuilt"]);
         assert!(
             out.stderr.contains("[ALERT] inbox-exec") && out.stderr.contains("thermal history"),
@@ -291,7 +174,7 @@ fn a_symlinked_thermal_sidecar_is_neither_followed_nor_written_through() {
     let sidecar = s.state_file("thermal.json");
     std::os::unix::fs::symlink(&outside, &sidecar).expect("symlink");
     let id = s.ledger(1).remove(0);
-    let out = s.run().ok();
+    let out = s.run(&[]).ok();
     assert_mentions(&out, &["thermal.json", "symlink", "rebuilt"]);
     let doc = out.json();
     assert_eq!(doc["status"], "ran", "{doc}");
@@ -318,18 +201,18 @@ fn a_directory_in_place_of_the_thermal_sidecar_does_not_block_the_cycle() {
     let sidecar = s.state_file("thermal.json");
     fs::create_dir_all(&sidecar).expect("a directory at the sidecar's name");
     let first = s.ledger(1).remove(0);
-    let out = s.run().ok();
+    let out = s.run(&[]).ok();
     assert_mentions(&out, &["thermal.json", "not a regular file"]);
     assert_eq!(outcome_of(&out.json(), &first)["outcome"], "executed");
     assert_eq!(s.w.status(&first), "completed");
     // Still unusable next time: the window comes from the attempts table, so the second
     // action is counted with the first and trips the cutout.
     let second = s.ledger(1).remove(0);
-    let doc = s.run().ok().json();
+    let doc = s.run(&[]).ok().json();
     assert_eq!(outcome_of(&doc, &second)["outcome"], "executed");
     assert!(doc["paused_until"].is_i64(), "{doc}");
     let third = s.ledger(1).remove(0);
-    let doc = s.run().ok().json();
+    let doc = s.run(&[]).ok().json();
     assert_eq!(doc["status"], "paused", "{doc}");
     assert_eq!(s.w.status(&third), "approved");
     assert!(sidecar.is_dir());
@@ -345,7 +228,7 @@ fn a_directory_in_place_of_the_thermal_sidecar_does_not_block_the_cycle() {
 fn a_pause_in_a_sidecar_that_is_behind_the_attempts_table_is_kept() {
     let s = Setup::new("");
     s.ledger(1);
-    s.run().ok();
+    s.run(&[]).ok();
     let until = inbox_exec::unix_now() + 600;
     fs::write(
         s.state_file("thermal.json"),
@@ -353,7 +236,7 @@ fn a_pause_in_a_sidecar_that_is_behind_the_attempts_table_is_kept() {
     )
     .expect("stale sidecar");
     let id = s.ledger(1).remove(0);
-    let doc = s.run().ok().json();
+    let doc = s.run(&[]).ok().json();
     assert_eq!(doc["status"], "paused", "{doc}");
     assert_eq!(doc["paused_until"], until);
     assert_eq!(s.w.status(&id), "approved");
@@ -380,7 +263,7 @@ fn a_corrupt_empty_or_truncated_summary_is_replaced_and_its_totals_restart() {
         fs::create_dir_all(&s.w.state).expect("state");
         fs::write(&summary, content).expect("damage the summary");
         let id = s.ledger(1).remove(0);
-        let out = s.run().ok();
+        let out = s.run(&[]).ok();
         assert_mentions(&out, &["last-run.json", "running totals restart"]);
         assert_eq!(outcome_of(&out.json(), &id)["outcome"], "executed");
         let doc = json_file(&summary);
@@ -400,7 +283,7 @@ fn a_symlinked_summary_is_replaced_by_a_file_and_its_target_left_alone() {
     let summary = s.state_file("last-run.json");
     std::os::unix::fs::symlink(&outside, &summary).expect("symlink");
     let id = s.ledger(1).remove(0);
-    let out = s.run().ok();
+    let out = s.run(&[]).ok();
     assert_mentions(&out, &["last-run.json", "symlink"]);
     assert_eq!(outcome_of(&out.json(), &id)["outcome"], "executed");
     assert_eq!(
@@ -423,7 +306,7 @@ fn a_directory_in_place_of_the_summary_fails_the_run_only_after_the_drafts_are_r
     let summary = s.state_file("last-run.json");
     fs::create_dir_all(&summary).expect("a directory at the summary's name");
     let ids = s.ledger(2);
-    let out = s.run().fails_with(&["last-run.json", "recorded"]);
+    let out = s.run(&[]).fails_with(&["last-run.json", "recorded"]);
     for id in &ids {
         assert_eq!(s.w.status(id), "completed", "{id}");
         assert_eq!(s.attempts(id), "verify:ok,execute:ok");
@@ -436,7 +319,7 @@ fn a_directory_in_place_of_the_summary_fails_the_run_only_after_the_drafts_are_r
         );
     }
     // The next run fails the same way and runs nothing twice.
-    s.run().fails_with(&["last-run.json"]);
+    s.run(&[]).fails_with(&["last-run.json"]);
     for id in &ids {
         assert_eq!(s.dispatched(id), 1);
     }
@@ -473,7 +356,7 @@ fn run_stops_on_a_missing_empty_or_directory_key_before_claiming_anything() {
         let id = s.ledger(1).remove(0);
         damage(&s.w.key);
         let key = s.w.key.display().to_string();
-        let out = s.run().fails_with(&[key.as_str(), id.as_str()]);
+        let out = s.run(&[]).fails_with(&[key.as_str(), id.as_str()]);
         assert_mentions(&out, fragments);
         assert!(
             ["keygen", "--key", "chmod", "remove"]
@@ -501,7 +384,7 @@ fn run_with_no_approved_draft_does_not_need_the_key() {
     let s = Setup::new("");
     let pending = s.w.draft("ledger_done", "{}", "{}");
     fs::remove_file(&s.w.key).expect("rm key");
-    let doc = s.run().ok().json();
+    let doc = s.run(&[]).ok().json();
     assert_eq!(doc["status"], "idle");
     fs::create_dir(&s.w.key).expect("a directory as the key");
     let out = s.w.cmd(&["run"]).env("INBOX_EXEC_CONFIG", &s.config).ok();
@@ -559,7 +442,7 @@ fn a_read_only_registry_fails_the_run_and_leaves_the_draft_approved() {
             w.db = m.dir.join("drafts.db");
             w.cmd(&["keygen"]).ok();
             w.cmd(&["init"]).ok();
-            Setup::build(w, "", &[], "")
+            Setup::build(w, "", "")
         }
         None => Setup::new(""),
     };
@@ -580,7 +463,7 @@ fn a_read_only_registry_fails_the_run_and_leaves_the_draft_approved() {
         }
     };
     make_writable(false);
-    let out = s.run().code(1);
+    let out = s.run(&[]).code(1);
     make_writable(true);
     let db = s.w.db.display().to_string();
     assert_mentions(&out, &[db.as_str()]);
@@ -595,7 +478,10 @@ fn a_read_only_registry_fails_the_run_and_leaves_the_draft_approved() {
     assert_eq!(s.w.status(&id), "approved");
     assert!(s.w.dump() == before, "the registry changed");
     // Writable again: the draft runs, once.
-    assert_eq!(outcome_of(&s.run().ok().json(), &id)["outcome"], "executed");
+    assert_eq!(
+        outcome_of(&s.run(&[]).ok().json(), &id)["outcome"],
+        "executed"
+    );
     assert_eq!(s.dispatched(&id), 1);
 }
 
@@ -609,7 +495,7 @@ fn a_registry_locked_by_another_writer_fails_the_run_after_the_busy_timeout() {
         .expect("take the write lock");
     let started = Instant::now();
     let db = s.w.db.display().to_string();
-    let out = s.run().fails_with(&["locked", db.as_str()]);
+    let out = s.run(&[]).fails_with(&["locked", db.as_str()]);
     let waited = started.elapsed();
     assert!(
         waited >= Duration::from_millis(4500),
@@ -623,7 +509,10 @@ fn a_registry_locked_by_another_writer_fails_the_run_after_the_busy_timeout() {
     assert_eq!(s.w.query("SELECT count(*) FROM claims"), "0");
     assert!(s.calls().is_empty());
     // Released: the next run takes it.
-    assert_eq!(outcome_of(&s.run().ok().json(), &id)["outcome"], "executed");
+    assert_eq!(
+        outcome_of(&s.run(&[]).ok().json(), &id)["outcome"],
+        "executed"
+    );
 }
 
 #[test]
@@ -633,7 +522,7 @@ fn a_registry_from_a_newer_inbox_exec_schema_is_refused_by_run() {
     s.w.sql("UPDATE db_meta SET value = '99' WHERE key = 'inbox_exec_schema_version'");
     let before = s.w.dump();
     let db = s.w.db.display().to_string();
-    s.run().fails_with(&[
+    s.run(&[]).fails_with(&[
         db.as_str(),
         "newer program",
         "inbox_exec_schema_version = 99",
@@ -684,17 +573,17 @@ fn a_ten_megabyte_payload_reaches_its_handler_whole() {
         &json!({ "body": body }),
     );
     s.w.cmd(&["verify", id]).ok();
-    let doc = s.run().ok().json();
+    let doc = s.run(&[]).ok().json();
     assert_eq!(outcome_of(&doc, id)["outcome"], "executed", "{doc}");
     assert_eq!(s.w.status(id), "completed");
-    let calls = s.calls();
+    let calls = s.stdins();
     assert_eq!(calls.len(), 1);
     assert!(
         calls[0].len() > 10 * 1024 * 1024,
         "{} bytes",
         calls[0].len()
     );
-    let got: Value = serde_json::from_slice(&calls[0]).expect("stdin is the draft as JSON");
+    let got: Value = serde_json::from_str(&calls[0]).expect("stdin is the draft as JSON");
     assert_eq!(got["draft_id"], id);
     assert_eq!(
         got["payload"]["body"].as_str().map(str::len),
@@ -726,7 +615,7 @@ fn rows_with_a_null_or_numeric_kind_or_an_undecodable_target_fail_alone() {
          UPDATE drafts SET draft_kind = 7 WHERE draft_id = '{number_kind}';
          UPDATE drafts SET target_json = X'7B226C6564223A22FF80FE227D' WHERE draft_id = '{bad_target}';"
     ));
-    let doc = s.run().ok().json();
+    let doc = s.run(&[]).ok().json();
     for id in [null_kind, number_kind, bad_target] {
         let r = outcome_of(&doc, id);
         assert_eq!(r["outcome"], "verify_failed", "{r}");
@@ -764,7 +653,7 @@ fn a_handler_without_the_execute_bit_fails_its_draft_and_the_next_one_runs() {
     fs::set_permissions(&ledger, fs::Permissions::from_mode(0o644)).expect("chmod -x");
     let id = s.ledger(1).remove(0);
     let next = s.w.approved("github_comment", TARGET, r#"{"body":"next"}"#);
-    let doc = s.run().ok().json();
+    let doc = s.run(&[]).ok().json();
     let r = outcome_of(&doc, &id);
     assert_eq!(r["outcome"], "execute_failed", "{r}");
     let reason = r["reason"].as_str().expect("reason");
@@ -787,7 +676,7 @@ fn a_missing_state_dir_is_created_private_by_run() {
     let s = Setup::new("");
     let state = s.w.path("var/lib/inbox-exec/state");
     let id = s.ledger(1).remove(0);
-    let doc = s.run().env("INBOX_EXEC_STATE_DIR", &state).ok().json();
+    let doc = s.run(&[]).env("INBOX_EXEC_STATE_DIR", &state).ok().json();
     assert_eq!(outcome_of(&doc, &id)["outcome"], "executed");
     assert_eq!(mode(&state), 0o700);
     for name in ["inbox-exec.lock", "thermal.json", "last-run.json"] {
@@ -813,7 +702,7 @@ fn an_unwritable_state_dir_fails_the_run_before_anything_is_claimed() {
         fs::set_permissions(&state, fs::Permissions::from_mode(0o500)).expect("chmod");
         state
     };
-    let out = s.run().env("INBOX_EXEC_STATE_DIR", &state).code(1);
+    let out = s.run(&[]).env("INBOX_EXEC_STATE_DIR", &state).code(1);
     assert_mentions(&out, &[&state.display().to_string()]);
     assert!(
         out.stderr.contains("Read-only file system") || out.stderr.contains("Permission denied"),
@@ -845,12 +734,13 @@ fn a_full_disk_under_the_registry_stops_the_cycle_and_leaves_only_the_dispatched
     // The first handler fills the disk, as a runaway log elsewhere would.
     let s = Setup::build(
         w,
-        "dd if=/dev/zero of=\"$1/filler\" bs=65536 2>/dev/null; true",
-        &[&mnt],
+        &format!("dd if=/dev/zero of=\"{mnt}/filler\" bs=65536 2>/dev/null; true"),
         "",
     );
     let ids = s.ledger(3);
-    let out = s.run().fails_with(&[ids[0].as_str(), "reconcile", "full"]);
+    let out = s
+        .run(&[])
+        .fails_with(&[ids[0].as_str(), "reconcile", "full"]);
     // Even with the disk still full, the registry opens and reads whole.
     assert_eq!(s.w.query("PRAGMA integrity_check"), "ok", "{}", out.stderr);
     assert_eq!(s.w.status(&ids[0]), "executing", "its side effect ran");
@@ -867,8 +757,8 @@ fn a_full_disk_under_the_registry_stops_the_cycle_and_leaves_only_the_dispatched
     let stuck = s.w.cmd(&["reconcile", "--json"]).ok().json();
     assert_eq!(stuck[0]["draft_id"], ids[0].as_str(), "{stuck}");
     // With room again, the rest run and the stuck one waits for a human.
-    let s = Setup::build(s.w, "", &[], "");
-    let doc = s.run().ok().json();
+    let s = Setup::build(s.w, "", "");
+    let doc = s.run(&[]).ok().json();
     for id in &ids[1..] {
         assert_eq!(outcome_of(&doc, id)["outcome"], "executed");
     }
@@ -896,7 +786,7 @@ fn a_full_disk_under_the_state_dir_fails_the_run_after_recording_and_keeps_the_o
     let id = s.ledger(1).remove(0);
     let state = mount.dir.display().to_string();
     let out = s
-        .run()
+        .run(&[])
         .env("INBOX_EXEC_STATE_DIR", &mount.dir)
         .fails_with(&[&format!("{state}/last-run.json"), "No space left on device"]);
     assert_mentions(&out, &["thermal.json"]);
@@ -916,7 +806,11 @@ fn a_full_disk_under_the_state_dir_fails_the_run_after_recording_and_keeps_the_o
     );
     // With room again, the stale sidecar is rebuilt from the table: the action counts.
     fs::remove_file(filler).expect("free the disk");
-    let doc = s.run().env("INBOX_EXEC_STATE_DIR", &mount.dir).ok().json();
+    let doc = s
+        .run(&[])
+        .env("INBOX_EXEC_STATE_DIR", &mount.dir)
+        .ok()
+        .json();
     assert_eq!(doc["status"], "idle");
     assert_eq!(
         json_file(&thermal)["recent_action_times"]

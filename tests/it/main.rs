@@ -9,3 +9,4 @@ mod harness;
 mod operate;
 mod run;
 mod security;
+mod stage;

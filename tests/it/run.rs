@@ -1,7 +1,6 @@
 //! `inbox-exec run`: the cycle, its handlers, the thermal cutout, and at-most-once under
 //! SIGKILL and concurrent runs.
 
-use std::collections::HashMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -10,115 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::harness::{World, script};
-
-const TARGET: &str = r#"{"repo":"octo-org/demo","issue":42}"#;
-
-/// A world with a stand-in `gh` and a `ledger_done` command handler, both recording each
-/// invocation (argv, stdin, environment) as one file in `calls/`.
-struct Setup {
-    w: World,
-    bin: PathBuf,
-    calls: PathBuf,
-    config: PathBuf,
-}
-
-impl Setup {
-    fn new(extra_config: &str) -> Setup {
-        Setup::with_handler("", extra_config)
-    }
-
-    /// `handler_tail` runs after the recording, e.g. `sleep 0.2` or `exit 3`.
-    fn with_handler(handler_tail: &str, extra_config: &str) -> Setup {
-        let w = World::ready();
-        let bin = w.path("bin");
-        let calls = w.path("calls");
-        fs::create_dir_all(&bin).expect("bin");
-        fs::create_dir_all(&calls).expect("calls");
-        let record = format!(
-            "#!/bin/sh\nf=$(mktemp {calls}/call.XXXXXX)\n{{ printf '%s\\n' \"$@\"; echo ---; env | sort; echo ---; cat; }} > \"$f\"\n",
-            calls = calls.display()
-        );
-        script(
-            &bin.join("gh"),
-            &format!(
-                "{record}{handler_tail}\necho https://github.com/octo-org/demo/issues/42#issuecomment-1\n"
-            ),
-        );
-        script(&bin.join("ledger"), &format!("{record}{handler_tail}\n"));
-        let config = w.path("config.toml");
-        fs::write(
-            &config,
-            format!(
-                "[handlers.ledger_done]\ncommand = [\"{}\", \"--quiet\"]\ntimeout = \"5s\"\n{extra_config}",
-                bin.join("ledger").display()
-            ),
-        )
-        .expect("config");
-        fs::set_permissions(&config, fs::Permissions::from_mode(0o600)).expect("chmod");
-        Setup {
-            w,
-            bin,
-            calls,
-            config,
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> crate::harness::Run {
-        let mut all = vec!["run", "--json"];
-        all.extend_from_slice(args);
-        self.w
-            .cmd(&all)
-            .env("INBOX_EXEC_CONFIG", &self.config)
-            .env("PATH", format!("{}:/usr/bin:/bin", self.bin.display()))
-    }
-
-    fn calls(&self) -> Vec<String> {
-        let mut calls: Vec<String> = fs::read_dir(&self.calls)
-            .expect("calls dir")
-            .map(|e| fs::read_to_string(e.expect("entry").path()).expect("call file"))
-            .collect();
-        calls.sort();
-        calls
-    }
-
-    /// How many times each draft id was dispatched to the ledger handler.
-    fn dispatches(&self) -> HashMap<String, usize> {
-        let mut counts = HashMap::new();
-        for call in self.calls() {
-            let stdin = call.rsplit("---\n").next().expect("stdin part");
-            if let Ok(doc) = serde_json::from_str::<Value>(stdin) {
-                *counts
-                    .entry(doc["draft_id"].as_str().expect("draft_id").to_owned())
-                    .or_insert(0) += 1;
-            }
-        }
-        counts
-    }
-
-    fn ledger(&self, n: usize) -> Vec<String> {
-        (0..n)
-            .map(|i| {
-                self.w.approved(
-                    "ledger_done",
-                    r#"{"led":"LED-1"}"#,
-                    &format!(r#"{{"n":{i}}}"#),
-                )
-            })
-            .collect()
-    }
-}
-
-fn results(doc: &Value) -> Vec<Value> {
-    doc["results"].as_array().expect("results").clone()
-}
-
-fn outcome_of(doc: &Value, id: &str) -> Value {
-    results(doc)
-        .into_iter()
-        .find(|r| r["draft_id"] == id)
-        .unwrap_or_else(|| panic!("no result for {id} in {doc}"))
-}
+use crate::harness::World;
+use crate::stage::{Stage as Setup, TARGET, outcome_of, results, thermal_config};
 
 #[test]
 fn a_fresh_machine_runs_idle_without_a_key() {
@@ -503,10 +395,6 @@ fn run_skips_when_the_lock_is_held() {
     drop(lock);
     let doc = s.run(&[]).ok().json();
     assert_eq!(doc["status"], "ran");
-}
-
-fn thermal_config(max: u32) -> String {
-    format!("[thermal]\nmax_actions = {max}\nwindow = \"15m\"\ncooldown = \"5m\"\n")
 }
 
 #[test]
