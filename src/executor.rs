@@ -223,7 +223,7 @@ impl Cycle<'_> {
             status = RunStatus::Paused;
         } else {
             let drafts = registry
-                .by_status(Status::Approved, opts.batch)
+                .batch_keys(Status::Approved, opts.batch)
                 .context("listing approved drafts")?;
             status = if drafts.is_empty() {
                 RunStatus::Idle
@@ -235,7 +235,7 @@ impl Cycle<'_> {
                 registry,
                 outcome: None,
             };
-            for (done, row) in drafts.iter().enumerate() {
+            for (done, &rowid) in drafts.iter().enumerate() {
                 if self.stop.load(Ordering::Relaxed) {
                     log::warn!(
                         "stopping on a signal: {} approved draft(s) left for the next run",
@@ -243,6 +243,18 @@ impl Cycle<'_> {
                     );
                     break;
                 }
+                let row = match batch.registry.get_row(rowid) {
+                    Ok(Some(row)) => row,
+                    // Nothing deletes drafts; if something did, there is nothing to do.
+                    Ok(None) => continue,
+                    Err(e) => {
+                        if let Err(flush) = batch.flush() {
+                            log::error!("{flush:#}");
+                        }
+                        return Err(anyhow::Error::new(e).context("reading an approved draft"));
+                    }
+                };
+                let row = &row;
                 let result = if thermal.is_paused((self.clock)()) {
                     Ok(result(row, Outcome::DeferredThermal, None, None))
                 } else {

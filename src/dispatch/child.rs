@@ -6,7 +6,7 @@ use std::ffi::OsString;
 use std::io::{self, Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -83,12 +83,14 @@ pub fn run(inv: &Invocation) -> io::Result<Finished> {
     let stdout = capture(child.stdout.take().expect("stdout was piped"));
     let stderr = capture(child.stderr.take().expect("stderr was piped"));
 
-    let status = wait_until(&mut child, Instant::now() + inv.timeout)?;
+    let exited = exit_signal(pgid);
+    let in_time = exited.recv_timeout(inv.timeout).is_ok();
     // Whether it exited or timed out, nothing it spawned may live on holding our pipes open.
+    // The child is not reaped yet (it is at most a zombie), so its pid, which is the group's
+    // id, cannot have been reused: the kill reaches only what it started.
     kill_group(pgid);
-    if status.is_none() {
-        let _ = child.wait();
-    }
+    let status = child.wait()?;
+    let status = in_time.then_some(status);
     // Something that left the process group (setsid) can still hold a pipe open: wait a
     // moment for the output, then go on without the rest rather than hang the cycle. The
     // writer is not waited for at all; a blocked one ends with the process.
@@ -112,19 +114,25 @@ fn collect(capture: &mpsc::Receiver<String>, deadline: Instant) -> String {
     })
 }
 
-fn wait_until(child: &mut Child, deadline: Instant) -> io::Result<Option<ExitStatus>> {
-    let mut pause = Duration::from_millis(1);
-    loop {
-        if let Some(status) = child.try_wait()? {
-            return Ok(Some(status));
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return Ok(None);
-        }
-        thread::sleep(pause.min(deadline - now));
-        pause = (pause * 2).min(Duration::from_millis(50));
-    }
+/// A channel that receives once the child has exited, without reaping it (`WNOWAIT`): the
+/// wait blocks on a thread instead of polling, so a handler's exit is noticed at once.
+fn exit_signal(pid: u32) -> mpsc::Receiver<()> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let Some(pid) = i32::try_from(pid)
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+        else {
+            return;
+        };
+        let options =
+            rustix::process::WaitIdOptions::EXITED | rustix::process::WaitIdOptions::NOWAIT;
+        while let Err(rustix::io::Errno::INTR) =
+            rustix::process::waitid(rustix::process::WaitId::Pid(pid), options)
+        {}
+        let _ = tx.send(());
+    });
+    rx
 }
 
 fn kill_group(pgid: u32) {

@@ -25,6 +25,12 @@ mod sql {
     /// One draft by id.
     pub(super) const GET: &str = "SELECT rowid AS row_key, * FROM drafts WHERE draft_id = ?1";
     /// The executor's batch: drafts in a status, oldest first.
+    /// The executor's batch, as rowids only: each row is read when its turn comes, so a
+    /// batch of large drafts is never all in memory at once.
+    pub(super) const BATCH_KEYS: &str =
+        "SELECT rowid FROM drafts WHERE status = ?1 ORDER BY created_at, draft_id LIMIT ?2";
+    /// One row by rowid.
+    pub(super) const GET_ROW: &str = "SELECT rowid AS row_key, * FROM drafts WHERE rowid = ?1";
     pub(super) const BY_STATUS: &str = "SELECT rowid AS row_key, * FROM drafts WHERE status = ?1 ORDER BY created_at, draft_id LIMIT ?2";
     /// A draft's attempts.
     pub(super) const ATTEMPTS: &str =
@@ -57,6 +63,8 @@ mod sql {
     pub(super) const ALL: &[(&str, &str)] = &[
         (GET, "GET"),
         (BY_STATUS, "BY_STATUS"),
+        (BATCH_KEYS, "BATCH_KEYS"),
+        (GET_ROW, "GET_ROW"),
         (ATTEMPTS, "ATTEMPTS"),
         (ACTIONS_SINCE, "ACTIONS_SINCE"),
         (COUNTS, "COUNTS"),
@@ -67,8 +75,14 @@ mod sql {
 }
 
 use sql::{
-    ACTIONS_SINCE, ATTEMPTS, BY_STATUS, COUNTS, EXECUTING, GET, NEWEST_ATTEMPT, OLDEST_APPROVED,
+    ACTIONS_SINCE, ATTEMPTS, BATCH_KEYS, BY_STATUS, COUNTS, EXECUTING, GET, GET_ROW,
+    NEWEST_ATTEMPT, OLDEST_APPROVED,
 };
+
+/// The page cache, in KiB as SQLite's negative `cache_size` means it: each process lives for
+/// one short command and reads each page about once, so SQLite's 2 MiB default only adds
+/// to peak memory (measured in BENCHMARKS.md).
+const CACHE_KIB: i64 = -512;
 
 /// How long a writer waits for another writer's lock before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
@@ -419,6 +433,7 @@ impl Registry {
             let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
             let conn = Connection::open_with_flags(path, flags)?;
             conn.busy_timeout(BUSY_TIMEOUT)?;
+            conn.pragma_update(None, "cache_size", CACHE_KIB)?;
             // Only the checks: a read-only look must not even add our own index.
             schema::check(&conn)?;
             return Ok(Registry {
@@ -439,6 +454,7 @@ impl Registry {
             });
         }
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.pragma_update(None, "cache_size", CACHE_KIB)?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         // A checkpoint on close costs every short-lived process (each run is one) two or three
         // fsyncs for nothing; the WAL is checkpointed by the automatic checkpoint instead,
@@ -480,6 +496,20 @@ impl Registry {
     pub fn get(&self, id: &str) -> Result<Option<DraftRow>, RegistryError> {
         let mut stmt = self.conn.prepare_cached(GET)?;
         Ok(stmt.query_row([id], read_draft).optional()?)
+    }
+
+    /// Rowids of drafts in `status`, oldest first, at most `limit`.
+    pub fn batch_keys(&self, status: Status, limit: usize) -> Result<Vec<i64>, RegistryError> {
+        let mut stmt = self.conn.prepare_cached(BATCH_KEYS)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt.query_map(params![status.as_str(), limit], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// One draft by rowid (gone: `None`).
+    pub fn get_row(&self, rowid: i64) -> Result<Option<DraftRow>, RegistryError> {
+        let mut stmt = self.conn.prepare_cached(GET_ROW)?;
+        Ok(stmt.query_row([rowid], read_draft).optional()?)
     }
 
     /// Drafts in `status`, oldest first (by `created_at`, then id), at most `limit`.
