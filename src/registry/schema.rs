@@ -59,7 +59,7 @@ const OUR_MIGRATIONS: &[&str] = &[
     -- The executor's batch query: approved drafts, oldest first.
     CREATE INDEX IF NOT EXISTS idx_drafts_status_created
         ON drafts(status, created_at, draft_id);
-    -- Rebuilding the thermal window: execute attempts since a moment.
+    -- Rebuilding the thermal window: claims (verify ok attempts) since a moment.
     CREATE INDEX IF NOT EXISTS idx_attempts_kind_attempted
         ON attempts(kind, attempted_at);
     -- Who claimed a draft (approved -> executing), so reconcile can tell a dead claimer

@@ -70,25 +70,21 @@ impl World {
 
     /// Signs and inserts a draft; returns its id.
     pub fn draft(&self, kind: &str, target: &str, payload: &str) -> String {
-        let out = self
-            .cmd(&[
-                "draft",
-                "new",
-                "--kind",
-                kind,
-                "--target",
-                target,
-                "--payload",
-                payload,
-            ])
-            .ok();
-        out.stdout.trim().to_owned()
+        self.draft_with(kind, target, payload, &[])
     }
 
     /// Signs and inserts a draft as if signed at `issued_at`; returns its id.
     pub fn draft_at(&self, kind: &str, target: &str, payload: &str, issued_at: i64) -> String {
-        let at = issued_at.to_string();
-        let args = [
+        self.draft_with(
+            kind,
+            target,
+            payload,
+            &["--issued-at", &issued_at.to_string()],
+        )
+    }
+
+    fn draft_with(&self, kind: &str, target: &str, payload: &str, extra: &[&str]) -> String {
+        let mut args = vec![
             "draft",
             "new",
             "--kind",
@@ -97,9 +93,8 @@ impl World {
             target,
             "--payload",
             payload,
-            "--issued-at",
-            &at,
         ];
+        args.extend_from_slice(extra);
         self.cmd(&args).ok().stdout.trim().to_owned()
     }
 

@@ -278,14 +278,7 @@ fn a_hung_handler_is_killed_with_everything_it_started() {
         "sleep 60 & echo $! > \"$(dirname \"$f\")/../grandchild.pid\"; sleep 60",
         "",
     );
-    fs::write(
-        &s.config,
-        format!(
-            "[handlers.ledger_done]\ncommand = [\"{}\"]\ntimeout = \"1s\"\n",
-            s.bin.join("ledger").display()
-        ),
-    )
-    .expect("config");
+    s.handler_timeout("1s");
     let id = s.w.approved("ledger_done", "{}", "{}");
     let next = s.w.approved("ledger_done", "{}", r#"{"n":2}"#);
     let doc = s.run(&[]).ok().json();
@@ -699,14 +692,7 @@ fn a_handler_whose_offspring_escapes_its_process_group_cannot_hang_the_run() {
     // setsid puts the sleeper in a new session, out of reach of the group kill, still
     // holding the handler's stdout and stderr open.
     let s = Setup::with_handler("setsid sleep 37 & sleep 60", "");
-    fs::write(
-        &s.config,
-        format!(
-            "[handlers.ledger_done]\ncommand = [\"{}\"]\ntimeout = \"1s\"\n",
-            s.bin.join("ledger").display()
-        ),
-    )
-    .expect("config");
+    s.handler_timeout("1s");
     let id = s.w.approved("ledger_done", "{}", "{}");
     let started = Instant::now();
     let doc = s.run(&[]).ok().json();

@@ -66,6 +66,18 @@ impl Stage {
         }
     }
 
+    /// Gives the ledger handler another timeout (and drops any extra config).
+    pub fn handler_timeout(&self, timeout: &str) {
+        fs::write(
+            &self.config,
+            format!(
+                "[handlers.ledger_done]\ncommand = [\"{}\"]\ntimeout = \"{timeout}\"\n",
+                self.bin.join("ledger").display()
+            ),
+        )
+        .expect("config");
+    }
+
     /// `run --json` with the stage's config and stand-ins first on PATH.
     pub fn run(&self, args: &[&str]) -> Run {
         let mut all = vec!["run", "--json"];
