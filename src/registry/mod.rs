@@ -5,6 +5,7 @@
 //! concurrent writers, which `busy_timeout` does not retry. `synchronous=FULL` makes each
 //! commit durable before it returns, which is what lets a claim stand before a side effect.
 
+pub mod postgres;
 mod schema;
 
 use std::fs::{self, File, OpenOptions};
