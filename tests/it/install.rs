@@ -9,6 +9,8 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use clap::CommandFactory;
+
 use crate::harness::{BIN, script};
 use crate::stage::TARGET;
 
@@ -17,6 +19,9 @@ const URL: &str = "https://github.com/octo-org/demo/issues/42#issuecomment-7";
 
 /// The README's marker line before the install block.
 const INSTALL_MARKER: &str = "<!-- install:";
+
+/// The README's marker line before the list of the package's files.
+const DEB_FILES_MARKER: &str = "<!-- deb-files:";
 
 /// A file of the crate, by its path from the crate root.
 fn crate_file(relative: &str) -> PathBuf {
@@ -484,11 +489,7 @@ fn the_readme_install_works_as_written_and_the_timer_dispatches_a_draft() {
     std::os::unix::fs::chown(&calls, Some(user.uid), Some(user.gid)).expect("chown calls");
     let idle = start_service(&root, &user);
     assert_clean("the first run", &idle);
-    assert!(
-        text(&idle.stdout).contains("idle"),
-        "{}",
-        text(&idle.stdout)
-    );
+    owned("/var/lib/inbox-exec/last-run.json", user.uid, None, 0o600);
 
     // A draft signed and approved as the service user, then one timer run.
     let config = root.at("/etc/inbox-exec/config.toml");
@@ -518,13 +519,7 @@ fn the_readme_install_works_as_written_and_the_timer_dispatches_a_draft() {
     as_service(&["approve", id]);
     let run = start_service(&root, &user);
     assert_clean("the run that dispatches", &run);
-    assert!(
-        text(&run.stdout).contains("executed"),
-        "{}",
-        text(&run.stdout)
-    );
     assert_posted(&root.at("/var/lib/inbox-exec/drafts.db"), id, &calls);
-    owned("/var/lib/inbox-exec/last-run.json", user.uid, None, 0o600);
     as_service(&["status", "--check"]);
 }
 
@@ -705,6 +700,130 @@ fn the_delimit_drop_in_runs_the_timer_on_the_users_own_registry() {
         "systemd-analyze verify complains about the drop-in:\n{}",
         complaints.join("\n")
     );
+}
+
+/// The completion scripts the package ships, by shell, and where they are committed.
+const COMPLETIONS: [(&str, &str); 3] = [
+    ("bash", "contrib/completions/inbox-exec.bash"),
+    ("zsh", "contrib/completions/_inbox-exec"),
+    ("fish", "contrib/completions/inbox-exec.fish"),
+];
+
+#[test]
+fn the_committed_completion_scripts_match_the_binary() {
+    let bless = std::env::var_os("INBOX_EXEC_BLESS").is_some_and(|v| v == "1");
+    let mut stale = Vec::new();
+    for (shell, file) in COMPLETIONS {
+        let out = Command::new(BIN)
+            .args(["completions", shell])
+            .env_clear()
+            .output()
+            .expect("spawn inbox-exec");
+        assert_clean(&format!("completions {shell}"), &out);
+        let path = crate_file(file);
+        if fs::read(&path).unwrap_or_default() == out.stdout {
+            continue;
+        }
+        if bless {
+            fs::write(&path, &out.stdout)
+                .unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+            eprintln!("wrote {}", path.display());
+        } else {
+            stale.push(file);
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "out of date with the clap definition: {stale:?}; run INBOX_EXEC_BLESS=1 cargo test"
+    );
+    // Nothing to complete is missing from them: every visible subcommand is named.
+    let bash = read("contrib/completions/inbox-exec.bash");
+    for sub in inbox_exec::cli::Cli::command()
+        .get_subcommands()
+        .filter(|s| !s.is_hide_set())
+    {
+        assert!(
+            bash.contains(sub.get_name()),
+            "the bash script does not name {}",
+            sub.get_name()
+        );
+    }
+}
+
+/// Where cargo-deb puts an asset: the destination, or the source's name under it when the
+/// destination is a directory; man pages gzipped, as cargo-deb does.
+fn deb_destination(source: &str, dest: &str) -> String {
+    let mut path = if dest.ends_with('/') {
+        let name = Path::new(source).file_name().expect("a file name");
+        format!("/{dest}{}", name.to_string_lossy())
+    } else {
+        format!("/{dest}")
+    };
+    if path.starts_with("/usr/share/man/") {
+        path.push_str(".gz");
+    }
+    path
+}
+
+#[test]
+fn the_package_metadata_names_files_that_exist_and_the_readme_lists_them() {
+    let manifest: toml::Value = toml::from_str(&read("Cargo.toml")).expect("Cargo.toml");
+    // It is the package's one-line synopsis too, which Debian wants under 80 characters
+    // (cargo-deb wraps a longer one into the long description).
+    let description = manifest["package"]["description"]
+        .as_str()
+        .expect("description");
+    assert!(description.len() < 80, "{description:?} is too long");
+    let deb = &manifest["package"]["metadata"]["deb"];
+    let assets = deb["assets"]
+        .as_array()
+        .expect("[package.metadata.deb] assets");
+    let listed = fenced_block(&read("README.md"), DEB_FILES_MARKER);
+    for asset in assets {
+        let asset = asset
+            .as_array()
+            .expect("an asset is [source, destination, mode]");
+        let (source, dest) = (
+            asset[0].as_str().expect("source"),
+            asset[1].as_str().expect("destination"),
+        );
+        if !source.starts_with("target/") {
+            assert!(
+                crate_file(source).is_file(),
+                "asset {source} does not exist"
+            );
+        }
+        let installed = deb_destination(source, dest);
+        assert!(
+            listed.contains(&installed),
+            "the README's list of the package's files lacks {installed}"
+        );
+    }
+    // The units, sysusers.d and tmpfiles.d files cargo-deb picks up by name.
+    let units = deb["systemd-units"]["unit-scripts"]
+        .as_str()
+        .expect("systemd-units.unit-scripts");
+    for (file, installed) in [
+        (
+            "inbox-exec.service",
+            "/usr/lib/systemd/system/inbox-exec.service",
+        ),
+        (
+            "inbox-exec.timer",
+            "/usr/lib/systemd/system/inbox-exec.timer",
+        ),
+        ("inbox-exec.sysusers", "/usr/lib/sysusers.d/inbox-exec.conf"),
+        ("inbox-exec.tmpfile", "/usr/lib/tmpfiles.d/inbox-exec.conf"),
+    ] {
+        assert!(
+            crate_file(units).join(file).is_file(),
+            "{units}{file} does not exist"
+        );
+        assert!(
+            listed.iter().any(|l| l == installed),
+            "the README's list of the package's files lacks {installed}"
+        );
+    }
 }
 
 /// `(path, mode, owner, group)` of each `install -d` line in `text`, comment markers dropped.
