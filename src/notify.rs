@@ -72,11 +72,6 @@ impl Notifier {
         self.queue.push(Alert { subject, body });
     }
 
-    /// The alerts queued so far.
-    pub fn queued(&self) -> &[Alert] {
-        &self.queue
-    }
-
     /// Sends the queued alerts; returns how many were delivered.
     pub fn flush(&mut self) -> usize {
         let Some(config) = self.config.clone() else {

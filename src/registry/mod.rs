@@ -24,7 +24,6 @@ use crate::draft::{Signed, SqlValue, StoredDraft};
 mod sql {
     /// One draft by id.
     pub(super) const GET: &str = "SELECT rowid AS row_key, * FROM drafts WHERE draft_id = ?1";
-    /// The executor's batch: drafts in a status, oldest first.
     /// The executor's batch, as rowids only: each row is read when its turn comes, so a
     /// batch of large drafts is never all in memory at once.
     pub(super) const BATCH_KEYS: &str =
@@ -221,11 +220,6 @@ impl Status {
             Status::Cancelled => "cancelled",
             Status::TerminalUnrecoverable => "terminal_unrecoverable",
         }
-    }
-
-    /// The status a stored word names, if any.
-    pub fn parse(word: &str) -> Option<Status> {
-        Status::ALL.into_iter().find(|s| s.as_str() == word)
     }
 
     /// Whether the move is one DESIGN.md §3 allows (reconcile's moves included).
@@ -612,7 +606,6 @@ pub struct Writer<'a> {
 
 impl Writer<'_> {
     /// Inserts a freshly signed draft as `pending`.
-    #[allow(clippy::too_many_arguments)]
     pub fn insert_draft(
         &self,
         signed: &Signed,
