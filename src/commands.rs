@@ -1,6 +1,6 @@
 //! The draft commands: init, keygen, draft new, approve, cancel, expire, show, verify.
 
-use std::path::PathBuf;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
@@ -17,7 +17,7 @@ use crate::draft::{KeyRing, SqlValue, VerifyError, keys, sign, verify};
 use crate::executor::{Cycle, CycleReport, RunOptions, RunStatus};
 use crate::exit::Outcome;
 use crate::notify::Notifier;
-use crate::registry::{DraftRow, MoveFields, OpenMode, Registry, Status};
+use crate::registry::{self, DraftRow, MoveFields, OpenMode, Registry, Status};
 use crate::report::{Output, table};
 
 /// A status move that could not happen, with what the operator can do about it.
@@ -29,7 +29,7 @@ pub enum TransitionError {
         /// The id asked for.
         id: String,
         /// The registry searched.
-        db: PathBuf,
+        db: String,
     },
     /// The draft is not in the status the move starts from.
     #[error("draft {id} is {status}, not {expected}: only {expected} drafts can be {action}")]
@@ -46,23 +46,23 @@ pub enum TransitionError {
 }
 
 /// Opens the registry that must already exist.
-pub fn open_existing(config: &Config) -> anyhow::Result<Registry> {
+pub fn open_existing(config: &Config) -> anyhow::Result<Box<dyn Registry>> {
     open_as(config, OpenMode::Existing)
 }
 
-fn open_as(config: &Config, mode: OpenMode) -> anyhow::Result<Registry> {
-    Registry::open(&config.db, mode)
+fn open_as(config: &Config, mode: OpenMode) -> anyhow::Result<Box<dyn Registry>> {
+    registry::open(&config.db, mode)
         .with_context(|| format!("opening registry {}", config.db.display()))
 }
 
-fn find(registry: &Registry, id: &str) -> anyhow::Result<DraftRow> {
+fn find(registry: &mut dyn Registry, id: &str) -> anyhow::Result<DraftRow> {
     registry
         .get(id)
         .with_context(|| format!("reading draft {id}"))?
         .ok_or_else(|| {
             TransitionError::NotFound {
                 id: id.to_owned(),
-                db: registry.path().to_owned(),
+                db: registry.location(),
             }
             .into()
         })
@@ -70,9 +70,9 @@ fn find(registry: &Registry, id: &str) -> anyhow::Result<DraftRow> {
 
 /// `init`: create or migrate the registry.
 pub fn init(config: &Config) -> anyhow::Result<Output> {
-    let registry = Registry::open(&config.db, OpenMode::Create)
+    let registry = registry::open(&config.db, OpenMode::Create)
         .with_context(|| format!("creating registry {}", config.db.display()))?;
-    let path = registry.path().display().to_string();
+    let path = registry.location();
     Ok(Output::done(
         format!("registry ready: {path}\n"),
         json!({ "db": path }),
@@ -113,20 +113,19 @@ pub fn draft_new(config: &Config, args: &DraftNewArgs, now: i64) -> anyhow::Resu
     let issued_at = args.issued_at.unwrap_or(now);
     let signed = sign(&id, &args.kind, &target, &payload, issued_at, version, key)
         .context("the draft cannot be signed")?;
-    let mut registry = Registry::open(&config.db, OpenMode::Create)
+    let mut registry = registry::open(&config.db, OpenMode::Create)
         .with_context(|| format!("opening registry {}", config.db.display()))?;
-    registry
-        .write(|w| {
-            w.insert_draft(
-                &signed,
-                &args.kind,
-                issued_at,
-                version,
-                args.led_ref.as_deref(),
-                now,
-            )
-        })
-        .with_context(|| format!("inserting draft {id}"))?;
+    registry::write(&mut *registry, |w| {
+        w.insert_draft(
+            &signed,
+            &args.kind,
+            issued_at,
+            version,
+            args.led_ref.as_deref(),
+            now,
+        )
+    })
+    .with_context(|| format!("inserting draft {id}"))?;
     log::info!("inserted draft {id} ({}) as pending", args.kind);
     Ok(Output::done(format!("{id}\n"), json!({ "draft_id": id })))
 }
@@ -134,7 +133,7 @@ pub fn draft_new(config: &Config, args: &DraftNewArgs, now: i64) -> anyhow::Resu
 /// `approve`: pending → approved, only after a fresh verify.
 pub fn approve(config: &Config, id: &str, now: i64) -> anyhow::Result<Output> {
     let mut registry = open_existing(config)?;
-    let row = find(&registry, id)?;
+    let row = find(&mut *registry, id)?;
     require_status(&row, Status::Pending, "approved")?;
     let ring = KeyRing::new(config.keys.clone());
     match verify(&row.signed, &ring, now, config.ttl_seconds()) {
@@ -143,7 +142,7 @@ pub fn approve(config: &Config, id: &str, now: i64) -> anyhow::Result<Output> {
         Err(reason) => bail!("draft {id} does not verify ({reason}); it stays pending"),
     }
     move_draft(
-        &mut registry,
+        &mut *registry,
         &row,
         Status::Pending,
         Status::Approved,
@@ -155,10 +154,10 @@ pub fn approve(config: &Config, id: &str, now: i64) -> anyhow::Result<Output> {
 /// `cancel`: pending → cancelled.
 pub fn cancel(config: &Config, id: &str, now: i64) -> anyhow::Result<Output> {
     let mut registry = open_existing(config)?;
-    let row = find(&registry, id)?;
+    let row = find(&mut *registry, id)?;
     require_status(&row, Status::Pending, "cancelled")?;
     move_draft(
-        &mut registry,
+        &mut *registry,
         &row,
         Status::Pending,
         Status::Cancelled,
@@ -182,16 +181,17 @@ fn require_status(row: &DraftRow, expected: Status, action: &'static str) -> any
 }
 
 fn move_draft(
-    registry: &mut Registry,
+    registry: &mut dyn Registry,
     row: &DraftRow,
     from: Status,
     to: Status,
     action: &'static str,
     now: i64,
 ) -> anyhow::Result<Output> {
-    let moved = registry
-        .write(|w| w.transition(&row.id, from, to, &MoveFields::default(), now))
-        .with_context(|| format!("updating draft {}", row.id))?;
+    let moved = registry::write(registry, |w| {
+        w.transition(&row.id, from, to, &MoveFields::default(), now)
+    })
+    .with_context(|| format!("updating draft {}", row.id))?;
     if !moved {
         // Someone else moved it between our read and our write.
         let status = find(registry, &row.id)?.status;
@@ -214,8 +214,7 @@ pub fn expire(config: &Config, now: i64) -> anyhow::Result<Output> {
     let mut registry = open_existing(config)?;
     let ttl = i64::try_from(config.ttl_seconds()).unwrap_or(i64::MAX);
     let cutoff = now.saturating_sub(ttl);
-    let count = registry
-        .write(|w| w.expire_pending(cutoff, now))
+    let count = registry::write(&mut *registry, |w| w.expire_pending(cutoff, now))
         .context("expiring pending drafts")?;
     Ok(Output::done(
         format!("expired {count} pending draft(s)\n"),
@@ -236,8 +235,8 @@ fn plain(value: &SqlValue) -> Value {
 
 /// `show`: the draft's columns and its attempts.
 pub fn show(config: &Config, id: &str, now: i64) -> anyhow::Result<Output> {
-    let registry = open_as(config, OpenMode::ReadOnly)?;
-    let row = find(&registry, id)?;
+    let mut registry = open_as(config, OpenMode::ReadOnly)?;
+    let row = find(&mut *registry, id)?;
     let attempts = registry
         .attempts(&row.id)
         .with_context(|| format!("reading attempts of {id}"))?;
@@ -350,37 +349,60 @@ pub struct Verdict {
 
 /// `verify`: verdicts without side effects.
 pub fn verify_cmd(config: &Config, args: &VerifyArgs, now: i64) -> anyhow::Result<Output> {
-    let registry = open_as(config, OpenMode::ReadOnly)?;
-    let rows = if !args.ids.is_empty() {
-        args.ids
-            .iter()
-            .map(|id| find(&registry, id))
-            .collect::<anyhow::Result<Vec<_>>>()?
-    } else if args.all {
-        registry.all().context("listing drafts")?
-    } else {
-        let mut rows = registry.by_status(Status::Pending, usize::MAX)?;
-        rows.extend(registry.by_status(Status::Approved, usize::MAX)?);
-        rows
-    };
+    let mut registry = open_as(config, OpenMode::ReadOnly)?;
     let ring = KeyRing::new(config.keys.clone());
     let now = args.now.unwrap_or(now);
-    let mut verdicts = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let result = verify(&row.signed, &ring, now, config.ttl_seconds());
-        let reason = match result {
+    let check = |row: DraftRow| -> anyhow::Result<Verdict> {
+        let reason = match verify(&row.signed, &ring, now, config.ttl_seconds()) {
             Ok(_) => "ok".to_owned(),
             Err(VerifyError::Key(e)) => {
                 return Err(anyhow::Error::new(e).context(format!("verifying draft {}", row.id)));
             }
             Err(e) => e.to_string(),
         };
-        verdicts.push(Verdict {
-            draft_id: row.id.clone(),
+        Ok(Verdict {
             ok: reason == "ok",
             reason,
             content_hash: signed_object(&row.signed).ok().map(|o| o.content_hash),
-        });
+            draft_id: row.id,
+        })
+    };
+    let mut verdicts = Vec::new();
+    if !args.ids.is_empty() {
+        // Every id is looked up before any is verified: a typo fails the command first.
+        let rows = args
+            .ids
+            .iter()
+            .map(|id| find(&mut *registry, id))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        for row in rows {
+            verdicts.push(check(row)?);
+        }
+    } else {
+        // One row at a time: only the verdicts are kept, never every draft's payload.
+        let mut failure = None;
+        let mut visit = |row: DraftRow| {
+            if failure.is_some() {
+                return ControlFlow::Break(());
+            }
+            match check(row) {
+                Ok(verdict) => verdicts.push(verdict),
+                Err(e) => failure = Some(e),
+            }
+            ControlFlow::Continue(())
+        };
+        if args.all {
+            registry
+                .for_each(None, &mut visit)
+                .context("listing drafts")?;
+        } else {
+            for status in [Status::Pending, Status::Approved] {
+                registry.for_each(Some(status), &mut visit)?;
+            }
+        }
+        if let Some(e) = failure {
+            return Err(e);
+        }
     }
     let failed = verdicts.iter().filter(|v| !v.ok).count();
     let lines: Vec<Vec<String>> = verdicts

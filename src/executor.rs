@@ -18,8 +18,8 @@ use crate::draft::{KeyRing, VerifyError, verify};
 use crate::lock::RunLock;
 use crate::notify::Notifier;
 use crate::registry::{
-    AttemptKind, AttemptOutcome, Claimer, DraftRow, MoveFields, OpenMode, Registry, RegistryError,
-    Status, Writer,
+    self, AttemptKind, AttemptOutcome, Claimer, DraftRow, MoveFields, OpenMode, Registry,
+    RegistryError, Status, Transaction,
 };
 use crate::statefile::{self, Contents};
 use crate::thermal::Thermal;
@@ -176,7 +176,7 @@ impl Cycle<'_> {
         let state_dir = self.config.state_dir.clone();
         if opts.dry_run {
             let mut registry = open_registry(&self.config.db, OpenMode::ReadOnly)?;
-            return self.cycle(&mut registry, &state_dir, opts);
+            return self.cycle(&mut *registry, &state_dir, opts);
         }
         statefile::ensure_dir(&state_dir)
             .with_context(|| format!("creating state directory {}", state_dir.display()))?;
@@ -188,7 +188,7 @@ impl Cycle<'_> {
             return Ok(CycleReport::new(RunStatus::Skipped, false));
         };
         let cycle = open_registry(&self.config.db, OpenMode::Create)
-            .and_then(|mut registry| self.cycle(&mut registry, &state_dir, opts));
+            .and_then(|mut registry| self.cycle(&mut *registry, &state_dir, opts));
         let mut report = match cycle {
             Ok(report) => report,
             Err(e) => {
@@ -208,7 +208,7 @@ impl Cycle<'_> {
 
     fn cycle(
         &mut self,
-        registry: &mut Registry,
+        registry: &mut dyn Registry,
         state_dir: &Path,
         opts: RunOptions,
     ) -> anyhow::Result<CycleReport> {
@@ -235,7 +235,7 @@ impl Cycle<'_> {
                 registry,
                 outcome: None,
             };
-            for (done, &rowid) in drafts.iter().enumerate() {
+            for (done, key) in drafts.iter().enumerate() {
                 if self.stop.load(Ordering::Relaxed) {
                     log::warn!(
                         "stopping on a signal: {} approved draft(s) left for the next run",
@@ -243,7 +243,7 @@ impl Cycle<'_> {
                     );
                     break;
                 }
-                let row = match batch.registry.get_row(rowid) {
+                let row = match batch.registry.get_row(key) {
                     Ok(Some(row)) => row,
                     // Nothing deletes drafts; if something did, there is nothing to do.
                     Ok(None) => continue,
@@ -307,7 +307,7 @@ impl Cycle<'_> {
     /// or behind the table (a run crashed before saving it).
     fn load_thermal(
         &mut self,
-        registry: &Registry,
+        registry: &mut dyn Registry,
         path: &Path,
         alert: bool,
     ) -> anyhow::Result<Thermal> {
@@ -358,7 +358,7 @@ impl Cycle<'_> {
     }
 
     /// Alerts once about each draft that has sat in `executing` longer than `stuck_after`.
-    fn alert_stuck(&mut self, registry: &mut Registry) -> anyhow::Result<()> {
+    fn alert_stuck(&mut self, registry: &mut dyn Registry) -> anyhow::Result<()> {
         let now = (self.clock)();
         let stuck_after = i64::try_from(self.config.stuck_after.as_secs()).unwrap_or(i64::MAX);
         let fresh: Vec<_> = registry
@@ -370,14 +370,13 @@ impl Cycle<'_> {
         if fresh.is_empty() {
             return Ok(());
         }
-        registry
-            .write(|w| {
-                for e in &fresh {
-                    w.mark_stuck_alerted(&e.id, now)?;
-                }
-                Ok(())
-            })
-            .context("recording stuck-draft alerts")?;
+        registry::write(registry, |w| {
+            for e in &fresh {
+                w.mark_stuck_alerted(&e.id, now)?;
+            }
+            Ok(())
+        })
+        .context("recording stuck-draft alerts")?;
         let me = crate::process::this_process();
         for e in fresh {
             let alive = crate::process::liveness(e.claimer.as_ref(), &me);
@@ -593,11 +592,11 @@ impl Cycle<'_> {
             };
             // By rowid: this path also ends rows whose draft_id no lookup can match. Their
             // attempt cannot be recorded (attempts need a draft_id); the alert still goes.
-            let rowid = row.rowid;
+            let key = &row.key;
             let text_id = matches!(row.signed.draft_id, crate::draft::SqlValue::Text(_));
             let moved = batch
                 .write(|w| {
-                    let moved = w.transition_row(rowid, Status::Approved, to, &fields, now)?;
+                    let moved = w.transition_row(key, Status::Approved, to, &fields, now)?;
                     if moved && text_id {
                         w.record_attempt(id, attempt.0, attempt.1, Some(&reason), None, now)?;
                     }
@@ -664,7 +663,7 @@ fn result(
 /// its side effect, and a crash before an outcome's commit leaves that draft in `executing`,
 /// exactly as a crash during its dispatch would.
 struct Batch<'r> {
-    registry: &'r mut Registry,
+    registry: &'r mut dyn Registry,
     outcome: Option<Recorded>,
 }
 
@@ -681,10 +680,10 @@ impl Batch<'_> {
     /// Runs `f` in one transaction that first records the waiting outcome, if any.
     fn write<T>(
         &mut self,
-        f: impl FnOnce(&Writer<'_>) -> Result<T, RegistryError>,
+        f: impl FnOnce(&mut dyn Transaction) -> Result<T, RegistryError>,
     ) -> anyhow::Result<T> {
         let outcome = self.outcome.take();
-        let written = self.registry.write(|w| {
+        let written = registry::write(self.registry, |w| {
             if let Some(o) = &outcome {
                 record_outcome(w, o)?;
             }
@@ -708,7 +707,7 @@ impl Batch<'_> {
         let Some(o) = self.outcome.take() else {
             return Ok(());
         };
-        self.registry.write(|w| record_outcome(w, &o)).with_context(|| {
+        registry::write(self.registry, |w| record_outcome(w, &o)).with_context(|| {
             let what = match (o.ok, &o.executed_url, &o.reason) {
                 (true, Some(url), _) => format!("succeeded ({url})"),
                 (true, None, _) => "succeeded".to_owned(),
@@ -723,7 +722,7 @@ impl Batch<'_> {
     }
 }
 
-fn record_outcome(w: &Writer<'_>, o: &Recorded) -> Result<(), RegistryError> {
+fn record_outcome(w: &mut dyn Transaction, o: &Recorded) -> Result<(), RegistryError> {
     let (outcome, to) = if o.ok {
         (AttemptOutcome::Ok, Status::Completed)
     } else {
@@ -751,8 +750,8 @@ fn record_outcome(w: &Writer<'_>, o: &Recorded) -> Result<(), RegistryError> {
     Ok(())
 }
 
-fn open_registry(path: &Path, mode: OpenMode) -> anyhow::Result<Registry> {
-    Registry::open(path, mode).with_context(|| format!("opening registry {}", path.display()))
+fn open_registry(path: &Path, mode: OpenMode) -> anyhow::Result<Box<dyn Registry>> {
+    registry::open(path, mode).with_context(|| format!("opening registry {}", path.display()))
 }
 
 /// Running totals kept in the summary across invocations.

@@ -9,7 +9,7 @@ use crate::cli::{ReconcileAction, ReconcileArgs, Resolution, ResolveArgs};
 use crate::commands::{TransitionError, open_existing};
 use crate::config::{Config, parse_duration};
 use crate::process::{Liveness, liveness, this_process};
-use crate::registry::{AttemptKind, AttemptOutcome, Executing, MoveFields, Status};
+use crate::registry::{self, AttemptKind, AttemptOutcome, Executing, MoveFields, Status};
 use crate::report::{Output, ago, table};
 
 /// One stuck draft, as listed.
@@ -75,7 +75,7 @@ pub fn reconcile(config: &Config, args: &ReconcileArgs, now: i64) -> anyhow::Res
         }
         None => 0,
     };
-    let registry = open_existing(config)?;
+    let mut registry = open_existing(config)?;
     let rows = registry
         .executing(now.saturating_sub(older))
         .context("listing drafts in executing")?;
@@ -140,7 +140,7 @@ fn resolve(config: &Config, args: &ResolveArgs, now: i64) -> anyhow::Result<Outp
         .with_context(|| format!("reading draft {id}"))?
         .ok_or_else(|| TransitionError::NotFound {
             id: id.to_owned(),
-            db: registry.path().to_owned(),
+            db: registry.location(),
         })?;
     if row.status != Status::Executing.as_str() {
         return Err(TransitionError::WrongStatus {
@@ -169,27 +169,26 @@ fn resolve(config: &Config, args: &ResolveArgs, now: i64) -> anyhow::Result<Outp
         last_error: (to != Status::Completed).then_some(reason.as_str()),
         completed: true,
     };
-    let moved = registry
-        .write(|w| {
-            let moved = w.transition(id, Status::Executing, to, &fields, now)?;
-            if moved {
-                let outcome = if to == Status::Completed {
-                    AttemptOutcome::Ok
-                } else {
-                    AttemptOutcome::Failed
-                };
-                w.record_attempt(
-                    id,
-                    AttemptKind::Reconcile,
-                    outcome,
-                    Some(&reason),
-                    args.url.as_deref(),
-                    now,
-                )?;
-            }
-            Ok(moved)
-        })
-        .with_context(|| format!("settling draft {id}"))?;
+    let moved = registry::write(&mut *registry, |w| {
+        let moved = w.transition(id, Status::Executing, to, &fields, now)?;
+        if moved {
+            let outcome = if to == Status::Completed {
+                AttemptOutcome::Ok
+            } else {
+                AttemptOutcome::Failed
+            };
+            w.record_attempt(
+                id,
+                AttemptKind::Reconcile,
+                outcome,
+                Some(&reason),
+                args.url.as_deref(),
+                now,
+            )?;
+        }
+        Ok(moved)
+    })
+    .with_context(|| format!("settling draft {id}"))?;
     if !moved {
         bail!(
             "draft {id} left executing while you were settling it: look again with `inbox-exec show {id}`"

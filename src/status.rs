@@ -39,7 +39,7 @@ pub struct StatusReport {
 
 /// `status [--check]`.
 pub fn status(config: &Config, check: bool, now: i64) -> anyhow::Result<Output> {
-    let registry = crate::commands::open_existing(config)?;
+    let mut registry = crate::commands::open_existing(config)?;
     let mut counts = serde_json::Map::new();
     for s in Status::ALL {
         counts.insert(s.as_str().to_owned(), json!(0));
