@@ -110,6 +110,91 @@ pub fn write<T>(
     Ok(out)
 }
 
+/// A status move a command asked for that could not happen, with what the operator can do
+/// about it.
+#[derive(Debug, thiserror::Error)]
+pub enum TransitionError {
+    /// No such draft.
+    #[error("no draft {id} in registry {db}: check the id with `inbox-exec verify --all`")]
+    NotFound {
+        /// The id asked for.
+        id: String,
+        /// The registry searched ([`Registry::location`]).
+        db: String,
+    },
+    /// The draft is not in the status the move starts from.
+    #[error("draft {id} is {status}, not {expected}: only {expected} drafts can be {action}")]
+    WrongStatus {
+        /// The draft.
+        id: String,
+        /// Its status now.
+        status: String,
+        /// The status the move needs.
+        expected: Status,
+        /// The move, as a past participle.
+        action: &'static str,
+    },
+    /// The draft could not be read.
+    #[error("reading draft {id}")]
+    Read {
+        /// The draft.
+        id: String,
+        /// Why.
+        source: RegistryError,
+    },
+    /// The move could not be written.
+    #[error("updating draft {id}")]
+    Update {
+        /// The draft.
+        id: String,
+        /// Why.
+        source: RegistryError,
+    },
+}
+
+/// The draft `id`, which must exist.
+pub fn find(registry: &mut dyn Registry, id: &str) -> Result<DraftRow, TransitionError> {
+    registry
+        .get(id)
+        .map_err(|source| TransitionError::Read {
+            id: id.to_owned(),
+            source,
+        })?
+        .ok_or_else(|| TransitionError::NotFound {
+            id: id.to_owned(),
+            db: registry.location(),
+        })
+}
+
+/// Moves draft `id` from `from` to `to` for a command (`action` names the move, as a past
+/// participle, for the message); someone moving it first is a [`TransitionError::WrongStatus`].
+pub fn move_draft(
+    registry: &mut dyn Registry,
+    id: &str,
+    from: Status,
+    to: Status,
+    action: &'static str,
+    now: i64,
+) -> Result<(), TransitionError> {
+    let moved = write(registry, |w| {
+        w.transition(id, from, to, &MoveFields::default(), now)
+    })
+    .map_err(|source| TransitionError::Update {
+        id: id.to_owned(),
+        source,
+    })?;
+    if moved {
+        return Ok(());
+    }
+    // Someone else moved it between our read and our write.
+    Err(TransitionError::WrongStatus {
+        id: id.to_owned(),
+        status: find(registry, id)?.status,
+        expected: from,
+        action,
+    })
+}
+
 /// The reads a backend answers, and the door to its writes. Reads take `&mut self`: a
 /// network client needs it for every query.
 pub trait Registry {
@@ -384,6 +469,19 @@ impl DraftRow {
     /// The kind as text, for display (a non-text kind shows as its value).
     pub fn kind(&self) -> String {
         self.signed.draft_kind.to_string()
+    }
+
+    /// `Ok` when the draft is in `expected`, the status a move (`action`) starts from.
+    pub fn require(&self, expected: Status, action: &'static str) -> Result<(), TransitionError> {
+        if self.status == expected.as_str() {
+            return Ok(());
+        }
+        Err(TransitionError::WrongStatus {
+            id: self.id.clone(),
+            status: self.status.clone(),
+            expected,
+            action,
+        })
     }
 }
 

@@ -4,13 +4,14 @@ use anyhow::Context as _;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::cli::StatusArgs;
 use crate::config::Config;
 use crate::executor::{SUMMARY_FILE, THERMAL_FILE};
 use crate::exit::Outcome;
-use crate::reconcile::{StuckDraft, stuck};
-use crate::registry::Status;
+use crate::registry::{self, OpenMode, Status};
 use crate::report::{Output, ago, span, table};
 use crate::statefile::{self, Contents};
+use crate::stuck::{StuckDraft, stuck};
 use crate::thermal::Thermal;
 
 /// The thermal cutout as `status` shows it.
@@ -37,24 +38,24 @@ pub struct StatusReport {
     pub last_run: Option<Value>,
 }
 
-/// `status [--check]`.
-pub fn status(config: &Config, check: bool, now: i64) -> anyhow::Result<Output> {
-    let mut registry = crate::commands::open_existing(config)?;
+/// `status [--check]`: the report, and with `--check` an exit code for monitoring.
+pub fn run(config: &Config, args: &StatusArgs, now: i64) -> anyhow::Result<Output> {
+    let mut reg = registry::open(&config.db, OpenMode::Existing)
+        .with_context(|| format!("opening registry {}", config.db.display()))?;
     let mut counts = serde_json::Map::new();
     for s in Status::ALL {
         counts.insert(s.as_str().to_owned(), json!(0));
     }
-    for (status, n) in registry.counts().context("counting drafts")? {
+    for (status, n) in reg.counts().context("counting drafts")? {
         counts.insert(status, json!(n));
     }
     let stuck_after = i64::try_from(config.stuck_after.as_secs()).unwrap_or(i64::MAX);
     let stuck = stuck(
-        registry
-            .executing(now.saturating_sub(stuck_after))
+        reg.executing(now.saturating_sub(stuck_after))
             .context("listing stuck drafts")?,
         now,
     );
-    let oldest_approved_age_s = registry.oldest_approved()?.map(|t| now.saturating_sub(t));
+    let oldest_approved_age_s = reg.oldest_approved()?.map(|t| now.saturating_sub(t));
 
     let mut sidecar = match statefile::read(&config.state_dir.join(THERMAL_FILE)) {
         Contents::Bytes(bytes) => Thermal::from_json(&bytes).unwrap_or_default(),
@@ -87,7 +88,7 @@ pub fn status(config: &Config, check: bool, now: i64) -> anyhow::Result<Output> 
         text.push_str(&format!("needs attention: {problem}\n"));
     }
     let output = Output::done(text, &report);
-    Ok(if check {
+    Ok(if args.check {
         output.with_outcome(outcome)
     } else {
         output
