@@ -3,6 +3,7 @@
 //! The binary parses the command line and calls [`run`]; everything else lives in the modules
 //! below, one concept each.
 
+pub mod alerts;
 pub mod cli;
 pub mod clock;
 pub mod commands;
@@ -20,6 +21,7 @@ pub mod registry;
 pub mod report;
 pub mod statefile;
 pub mod stuck;
+pub mod summary;
 pub mod thermal;
 
 use cli::{Cli, Command, DraftCommand};

@@ -6,13 +6,12 @@ use serde_json::{Value, json};
 
 use crate::cli::StatusArgs;
 use crate::config::Config;
-use crate::executor::{SUMMARY_FILE, THERMAL_FILE};
 use crate::exit::Outcome;
 use crate::registry::{self, OpenMode, Status};
 use crate::report::{Output, ago, span, table};
-use crate::statefile::{self, Contents};
 use crate::stuck::{StuckDraft, stuck};
-use crate::thermal::Thermal;
+use crate::summary;
+use crate::thermal::{THERMAL_FILE, Thermal};
 
 /// The thermal cutout as `status` shows it.
 #[derive(Debug, Serialize)]
@@ -57,24 +56,13 @@ pub fn run(config: &Config, args: &StatusArgs, now: i64) -> anyhow::Result<Outpu
     );
     let oldest_approved_age_s = reg.oldest_approved()?.map(|t| now.saturating_sub(t));
 
-    let mut sidecar = match statefile::read(&config.state_dir.join(THERMAL_FILE)) {
-        Contents::Bytes(bytes) => Thermal::from_json(&bytes).unwrap_or_default(),
-        _ => Thermal::default(),
-    };
+    let mut sidecar = Thermal::peek(&config.state_dir.join(THERMAL_FILE));
     sidecar.prune(now, &config.thermal);
     let thermal = ThermalState {
         recent_actions: sidecar.recent_action_times.len(),
         paused_until: sidecar.is_paused(now).then_some(sidecar.paused_until),
     };
-    let last_run = match statefile::read(&config.state_dir.join(SUMMARY_FILE)) {
-        Contents::Bytes(bytes) => serde_json::from_slice::<Value>(&bytes).ok().map(|mut v| {
-            if let Some(obj) = v.as_object_mut() {
-                obj.remove("results");
-            }
-            v
-        }),
-        _ => None,
-    };
+    let last_run = summary::last_run(&config.state_dir);
     let report = StatusReport {
         counts,
         stuck,
