@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::cli::GlobalArgs;
-use crate::draft::NON_DELEGABLE_KINDS;
+use crate::draft::{GITHUB_COMMENT, NON_DELEGABLE_KINDS};
 
 /// Why the configuration could not be assembled. Each message names the file or the key.
 #[derive(Debug, thiserror::Error)]
@@ -107,9 +107,9 @@ pub struct GithubConfig {
     pub env: Vec<String>,
 }
 
-/// A configured command handler for one kind.
+/// A configured command handler for one kind (`[handlers.<kind>]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CommandHandler {
+pub struct HandlerConfig {
     /// Program (absolute path) and arguments.
     pub command: Vec<String>,
     /// Kill it after this long.
@@ -171,7 +171,7 @@ pub struct Config {
     /// The `github_comment` handler.
     pub github: GithubConfig,
     /// Command handlers by kind.
-    pub handlers: BTreeMap<String, CommandHandler>,
+    pub handlers: BTreeMap<String, HandlerConfig>,
     /// Alerts; `None` logs them as warnings.
     pub notify: Option<NotifyConfig>,
 }
@@ -265,7 +265,6 @@ const DEFAULT_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 const DEFAULT_BATCH: u16 = 10;
 const DEFAULT_HANDLER_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_MAIL_TIMEOUT: Duration = Duration::from_secs(10);
-const GITHUB_KIND: &str = "github_comment";
 
 /// Parses a duration such as `30s`, `15m`, `24h`.
 pub fn parse_duration(text: &str, origin: &str) -> Result<Duration, ConfigError> {
@@ -401,9 +400,9 @@ impl Config {
                     "{kind} is non-delegable: no handler may be configured for it"
                 )));
             }
-            if kind == GITHUB_KIND {
+            if kind == GITHUB_COMMENT {
                 return Err(invalid(format!(
-                    "{GITHUB_KIND} is built in: configure it under [github]"
+                    "{GITHUB_COMMENT} is built in: configure it under [github]"
                 )));
             }
             match h.command.first() {
@@ -420,7 +419,7 @@ impl Config {
                     .unwrap_or(DEFAULT_HANDLER_TIMEOUT);
             handlers.insert(
                 kind,
-                CommandHandler {
+                HandlerConfig {
                     command: h.command,
                     timeout,
                     env: h.env,
@@ -430,7 +429,7 @@ impl Config {
 
         let longest = handlers
             .values()
-            .map(|h: &CommandHandler| h.timeout)
+            .map(|h: &HandlerConfig| h.timeout)
             .chain([github.timeout])
             .max()
             .unwrap_or_default();

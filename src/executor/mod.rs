@@ -18,7 +18,7 @@ use anyhow::Context as _;
 
 use crate::alerts::Alert;
 use crate::config::Config;
-use crate::dispatch::{Dispatched, Handlers, Invocation};
+use crate::dispatch::{Dispatched, Handlers, Prepared};
 use crate::draft::{KeyRing, SqlValue, VerifyError, verify};
 use crate::lock::{LOCK_FILE, RunLock};
 use crate::notify::Notifier;
@@ -60,15 +60,15 @@ pub struct Cycle<'a> {
 }
 
 /// What verify → refuse → validate made of a draft.
-enum Decision {
+enum Decision<'h> {
     /// Ended without a claim.
     Refuse(Refusal),
     /// Ready to claim and dispatch.
     Dispatch {
         /// The verified kind.
         kind: String,
-        /// The child process its handler built.
-        invocation: Invocation,
+        /// What its handler will run.
+        prepared: Prepared<'h>,
     },
 }
 
@@ -82,7 +82,7 @@ struct Refusal {
     alert: Alert,
 }
 
-impl Cycle<'_> {
+impl<'a> Cycle<'a> {
     /// Runs one cycle. `Err` means the cycle could not run or could not record what it did
     /// (registry gone, key refused, state directory unwritable); every draft handled before
     /// that is fully recorded, and a draft whose side effect ran stays in `executing`.
@@ -280,11 +280,11 @@ impl Cycle<'_> {
         let now = (self.clock)();
         match self.decide(&row, ring, now)? {
             Decision::Refuse(refusal) => self.refuse(batch, tx, &row, refusal, now).map(Some),
-            Decision::Dispatch { kind, invocation } => {
+            Decision::Dispatch { kind, prepared } => {
                 if !self.claim(batch, tx, &row, now)? {
                     return Ok(Some(result(&row, Outcome::LostRace, None, None)));
                 }
-                let dispatched = self.handlers.dispatch(&kind, &invocation);
+                let dispatched = prepared.dispatch();
                 Ok(Some(self.record(batch, thermal, &row, &kind, dispatched)))
             }
         }
@@ -310,7 +310,7 @@ impl Cycle<'_> {
 
     /// a. verify → b. refuse non-delegable → c. validate against the handler. `Err` only for
     /// a key the program refuses to use, which stops the cycle.
-    fn decide(&self, row: &DraftRow, ring: &KeyRing, now: i64) -> anyhow::Result<Decision> {
+    fn decide(&self, row: &DraftRow, ring: &KeyRing, now: i64) -> anyhow::Result<Decision<'a>> {
         let id = row.id.as_str();
         // a. Re-verify: a draft approved a day ago may have expired or been edited since.
         let verified = match verify(&row.signed, ring, now, self.config.ttl_seconds()) {
@@ -344,10 +344,11 @@ impl Cycle<'_> {
         }
         // c. Validate against the handler before claiming, so a draft that cannot run never
         // sits in `executing` with nothing behind it.
-        match self.handlers.prepare(&verified) {
-            Ok(invocation) => Ok(Decision::Dispatch {
+        let handlers: &'a Handlers = self.handlers;
+        match handlers.prepare(&verified) {
+            Ok(prepared) => Ok(Decision::Dispatch {
                 kind: verified.kind,
-                invocation,
+                prepared,
             }),
             Err(reason) => Ok(Decision::Refuse(Refusal {
                 outcome: Outcome::ExecuteFailed,
