@@ -36,7 +36,7 @@ pub fn run(cli: &Cli, env: &HostEnv) -> anyhow::Result<Output> {
         Command::Man => return Ok(man::page()),
         _ => {}
     }
-    let config = Config::load(&cli.global, env)?;
+    let config = Config::load(cli, env)?;
     let now = clock::unix_now();
     match &cli.command {
         Command::Init => commands::init::run(&config),

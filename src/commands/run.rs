@@ -24,7 +24,7 @@ pub fn run(config: &Config, args: &RunArgs, env: &HostEnv) -> anyhow::Result<Out
     let mut notifier = Notifier::new(config.notify.clone(), password);
     let clock = unix_now;
     let options = RunOptions {
-        batch: usize::from(args.batch.unwrap_or(config.batch)),
+        batch: usize::from(config.batch),
         dry_run: args.dry_run,
     };
     // A stop request (systemd's SIGTERM, Ctrl-C) lets the draft in hand finish and be
