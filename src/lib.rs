@@ -8,6 +8,7 @@ pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod cycle_report;
 pub mod dispatch;
 pub mod draft;
 pub mod executor;

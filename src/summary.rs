@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::executor::{CycleReport, Outcome, RunStatus};
+use crate::cycle_report::{CycleReport, Outcome, RunStatus};
 use crate::statefile::{self, Contents};
 
 /// The summary's file name inside the state directory.

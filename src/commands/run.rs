@@ -9,8 +9,9 @@ use anyhow::Context as _;
 use crate::cli::RunArgs;
 use crate::clock::unix_now;
 use crate::config::{Config, HostEnv};
+use crate::cycle_report::{CycleReport, RunStatus};
 use crate::dispatch::{ChildEnv, Handlers};
-use crate::executor::{Cycle, CycleReport, RunOptions, RunStatus};
+use crate::executor::{Cycle, RunOptions};
 use crate::notify::Notifier;
 use crate::report::{Output, ago, table};
 

@@ -9,7 +9,6 @@
 //! rest on the same row.
 
 mod batch;
-mod report;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,6 +17,7 @@ use anyhow::Context as _;
 
 use crate::alerts::Alert;
 use crate::config::Config;
+use crate::cycle_report::{CycleReport, DraftResult, Outcome, RunStatus};
 use crate::dispatch::{Dispatched, Handlers, Prepared};
 use crate::draft::{KeyRing, SqlValue, VerifyError, verify};
 use crate::lock::{LOCK_FILE, RunLock};
@@ -31,8 +31,6 @@ use crate::statefile;
 use crate::summary;
 use crate::thermal::{THERMAL_FILE, Thermal};
 use batch::{Batch, Recorded};
-
-pub use report::{CycleReport, DraftResult, Outcome, RunStatus};
 
 /// How to run the cycle.
 #[derive(Debug, Clone, Copy)]

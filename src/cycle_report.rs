@@ -1,5 +1,6 @@
-//! What a cycle reports: its status, and one result per draft with the reference's outcome
-//! words. `run` prints it, `--json` serializes it, the summary file keeps it.
+//! What a `run` cycle reports: its status, and one result per draft with the reference's
+//! outcome words. The executor fills it in, `run` prints it (`--json` serializes it), the
+//! summary file keeps it.
 
 use serde::Serialize;
 
