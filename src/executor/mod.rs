@@ -282,6 +282,7 @@ impl<'a> Cycle<'a> {
                 if !self.claim(batch, tx, &row, now)? {
                     return Ok(Some(result(&row, Outcome::LostRace, None, None)));
                 }
+                // e. The side effect.
                 let dispatched = prepared.dispatch();
                 Ok(Some(self.record(batch, thermal, &row, &kind, dispatched)))
             }
@@ -359,8 +360,8 @@ impl<'a> Cycle<'a> {
         }
     }
 
-    /// Ends an approved draft without claiming it (verify failure, refusal, a handler that
-    /// cannot take it): the move and its attempt in `tx`, then the alert.
+    /// Ends an approved draft without claiming it (verify failure, refusal, a handler
+    /// that cannot take it): the move and its attempt in `tx`, committed, then the alert.
     fn refuse(
         &mut self,
         batch: &mut Batch,
