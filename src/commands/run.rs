@@ -28,19 +28,7 @@ pub fn run(config: &Config, args: &RunArgs, env: &HostEnv) -> anyhow::Result<Out
         batch: usize::from(config.batch),
         dry_run: args.dry_run,
     };
-    // A stop request (systemd's SIGTERM, Ctrl-C) lets the draft in hand finish and be
-    // recorded: killing the process there would leave it in `executing` for a human.
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGHUP,
-    ] {
-        // A second signal means "now": exit at once (the draft in hand stays executing).
-        signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&stop))
-            .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&stop)))
-            .context("installing the signal handlers")?;
-    }
+    let stop = stop_on_signals()?;
     let result = Cycle {
         config,
         handlers: &handlers,
@@ -57,6 +45,23 @@ pub fn run(config: &Config, args: &RunArgs, env: &HostEnv) -> anyhow::Result<Out
         Some(e) => output.failed(e),
         None => output,
     })
+}
+
+/// A stop request (systemd's SIGTERM, Ctrl-C, SIGHUP) sets the flag: the draft in hand
+/// finishes and is recorded, because killing the process there would leave it in `executing`
+/// for a human. A second signal means "now": exit at once (the draft in hand stays executing).
+fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGHUP,
+    ] {
+        signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&stop))
+            .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&stop)))
+            .context("installing the signal handlers")?;
+    }
+    Ok(stop)
 }
 
 fn run_text(report: &CycleReport, now: i64) -> String {
