@@ -16,6 +16,8 @@ use serde::Deserialize;
 
 use crate::cli::GlobalArgs;
 use crate::draft::NON_DELEGABLE_KINDS;
+use crate::registry::postgres::connect::DEFAULT_SCHEMA;
+use crate::registry::postgres::{PgSettings, PgUrl, is_postgres_url, valid_schema_name};
 
 /// Why the configuration could not be assembled. Each message names the file or the key.
 #[derive(Debug, thiserror::Error)]
@@ -174,6 +176,8 @@ pub struct Config {
     pub handlers: BTreeMap<String, CommandHandler>,
     /// Alerts; `None` logs them as warnings.
     pub notify: Option<NotifyConfig>,
+    /// The PostgreSQL registry's settings, used when `db` is a `postgres://` URL.
+    pub postgres: PgSettings,
 }
 
 impl Config {
@@ -207,6 +211,16 @@ struct FileConfig {
     #[serde(default)]
     handlers: BTreeMap<String, FileHandler>,
     notify: Option<FileNotify>,
+    #[serde(default)]
+    postgres: FilePostgres,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilePostgres {
+    schema: Option<String>,
+    password_file: Option<PathBuf>,
+    ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -300,6 +314,8 @@ impl Config {
         };
         let db = match (&args.db, file.db) {
             (Some(p), _) => p.clone(),
+            // A URL is not a path relative to the config file.
+            (None, Some(p)) if is_postgres_url(&p.to_string_lossy()) => p,
             (None, Some(p)) => resolve(p),
             (None, None) => home("registry", "--db")?.join("drafts.db"),
         };
@@ -450,6 +466,8 @@ impl Config {
             .map(|n| notify_config(n, &origin, others_can_read, &resolve))
             .transpose()?;
 
+        let postgres = postgres_settings(file.postgres, &db, &origin, env, &resolve)?;
+
         Ok(Config {
             file: file_path,
             db,
@@ -463,8 +481,54 @@ impl Config {
             github,
             handlers,
             notify,
+            postgres,
         })
     }
+}
+
+/// The `[postgres]` section, with libpq's password file and login name from the
+/// environment; checks a `postgres://` registry URL now, so every later message can quote it.
+fn postgres_settings(
+    file: FilePostgres,
+    db: &Path,
+    origin: &str,
+    env: &HostEnv,
+    resolve: &impl Fn(PathBuf) -> PathBuf,
+) -> Result<PgSettings, ConfigError> {
+    let var = |name: &str| {
+        env.vars
+            .get(std::ffi::OsStr::new(name))
+            .filter(|v| !v.is_empty())
+            .cloned()
+    };
+    let settings = PgSettings {
+        schema: file.schema.unwrap_or_else(|| DEFAULT_SCHEMA.to_owned()),
+        password_file: file.password_file.map(resolve),
+        ca_file: file.ca_file.map(resolve),
+        pgpass: var("PGPASSFILE")
+            .map(PathBuf::from)
+            .or_else(|| env.home.as_ref().map(|h| h.join(".pgpass"))),
+        default_user: var("PGUSER")
+            .or_else(|| var("USER"))
+            .map(|u| u.to_string_lossy().into_owned()),
+    };
+    if !valid_schema_name(&settings.schema) {
+        return Err(ConfigError::Invalid {
+            origin: format!("{origin}: [postgres] schema"),
+            message: format!(
+                "{:?} is not a plain schema name: use lower-case letters, digits and _",
+                settings.schema
+            ),
+        });
+    }
+    let text = db.to_string_lossy();
+    if is_postgres_url(&text) {
+        PgUrl::parse(&text).map_err(|e| ConfigError::Invalid {
+            origin: "the registry URL (db, --db or INBOX_EXEC_DB)".into(),
+            message: e.to_string(),
+        })?;
+    }
+    Ok(settings)
 }
 
 fn notify_config(

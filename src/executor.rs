@@ -175,7 +175,7 @@ impl Cycle<'_> {
     pub fn run(&mut self, opts: RunOptions) -> anyhow::Result<CycleReport> {
         let state_dir = self.config.state_dir.clone();
         if opts.dry_run {
-            let mut registry = open_registry(&self.config.db, OpenMode::ReadOnly)?;
+            let mut registry = open_registry(self.config, OpenMode::ReadOnly)?;
             return self.cycle(&mut *registry, &state_dir, opts);
         }
         statefile::ensure_dir(&state_dir)
@@ -187,7 +187,7 @@ impl Cycle<'_> {
             log::info!("another run holds {}", lock_path.display());
             return Ok(CycleReport::new(RunStatus::Skipped, false));
         };
-        let cycle = open_registry(&self.config.db, OpenMode::Create)
+        let cycle = open_registry(self.config, OpenMode::Create)
             .and_then(|mut registry| self.cycle(&mut *registry, &state_dir, opts));
         let mut report = match cycle {
             Ok(report) => report,
@@ -292,6 +292,7 @@ impl Cycle<'_> {
                 .unwrap_or(0);
         }
         if !opts.dry_run
+            && !registry.shared_thermal()
             && let Err(e) = statefile::write_atomic(&thermal_path, &thermal.to_json())
         {
             // Not fatal: the next cycle rebuilds the window from the attempts table.
@@ -313,6 +314,13 @@ impl Cycle<'_> {
     ) -> anyhow::Result<Thermal> {
         let now = (self.clock)();
         let cfg = &self.config.thermal;
+        if registry.shared_thermal() {
+            // The database is the one record: no sidecar to trust or rebuild.
+            let actions = registry
+                .actions_since(Thermal::rebuild_horizon(now, cfg))
+                .context("reading recent claims")?;
+            return Ok(Thermal::rebuild(&actions, 0, now, cfg));
+        }
         let newest = registry
             .newest_attempt()
             .context("reading the newest attempt")?
@@ -370,16 +378,21 @@ impl Cycle<'_> {
         if fresh.is_empty() {
             return Ok(());
         }
-        registry::write(registry, |w| {
-            for e in &fresh {
-                w.mark_stuck_alerted(&e.id, now)?;
+        // Only the drafts this run marked: another executor sharing the registry may have
+        // marked (and alerted about) the others a moment ago.
+        let fresh: Vec<_> = registry::write(registry, |w| {
+            let mut mine = Vec::with_capacity(fresh.len());
+            for e in fresh {
+                if w.mark_stuck_alerted(&e.id, now)? {
+                    mine.push(e);
+                }
             }
-            Ok(())
+            Ok(mine)
         })
         .context("recording stuck-draft alerts")?;
         let me = crate::process::this_process();
         for e in fresh {
-            let alive = crate::process::liveness(e.claimer.as_ref(), &me);
+            let alive = crate::process::claim_liveness(e.session_alive, e.claimer.as_ref(), &me);
             self.notifier.alert(
                 &format!("draft {} stuck in executing", e.id),
                 format!(
@@ -495,9 +508,23 @@ impl Cycle<'_> {
 
         // c. Claim, durably, before the side effect. The verify attempt, the claim record and
         // the previous draft's outcome ride in the same transaction: one fsync.
+        // On a registry whose thermal window is shared (PostgreSQL), the window is read under
+        // a lock every executor takes before it claims, and the claim commits before the
+        // lock is let go of: check and claim are one step across hosts.
         let claimer = &self.claimer;
-        let claimed = batch
+        let cfg = &self.config.thermal;
+        let claim = batch
             .write(|w| {
+                let shared = match w.shared_actions(Thermal::rebuild_horizon(now, cfg))? {
+                    Some(actions) => {
+                        let shared = Thermal::rebuild(&actions, 0, now, cfg);
+                        if shared.is_paused(now) {
+                            return Ok(Claim::Deferred(shared));
+                        }
+                        Some(shared)
+                    }
+                    None => None,
+                };
                 let moved = w.transition(
                     id,
                     Status::Approved,
@@ -505,15 +532,24 @@ impl Cycle<'_> {
                     &MoveFields::default(),
                     now,
                 )?;
-                if moved {
-                    w.record_attempt(id, AttemptKind::Verify, AttemptOutcome::Ok, None, None, now)?;
-                    w.record_claim(id, claimer, now)?;
+                if !moved {
+                    return Ok(Claim::Lost);
                 }
-                Ok(moved)
+                w.record_attempt(id, AttemptKind::Verify, AttemptOutcome::Ok, None, None, now)?;
+                w.record_claim(id, claimer, now)?;
+                Ok(Claim::Claimed(shared))
             })
             .with_context(|| format!("claiming draft {id} (it stays approved)"))?;
-        if !claimed {
-            return Ok(result(row, Outcome::LostRace, None, None));
+        match claim {
+            Claim::Lost => return Ok(result(row, Outcome::LostRace, None, None)),
+            Claim::Deferred(shared) => {
+                *thermal = shared;
+                return Ok(result(row, Outcome::DeferredThermal, None, None));
+            }
+            // What every executor has claimed so far: this claim trips the cutout (and
+            // alerts) only when it is the one over the limit.
+            Claim::Claimed(Some(shared)) => *thermal = shared,
+            Claim::Claimed(None) => {}
         }
 
         // d. The side effect.
@@ -612,6 +648,16 @@ impl Cycle<'_> {
         }
         Ok(result(row, outcome, Some(reason), None))
     }
+}
+
+/// What the claim transaction decided.
+enum Claim {
+    /// Claimed; with the shared window as it stood before this claim, when there is one.
+    Claimed(Option<Thermal>),
+    /// Another executor moved the draft first.
+    Lost,
+    /// The shared window is paused: left approved.
+    Deferred(Thermal),
 }
 
 /// How a draft is ended without a claim.
@@ -750,8 +796,9 @@ fn record_outcome(w: &mut dyn Transaction, o: &Recorded) -> Result<(), RegistryE
     Ok(())
 }
 
-fn open_registry(path: &Path, mode: OpenMode) -> anyhow::Result<Box<dyn Registry>> {
-    registry::open(path, mode).with_context(|| format!("opening registry {}", path.display()))
+fn open_registry(config: &Config, mode: OpenMode) -> anyhow::Result<Box<dyn Registry>> {
+    registry::open(&config.db, &config.postgres, mode)
+        .with_context(|| format!("opening registry {}", registry::shown(&config.db)))
 }
 
 /// Running totals kept in the summary across invocations.
