@@ -53,11 +53,16 @@ impl World {
     /// A world on the backend of the running test. Without a PostgreSQL server a postgres
     /// test says so (SKIPPED …, a failure with INBOX_EXEC_NO_SKIP=1) and runs on SQLite.
     pub fn new() -> World {
+        World::on(Backend::current())
+    }
+
+    /// A world on `backend`, whatever module the test is in.
+    pub fn on(backend: Backend) -> World {
         let dir = tempfile::tempdir().expect("temp dir");
         let root = dir.path().to_owned();
         let home = root.join("home");
         fs::create_dir_all(&home).expect("home");
-        let pg = match Backend::current() {
+        let pg = match backend {
             Backend::Postgres => PgDb::or_skip(),
             Backend::Sqlite => None,
         };
@@ -86,7 +91,12 @@ impl World {
 
     /// A world with a key and an initialised registry.
     pub fn ready() -> World {
-        let w = World::new();
+        World::ready_on(Backend::current())
+    }
+
+    /// [`World::ready`] on `backend`.
+    pub fn ready_on(backend: Backend) -> World {
+        let w = World::on(backend);
         w.cmd(&["keygen"]).ok();
         w.cmd(&["init"]).ok();
         w

@@ -13,6 +13,7 @@ mod docs;
 mod drafts;
 mod faults;
 mod harness;
+mod many_hosts;
 mod operate;
 mod pg_tls;
 mod pgdb;
