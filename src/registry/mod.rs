@@ -347,6 +347,13 @@ pub trait Transaction {
         Ok(None)
     }
 
+    /// Inserts a row copied from another registry, every column as stored; false (and
+    /// nothing written) when a draft with its id is already here.
+    fn copy_draft(&mut self, row: &DraftRow) -> Result<bool, RegistryError>;
+
+    /// Appends an attempt copied from another registry.
+    fn copy_attempt(&mut self, id: &str, attempt: &Attempt) -> Result<(), RegistryError>;
+
     /// Commits, durably: when this returns `Ok`, the writes survive a crash.
     fn commit(self: Box<Self>) -> Result<(), RegistryError>;
 }

@@ -491,12 +491,71 @@ impl Transaction for SqliteTransaction<'_> {
         )
     }
 
+    fn copy_draft(&mut self, row: &DraftRow) -> Result<bool, RegistryError> {
+        let d = &row.signed;
+        let inserted = self.execute(
+            "INSERT OR IGNORE INTO drafts (draft_id, draft_kind, target_json, payload_json,
+                 issued_at, key_version, schema_version, content_hash, signature, status,
+                 led_ref, approval_subject, executed_url, last_error, created_at, updated_at,
+                 completed_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+            params![
+                value_ref(&d.draft_id),
+                value_ref(&d.draft_kind),
+                value_ref(&d.target_json),
+                value_ref(&d.payload_json),
+                value_ref(&d.issued_at),
+                value_ref(&d.key_version),
+                value_ref(&d.schema_version),
+                value_ref(&d.content_hash),
+                value_ref(&d.signature),
+                row.status,
+                row.led_ref,
+                row.approval_subject,
+                row.executed_url,
+                row.last_error,
+                row.created_at.unwrap_or(0),
+                row.updated_at.unwrap_or(0),
+                row.completed_at,
+            ],
+        )?;
+        Ok(inserted == 1)
+    }
+
+    fn copy_attempt(&mut self, id: &str, a: &Attempt) -> Result<(), RegistryError> {
+        self.execute(
+            "INSERT INTO attempts (draft_id, kind, outcome, reason, executed_url, attempted_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                id,
+                a.kind,
+                a.outcome,
+                a.reason,
+                a.executed_url,
+                a.attempted_at
+            ],
+        )?;
+        Ok(())
+    }
+
     fn commit(self: Box<Self>) -> Result<(), RegistryError> {
         let path = self.path;
         self.tx
             .commit()
             .map_err(|e| RegistryError::from(e).explained(path))
     }
+}
+
+/// A stored value as SQLite takes it back, storage class and bytes unchanged.
+fn value_ref(v: &SqlValue) -> rusqlite::types::ToSqlOutput<'_> {
+    rusqlite::types::ToSqlOutput::Borrowed(match v {
+        SqlValue::Null => ValueRef::Null,
+        SqlValue::Integer(i) => ValueRef::Integer(*i),
+        SqlValue::Real(r) => ValueRef::Real(*r),
+        SqlValue::Text(t) => ValueRef::Text(t.as_bytes()),
+        SqlValue::BadText(b) => ValueRef::Text(b),
+        SqlValue::Blob(b) => ValueRef::Blob(b),
+    })
 }
 
 fn sql_value(v: ValueRef<'_>) -> SqlValue {

@@ -9,6 +9,7 @@ macro_rules! sqlite_only {
 
 mod alerts;
 mod conformance;
+mod copy;
 mod docs;
 mod drafts;
 mod faults;

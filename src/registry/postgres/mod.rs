@@ -67,6 +67,19 @@ pub enum PgError {
         /// The value found.
         value: String,
     },
+    /// A row whose stored value a typed PostgreSQL column cannot keep as it is (SQLite
+    /// lets any column hold any type); converting it would change what was signed.
+    #[error(
+        "draft {id}: {column} holds {found}, which PostgreSQL cannot store unchanged: settle or cancel that draft in the source registry first"
+    )]
+    Uncopyable {
+        /// The draft.
+        id: String,
+        /// The column.
+        column: &'static str,
+        /// What it holds.
+        found: String,
+    },
     /// An error from the server or the connection.
     #[error("PostgreSQL: {}", describe(.0))]
     Postgres(#[from] postgres::Error),
@@ -381,6 +394,22 @@ impl Registry for PgRegistry {
     }
 }
 
+fn uncopyable(id: &str, column: &'static str, found: &SqlValue) -> RegistryError {
+    let found = match found {
+        SqlValue::Null => "NULL".to_owned(),
+        SqlValue::Integer(i) => format!("the integer {i}"),
+        SqlValue::Real(r) => format!("the real {r}"),
+        SqlValue::Text(t) => format!("the text {t:?}"),
+        SqlValue::BadText(_) => "text that is not valid UTF-8".to_owned(),
+        SqlValue::Blob(_) => "a BLOB".to_owned(),
+    };
+    RegistryError::Postgres(PgError::Uncopyable {
+        id: id.to_owned(),
+        column,
+        found,
+    })
+}
+
 /// One draft by id, with a locking clause (`FOR UPDATE …`) or none.
 fn get(
     client: &mut impl GenericClient,
@@ -635,6 +664,76 @@ impl Transaction for PgTransaction<'_> {
             &[&THERMAL_LOCK_CLASS, &schema],
         )?;
         actions_since(tx, since).map(Some)
+    }
+
+    fn copy_draft(&mut self, row: &DraftRow) -> Result<bool, RegistryError> {
+        let d = &row.signed;
+        let id = row.id.as_str();
+        let text = |v: &SqlValue, column: &'static str| match v {
+            SqlValue::Text(t) => Ok(Some(t.clone())),
+            SqlValue::Null => Ok(None),
+            other => Err(uncopyable(id, column, other)),
+        };
+        let int = |v: &SqlValue, column: &'static str| match v {
+            SqlValue::Integer(i) => Ok(Some(*i)),
+            SqlValue::Null => Ok(None),
+            other => Err(uncopyable(id, column, other)),
+        };
+        let values = (
+            text(&d.draft_id, "draft_id")?,
+            text(&d.draft_kind, "draft_kind")?,
+            text(&d.target_json, "target_json")?,
+            text(&d.payload_json, "payload_json")?,
+            int(&d.issued_at, "issued_at")?,
+            int(&d.key_version, "key_version")?,
+            text(&d.schema_version, "schema_version")?,
+            text(&d.content_hash, "content_hash")?,
+            text(&d.signature, "signature")?,
+        );
+        let inserted = self.tx().execute(
+            "INSERT INTO drafts (draft_id, draft_kind, target_json, payload_json, issued_at,
+                 key_version, schema_version, content_hash, signature, status, led_ref,
+                 approval_subject, executed_url, last_error, created_at, updated_at,
+                 completed_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+             ON CONFLICT (draft_id) DO NOTHING",
+            &[
+                &values.0,
+                &values.1,
+                &values.2,
+                &values.3,
+                &values.4,
+                &values.5,
+                &values.6,
+                &values.7,
+                &values.8,
+                &row.status,
+                &row.led_ref,
+                &row.approval_subject,
+                &row.executed_url,
+                &row.last_error,
+                &row.created_at.unwrap_or(0),
+                &row.updated_at.unwrap_or(0),
+                &row.completed_at,
+            ],
+        )?;
+        Ok(inserted == 1)
+    }
+
+    fn copy_attempt(&mut self, id: &str, a: &Attempt) -> Result<(), RegistryError> {
+        self.tx().execute(
+            "INSERT INTO attempts (draft_id, kind, outcome, reason, executed_url, attempted_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &id,
+                &a.kind,
+                &a.outcome,
+                &a.reason,
+                &a.executed_url,
+                &a.attempted_at,
+            ],
+        )?;
+        Ok(())
     }
 
     fn commit(mut self: Box<Self>) -> Result<(), RegistryError> {
