@@ -16,6 +16,7 @@ mod faults;
 mod harness;
 mod many_hosts;
 mod operate;
+mod pg_cluster;
 mod pg_tls;
 mod pgdb;
 mod postgres;

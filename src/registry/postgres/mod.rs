@@ -212,6 +212,18 @@ impl PgRegistry {
         }
         Ok(&mut self.client)
     }
+
+    /// Runs a read, once more on a new connection when the server dropped the old one (a
+    /// read is safe to repeat): a restarted server or a killed session does not end the run.
+    fn read<T>(
+        &mut self,
+        query: impl Fn(&mut postgres::Client) -> Result<T, RegistryError>,
+    ) -> Result<T, RegistryError> {
+        match query(self.client()?) {
+            Err(_) if self.client.is_closed() => query(self.client()?),
+            other => other,
+        }
+    }
 }
 
 /// One session on the registry's schema.
@@ -240,20 +252,22 @@ impl Registry for PgRegistry {
     }
 
     fn get(&mut self, id: &str) -> Result<Option<DraftRow>, RegistryError> {
-        get(self.client()?, id, "")
+        self.read(|c| get(c, id, ""))
     }
 
     fn get_row(&mut self, key: &RowKey) -> Result<Option<DraftRow>, RegistryError> {
         let id = row_id(key).to_owned();
-        get(self.client()?, &id, "")
+        self.read(|c| get(c, &id, ""))
     }
 
     fn batch_keys(&mut self, status: Status, limit: usize) -> Result<Vec<RowKey>, RegistryError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = self.client()?.query(
-            "SELECT draft_id FROM drafts WHERE status = $1 ORDER BY created_at, draft_id LIMIT $2",
-            &[&status.as_str(), &limit],
-        )?;
+        let rows = self.read(|c| {
+            Ok(c.query(
+                "SELECT draft_id FROM drafts WHERE status = $1 ORDER BY created_at, draft_id LIMIT $2",
+                &[&status.as_str(), &limit],
+            )?)
+        })?;
         let queued = status == Status::Approved;
         Ok(rows
             .iter()
@@ -297,11 +311,13 @@ impl Registry for PgRegistry {
     }
 
     fn attempts(&mut self, id: &str) -> Result<Vec<Attempt>, RegistryError> {
-        let rows = self.client()?.query(
-            "SELECT kind, outcome, reason, executed_url, attempted_at FROM attempts
-             WHERE draft_id = $1 ORDER BY attempt_id",
-            &[&id],
-        )?;
+        let rows = self.read(|c| {
+            Ok(c.query(
+                "SELECT kind, outcome, reason, executed_url, attempted_at FROM attempts
+                 WHERE draft_id = $1 ORDER BY attempt_id",
+                &[&id],
+            )?)
+        })?;
         Ok(rows
             .iter()
             .map(|r| Attempt {
@@ -315,11 +331,11 @@ impl Registry for PgRegistry {
     }
 
     fn actions_since(&mut self, since: i64) -> Result<Vec<(i64, i64)>, RegistryError> {
-        actions_since(self.client()?, since)
+        self.read(|c| actions_since(c, since))
     }
 
     fn executing(&mut self, claimed_before: i64) -> Result<Vec<Executing>, RegistryError> {
-        let rows = self.client()?.query(EXECUTING, &[&claimed_before])?;
+        let rows = self.read(|c| Ok(c.query(EXECUTING, &[&claimed_before])?))?;
         Ok(rows
             .iter()
             .map(|r| {
@@ -346,26 +362,25 @@ impl Registry for PgRegistry {
 
     fn counts(&mut self) -> Result<Vec<(String, i64)>, RegistryError> {
         let rows = self
-            .client()?
-            .query("SELECT status, count(*) FROM drafts GROUP BY status", &[])?;
+            .read(|c| Ok(c.query("SELECT status, count(*) FROM drafts GROUP BY status", &[])?))?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
     fn oldest_approved(&mut self) -> Result<Option<i64>, RegistryError> {
-        Ok(self
-            .client()?
-            .query_one(
+        self.read(|c| {
+            Ok(c.query_one(
                 "SELECT min(created_at) FROM drafts WHERE status = 'approved'",
                 &[],
             )?
             .get(0))
+        })
     }
 
     fn newest_attempt(&mut self) -> Result<Option<i64>, RegistryError> {
-        Ok(self
-            .client()?
-            .query_one("SELECT max(attempt_id) FROM attempts", &[])?
-            .get(0))
+        self.read(|c| {
+            Ok(c.query_one("SELECT max(attempt_id) FROM attempts", &[])?
+                .get(0))
+        })
     }
 
     fn shared_thermal(&self) -> bool {
@@ -373,7 +388,15 @@ impl Registry for PgRegistry {
     }
 
     fn begin(&mut self) -> Result<Box<dyn Transaction + '_>, RegistryError> {
-        self.client()?;
+        // The driver learns that the server dropped the connection only when it next uses
+        // it: try it, and connect again once if it is gone, so an outcome waiting to be
+        // recorded gets its write after a server restart or a killed session.
+        if let Err(e) = self.client()?.execute("SELECT 1", &[]) {
+            if !self.client.is_closed() {
+                return Err(e.into());
+            }
+            self.client()?;
+        }
         let PgRegistry {
             client,
             locks,
