@@ -109,6 +109,13 @@ pub enum Command {
     /// run failed, is missing or is older than stuck_after; 5 drafts are stuck in executing;
     /// 6 the thermal cutout is paused. The first that applies, in that order, sets the code.
     Status(StatusArgs),
+    /// Copy a registry's drafts and attempts to another registry (SQLite file or
+    /// postgres:// URL), byte for byte, so every signature still verifies.
+    ///
+    /// One transaction on the target: all or nothing. A target that already holds drafts
+    /// is refused unless --force, which adds the drafts it lacks and leaves those it has as
+    /// they are. Stop the executors of both registries first.
+    Copy(CopyArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
     /// Print the man page (roff).
@@ -160,6 +167,20 @@ pub struct DraftNewArgs {
     /// A ledger reference to store with the draft.
     #[arg(long, value_name = "REF")]
     pub led_ref: Option<String>,
+}
+
+/// `copy`.
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// The registry to read: a SQLite file or a postgres:// URL.
+    #[arg(long, value_name = "DB")]
+    pub from: PathBuf,
+    /// The registry to write (created if missing): a SQLite file or a postgres:// URL.
+    #[arg(long, value_name = "DB")]
+    pub to: PathBuf,
+    /// Copy into a target that already holds drafts (drafts it has are left alone).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// A command that takes one draft id.

@@ -51,6 +51,7 @@ pub fn run(cli: &Cli, env: &HostEnv) -> anyhow::Result<Output> {
         Command::Run(args) => commands::run::run(&config, args, env),
         Command::Reconcile(args) => commands::reconcile::run(&config, args, now),
         Command::Status(args) => commands::status::run(&config, args, now),
+        Command::Copy(args) => commands::copy::run(&config, args),
         Command::Completions(_) | Command::Man => unreachable!("handled above"),
     }
 }

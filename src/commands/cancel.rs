@@ -10,8 +10,8 @@ use crate::report::Output;
 
 /// Cancels a pending draft.
 pub fn run(config: &Config, args: &IdArg, now: i64) -> anyhow::Result<Output> {
-    let mut reg = registry::open(&config.db, OpenMode::Existing)
-        .with_context(|| format!("opening registry {}", config.db.display()))?;
+    let mut reg = registry::open(&config.db, &config.postgres, OpenMode::Existing)
+        .with_context(|| format!("opening registry {}", crate::registry::shown(&config.db)))?;
     let row = registry::find(&mut *reg, &args.id)?;
     row.require(Status::Pending, "cancelled")?;
     let to = Status::Cancelled;

@@ -9,8 +9,8 @@ use crate::report::Output;
 
 /// Creates or migrates the registry.
 pub fn run(config: &Config) -> anyhow::Result<Output> {
-    let registry = registry::open(&config.db, OpenMode::Create)
-        .with_context(|| format!("creating registry {}", config.db.display()))?;
+    let registry = registry::open(&config.db, &config.postgres, OpenMode::Create)
+        .with_context(|| format!("creating registry {}", crate::registry::shown(&config.db)))?;
     let path = registry.location();
     Ok(Output::done(
         format!("registry ready: {path}\n"),

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::cli::{ReconcileAction, ReconcileArgs, Resolution, ResolveArgs};
 use crate::config::{Config, parse_duration};
-use crate::process::{Liveness, liveness, this_process};
+use crate::process::{Liveness, claim_liveness, this_process};
 use crate::registry::{self, AttemptKind, AttemptOutcome, MoveFields, OpenMode, Status};
 use crate::report::{Output, ago, table};
 use crate::stuck::stuck;
@@ -22,8 +22,8 @@ pub fn run(config: &Config, args: &ReconcileArgs, now: i64) -> anyhow::Result<Ou
         }
         None => 0,
     };
-    let mut reg = registry::open(&config.db, OpenMode::Existing)
-        .with_context(|| format!("opening registry {}", config.db.display()))?;
+    let mut reg = registry::open(&config.db, &config.postgres, OpenMode::Existing)
+        .with_context(|| format!("opening registry {}", crate::registry::shown(&config.db)))?;
     let rows = reg
         .executing(now.saturating_sub(older))
         .context("listing drafts in executing")?;
@@ -82,12 +82,13 @@ fn resolve(config: &Config, args: &ResolveArgs, now: i64) -> anyhow::Result<Outp
     if args.url.is_some() && to != Status::Completed {
         bail!("--url goes with --as completed only");
     }
-    let mut reg = registry::open(&config.db, OpenMode::Existing)
-        .with_context(|| format!("opening registry {}", config.db.display()))?;
+    let mut reg = registry::open(&config.db, &config.postgres, OpenMode::Existing)
+        .with_context(|| format!("opening registry {}", crate::registry::shown(&config.db)))?;
     registry::find(&mut *reg, id)?.require(Status::Executing, "reconciled")?;
     let claim = reg.executing(i64::MAX)?.into_iter().find(|e| e.id == id);
     if let Some(claim) = &claim
-        && liveness(claim.claimer.as_ref(), &this_process()) == Liveness::Running
+        && claim_liveness(claim.session_alive, claim.claimer.as_ref(), &this_process())
+            == Liveness::Running
     {
         let by = claim.claimer.as_ref().map_or(0, |c| c.pid);
         bail!(

@@ -39,8 +39,8 @@ pub struct StatusReport {
 
 /// `status [--check]`: the report, and with `--check` an exit code for monitoring.
 pub fn run(config: &Config, args: &StatusArgs, now: i64) -> anyhow::Result<Output> {
-    let mut reg = registry::open(&config.db, OpenMode::Existing)
-        .with_context(|| format!("opening registry {}", config.db.display()))?;
+    let mut reg = registry::open(&config.db, &config.postgres, OpenMode::Existing)
+        .with_context(|| format!("opening registry {}", crate::registry::shown(&config.db)))?;
     let mut counts = serde_json::Map::new();
     for s in Status::ALL {
         counts.insert(s.as_str().to_owned(), json!(0));
@@ -56,7 +56,15 @@ pub fn run(config: &Config, args: &StatusArgs, now: i64) -> anyhow::Result<Outpu
     );
     let oldest_approved_age_s = reg.oldest_approved()?.map(|t| now.saturating_sub(t));
 
-    let mut sidecar = Thermal::peek(&config.state_dir.join(THERMAL_FILE));
+    let mut sidecar = if reg.shared_thermal() {
+        // Every executor's claims, from the registry itself.
+        let actions = reg
+            .actions_since(Thermal::rebuild_horizon(now, &config.thermal))
+            .context("reading recent claims")?;
+        Thermal::rebuild(&actions, 0, now, &config.thermal)
+    } else {
+        Thermal::peek(&config.state_dir.join(THERMAL_FILE))
+    };
     sidecar.prune(now, &config.thermal);
     let thermal = ThermalState {
         recent_actions: sidecar.recent_action_times.len(),

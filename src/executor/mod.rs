@@ -22,7 +22,7 @@ use crate::dispatch::{Dispatched, Handlers, Prepared};
 use crate::draft::{KeyRing, SqlValue, VerifyError, verify};
 use crate::lock::{LOCK_FILE, RunLock};
 use crate::notify::Notifier;
-use crate::process::{liveness, this_process};
+use crate::process::{claim_liveness, this_process};
 use crate::registry::{
     self, AttemptKind, AttemptOutcome, Claimer, DraftRow, MoveFields, OpenMode, Registry, RowKey,
     Status, Transaction,
@@ -68,6 +68,16 @@ enum Decision<'h> {
         /// What its handler will run.
         prepared: Prepared<'h>,
     },
+}
+
+/// What the claim transaction decided.
+enum Claim {
+    /// Claimed; with the shared window as it stood before this claim, when there is one.
+    Claimed(Option<Thermal>),
+    /// Another executor moved the draft first.
+    Lost,
+    /// The shared window is paused: left approved.
+    Deferred(Thermal),
 }
 
 /// How a draft is ended without a claim.
@@ -122,7 +132,8 @@ impl<'a> Cycle<'a> {
 
     fn open_registry(&self, mode: OpenMode) -> anyhow::Result<Box<dyn Registry>> {
         let db = &self.config.db;
-        registry::open(db, mode).with_context(|| format!("opening registry {}", db.display()))
+        registry::open(db, &self.config.postgres, mode)
+            .with_context(|| format!("opening registry {}", registry::shown(db)))
     }
 
     /// Under the lock: the thermal window, the stuck-draft alerts, the batch, the window saved.
@@ -145,7 +156,8 @@ impl<'a> Cycle<'a> {
         if thermal.is_paused((self.clock)()) {
             report.paused_until = Some(thermal.paused_until);
         }
-        if !opts.dry_run {
+        // On a shared registry the database is the window's one record: no sidecar.
+        if !opts.dry_run && !registry.shared_thermal() {
             thermal.save(registry, &thermal_path)?;
         }
         Ok(report)
@@ -159,7 +171,14 @@ impl<'a> Cycle<'a> {
         alert: bool,
     ) -> anyhow::Result<Thermal> {
         let now = (self.clock)();
-        let loaded = Thermal::load(registry, path, now, &self.config.thermal)?;
+        let cfg = &self.config.thermal;
+        if registry.shared_thermal() {
+            let actions = registry
+                .actions_since(Thermal::rebuild_horizon(now, cfg))
+                .context("reading recent claims")?;
+            return Ok(Thermal::rebuild(&actions, 0, now, cfg));
+        }
+        let loaded = Thermal::load(registry, path, now, cfg)?;
         if let (Some(why), true) = (&loaded.unusable, alert) {
             self.notifier
                 .alert(Alert::thermal_rebuilt(path, why, &loaded.thermal, now));
@@ -180,16 +199,21 @@ impl<'a> Cycle<'a> {
         if fresh.is_empty() {
             return Ok(());
         }
-        registry::write(registry, |w| {
-            for e in &fresh {
-                w.mark_stuck_alerted(&e.id, now)?;
+        // Only the drafts this run marked: another executor sharing the registry may have
+        // marked (and alerted about) the others a moment ago.
+        let fresh: Vec<_> = registry::write(registry, |w| {
+            let mut mine = Vec::with_capacity(fresh.len());
+            for e in fresh {
+                if w.mark_stuck_alerted(&e.id, now)? {
+                    mine.push(e);
+                }
             }
-            Ok(())
+            Ok(mine)
         })
         .context("recording stuck-draft alerts")?;
         let me = this_process();
         for e in fresh {
-            let alive = liveness(e.claimer.as_ref(), &me);
+            let alive = claim_liveness(e.session_alive, e.claimer.as_ref(), &me);
             self.notifier.alert(Alert::stuck(&e, &alive, now));
         }
         Ok(())
@@ -279,8 +303,16 @@ impl<'a> Cycle<'a> {
         match self.decide(&row, ring, now)? {
             Decision::Refuse(refusal) => self.refuse(batch, tx, &row, refusal, now).map(Some),
             Decision::Dispatch { kind, prepared } => {
-                if !self.claim(batch, tx, &row, now)? {
-                    return Ok(Some(result(&row, Outcome::LostRace, None, None)));
+                match self.claim(batch, tx, &row, now)? {
+                    Claim::Lost => return Ok(Some(result(&row, Outcome::LostRace, None, None))),
+                    Claim::Deferred(shared) => {
+                        *thermal = shared;
+                        return Ok(Some(result(&row, Outcome::DeferredThermal, None, None)));
+                    }
+                    // What every executor has claimed so far: this claim trips the cutout
+                    // (and alerts) only when it is the one over the limit.
+                    Claim::Claimed(Some(shared)) => *thermal = shared,
+                    Claim::Claimed(None) => {}
                 }
                 // e. The side effect.
                 let dispatched = prepared.dispatch();
@@ -399,30 +431,41 @@ impl<'a> Cycle<'a> {
 
     /// d. Claims the draft in `tx` and commits, durably, before the side effect. The verify
     /// attempt, the claim record and the previous draft's outcome ride in the same commit.
+    /// On a registry whose thermal window is shared (PostgreSQL), the window is read in the
+    /// same transaction under a lock every executor takes before it claims, held until the
+    /// commit: check and claim are one step across hosts.
     fn claim(
         &self,
         batch: &mut Batch,
         mut tx: Box<dyn Transaction + '_>,
         row: &DraftRow,
         now: i64,
-    ) -> anyhow::Result<bool> {
+    ) -> anyhow::Result<Claim> {
         let id = row.id.as_str();
+        let cfg = &self.config.thermal;
         let (from, to) = (Status::Approved, Status::Executing);
-        tx.transition(id, from, to, &MoveFields::default(), now)
-            .and_then(|moved| {
-                if moved {
-                    tx.record_attempt(
-                        id,
-                        AttemptKind::Verify,
-                        AttemptOutcome::Ok,
-                        None,
-                        None,
-                        now,
-                    )?;
-                    tx.record_claim(id, &self.claimer, now)?;
+        let mut decide = || -> Result<Claim, registry::RegistryError> {
+            let shared = match tx.shared_actions(Thermal::rebuild_horizon(now, cfg))? {
+                Some(actions) => {
+                    let shared = Thermal::rebuild(&actions, 0, now, cfg);
+                    if shared.is_paused(now) {
+                        return Ok(Claim::Deferred(shared));
+                    }
+                    Some(shared)
                 }
+                None => None,
+            };
+            if !tx.transition(id, from, to, &MoveFields::default(), now)? {
+                return Ok(Claim::Lost);
+            }
+            tx.record_attempt(id, AttemptKind::Verify, AttemptOutcome::Ok, None, None, now)?;
+            tx.record_claim(id, &self.claimer, now)?;
+            Ok(Claim::Claimed(shared))
+        };
+        decide()
+            .and_then(|claim| {
                 batch.commit(tx)?;
-                Ok(moved)
+                Ok(claim)
             })
             .with_context(|| format!("claiming draft {id} (it stays approved)"))
     }

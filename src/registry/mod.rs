@@ -92,13 +92,33 @@ pub enum RegistryError {
     /// An error from SQLite.
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
+    /// An error from the PostgreSQL registry.
+    #[error(transparent)]
+    Postgres(postgres::PgError),
 }
 
-/// Opens (or, with [`OpenMode::Create`], creates) the registry at `db` and migrates it once.
-pub fn open(db: &Path, mode: OpenMode) -> Result<Box<dyn Registry>, RegistryError> {
-    // The one place a second backend branches off: `postgres://` URLs (DESIGN.md §3b) will be
-    // told apart from SQLite paths here, before any file is touched.
-    Ok(Box::new(sqlite::Sqlite::open(db, mode)?))
+/// Opens (or, with [`OpenMode::Create`], creates) the registry at `db` and migrates it once:
+/// a `postgres://` URL is the PostgreSQL registry (with `pg`'s settings), anything else a
+/// SQLite file.
+pub fn open(
+    db: &Path,
+    pg: &postgres::PgSettings,
+    mode: OpenMode,
+) -> Result<Box<dyn Registry>, RegistryError> {
+    match db.to_str().filter(|d| postgres::is_postgres_url(d)) {
+        Some(url) => Ok(Box::new(postgres::PgRegistry::open(url, pg, mode)?)),
+        None => Ok(Box::new(sqlite::Sqlite::open(db, mode)?)),
+    }
+}
+
+/// The registry as messages name it: a path, or a URL with any password hidden.
+pub fn shown(db: &Path) -> String {
+    let text = db.to_string_lossy();
+    if postgres::is_postgres_url(&text) {
+        postgres::redact(&text)
+    } else {
+        db.display().to_string()
+    }
 }
 
 /// Runs `f` in one transaction and commits it (durably) when `f` succeeds; an error rolls
@@ -247,6 +267,12 @@ pub trait Registry {
     /// mark, so a sidecar saved before the newest attempt is known to be behind.
     fn newest_attempt(&mut self) -> Result<Option<i64>, RegistryError>;
 
+    /// Whether the thermal window is shared by every executor of the registry and kept in
+    /// it (PostgreSQL), rather than in each state directory's sidecar (SQLite).
+    fn shared_thermal(&self) -> bool {
+        false
+    }
+
     /// Starts a write transaction that holds the registry's write lock from its first
     /// statement (SQLite: `BEGIN IMMEDIATE`), so what it reads stays true until it commits.
     fn begin(&mut self) -> Result<Box<dyn Transaction + '_>, RegistryError>;
@@ -307,11 +333,28 @@ pub trait Transaction {
     /// Records who claimed a draft.
     fn record_claim(&mut self, id: &str, claimer: &Claimer, now: i64) -> Result<(), RegistryError>;
 
-    /// Remembers that `run` alerted about a stuck draft.
-    fn mark_stuck_alerted(&mut self, id: &str, now: i64) -> Result<(), RegistryError>;
+    /// Remembers that `run` alerted about a stuck draft; false when some run already had,
+    /// so the alert goes once for all executors.
+    fn mark_stuck_alerted(&mut self, id: &str, now: i64) -> Result<bool, RegistryError>;
 
     /// Moves pending drafts issued before `cutoff` to `expired`; returns how many.
     fn expire_pending(&mut self, cutoff: i64, now: i64) -> Result<usize, RegistryError>;
+
+    /// On a registry whose thermal window is shared ([`Registry::shared_thermal`]): waits
+    /// until no other executor is between its thermal check and its claim commit, and returns
+    /// the claims (`(attempt_id, attempted_at)`) at or after `since`, so the check and the
+    /// claim in this transaction are one atomic step across hosts. `None` elsewhere.
+    fn shared_actions(&mut self, since: i64) -> Result<Option<Vec<(i64, i64)>>, RegistryError> {
+        let _ = since;
+        Ok(None)
+    }
+
+    /// Inserts a row copied from another registry, every column as stored; false (and
+    /// nothing written) when a draft with its id is already here.
+    fn copy_draft(&mut self, row: &DraftRow) -> Result<bool, RegistryError>;
+
+    /// Appends an attempt copied from another registry.
+    fn copy_attempt(&mut self, id: &str, attempt: &Attempt) -> Result<(), RegistryError>;
 
     /// Commits, durably: when this returns `Ok`, the writes survive a crash.
     fn commit(self: Box<Self>) -> Result<(), RegistryError>;
@@ -320,7 +363,19 @@ pub trait Transaction {
 /// A backend's handle on one `drafts` row, opaque outside this module. On SQLite it is the
 /// rowid: the one handle on a row whose `draft_id` is not usable text.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct RowKey(i64);
+pub struct RowKey(KeyRepr);
+
+/// What a [`RowKey`] holds, per backend.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum KeyRepr {
+    /// SQLite's rowid.
+    Rowid(i64),
+    /// PostgreSQL: the draft id (the primary key, always text there).
+    Id(String),
+    /// PostgreSQL, from a batch of approved drafts: this draft, or the oldest approved one
+    /// no other executor holds when it is taken.
+    Queued(String),
+}
 
 /// Draft statuses (DESIGN.md §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -545,6 +600,10 @@ pub struct Executing {
     pub last_attempt: Option<String>,
     /// Whether `run` has alerted about it.
     pub alerted: bool,
+    /// Whether the claimer's database session still holds its lock on the draft, seen from
+    /// any host (PostgreSQL); `None` when the backend or the claim cannot tell (SQLite, a
+    /// claim by the reference), and the claiming process is looked up on this host instead.
+    pub session_alive: Option<bool>,
 }
 
 /// The process that claims drafts: enough to tell later whether it is still alive.

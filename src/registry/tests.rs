@@ -7,7 +7,12 @@ use super::*;
 /// `created_at` 100, 101, … in that order.
 fn registry_with(ids: &[&str]) -> (tempfile::TempDir, Box<dyn Registry>) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut reg = open(&dir.path().join("r.db"), OpenMode::Create).expect("open");
+    let mut reg = open(
+        &dir.path().join("r.db"),
+        &Default::default(),
+        OpenMode::Create,
+    )
+    .expect("open");
     for (n, id) in (100..).zip(ids) {
         let value = serde_json::json!({ "n": n });
         let signed = crate::draft::sign(id, "k", &value, &value, n, 1, b"key").expect("sign");

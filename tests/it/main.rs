@@ -1,13 +1,26 @@
-//! Integration tests: the real binary against temp directories and real SQLite files.
+//! Integration tests: the real binary against temp directories, real SQLite files and a
+//! real PostgreSQL server.
+
+/// Tests of the SQLite file itself (its format, its storage classes, the thermal sidecar
+/// next to it): kept here, and dropped by the same macro in `postgres.rs`.
+macro_rules! sqlite_only {
+    ($($test:tt)*) => { $($test)* };
+}
 
 mod alerts;
 mod conformance;
+mod copy;
 mod docs;
 mod drafts;
 mod faults;
 mod harness;
 mod install;
+mod many_hosts;
 mod operate;
+mod pg_cluster;
+mod pg_tls;
+mod pgdb;
+mod postgres;
 mod run;
 mod security;
 mod stage;

@@ -244,10 +244,20 @@ fn status_reports_counts_stuck_drafts_thermal_and_the_last_run() {
         .ok();
     s.cmd(&["status", "--check"]).ok();
 
-    let paused = serde_json::json!({
-        "recent_action_times": [], "paused_until": inbox_exec::unix_now() + 600, "high_water": 0
-    });
-    fs::write(s.w.state.join("thermal.json"), paused.to_string()).expect("sidecar");
+    if s.w.on_postgres() {
+        // The window is the claims in the database: eleven, over the default limit of ten.
+        let now = inbox_exec::unix_now();
+        for _ in 0..11 {
+            s.w.sql(&format!(
+                "INSERT INTO attempts (draft_id, kind, outcome, attempted_at) VALUES ('{approved}', 'verify', 'ok', {now})"
+            ));
+        }
+    } else {
+        let paused = serde_json::json!({
+            "recent_action_times": [], "paused_until": inbox_exec::unix_now() + 600, "high_water": 0
+        });
+        fs::write(s.w.state.join("thermal.json"), paused.to_string()).expect("sidecar");
+    }
     s.cmd(&["status", "--check"]).code(6);
     let text = s.cmd(&["status"]).ok().stdout;
     assert!(text.contains("paused until"), "{text}");
@@ -298,7 +308,7 @@ fn colour_only_on_a_terminal_and_never_with_no_color() {
             .env_clear()
             .env("HOME", &w.home)
             .env("PATH", "/usr/bin:/bin")
-            .env("INBOX_EXEC_DB", &w.db)
+            .env("INBOX_EXEC_DB", w.db_arg())
             .env("INBOX_EXEC_KEY", &w.key);
         if let Some(v) = no_color {
             run.cmd.env("NO_COLOR", v);

@@ -77,12 +77,14 @@ pub enum ConnectError {
         mode: SslMode,
     },
     /// The server refused or could not be reached.
-    #[error("cannot connect to PostgreSQL at {url}: {}", chain(.source))]
+    /// The message leaves the URL to the caller's context ("opening registry URL"), and
+    /// the driver's error is not a `source`, so a chain printer does not say it twice.
+    #[error("cannot connect to the PostgreSQL server: {}", chain(.error))]
     Connect {
         /// The URL, redacted.
         url: String,
         /// What the driver said.
-        source: postgres::Error,
+        error: postgres::Error,
     },
 }
 
@@ -421,7 +423,7 @@ pub fn connect(url: &str, settings: &PgSettings) -> Result<postgres::Client, Con
             config.connect(tokio_postgres_rustls::MakeRustlsConnect::new(tls))
         }
     };
-    connected.map_err(|source| ConnectError::Connect { url: shown, source })
+    connected.map_err(|error| ConnectError::Connect { url: shown, error })
 }
 
 /// The password, from the configured file or libpq's; `None` lets the server decide (trust,

@@ -75,15 +75,6 @@ const OUR_MIGRATIONS: &[&str] = &[
         alerted_at BIGINT NOT NULL
     );
 ",
-    "
-    -- The thermal cutout for every executor at once: the window itself is the claims in
-    -- `attempts`; this row holds the pause. One row, so check-and-claim serialises on it.
-    CREATE TABLE thermal (
-        id           INTEGER PRIMARY KEY CHECK (id = 1),
-        paused_until BIGINT NOT NULL DEFAULT 0
-    );
-    INSERT INTO thermal (id, paused_until) VALUES (1, 0);
-",
 ];
 
 const REFERENCE_KEY: &str = "db_schema_version";
