@@ -44,8 +44,9 @@ pub struct GlobalArgs {
     /// /etc/inbox-exec/config.toml, when present.
     #[arg(long, global = true, env = "INBOX_EXEC_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// The SQLite draft registry. Default: ~/.delimit/drafts.db.
-    #[arg(long, global = true, env = "INBOX_EXEC_DB", value_name = "FILE")]
+    /// The draft registry: a SQLite file, or a postgres:// URL (no password in it).
+    /// Default: ~/.delimit/drafts.db.
+    #[arg(long, global = true, env = "INBOX_EXEC_DB", value_name = "DB")]
     pub db: Option<PathBuf>,
     /// The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key.
     #[arg(long, global = true, env = "INBOX_EXEC_KEY", value_name = "FILE")]

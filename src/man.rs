@@ -134,7 +134,7 @@ fn roff_text(text: &str) -> String {
 const FILES_AND_ENVIRONMENT: &str = r#".SH FILES
 .TP
 \fB~/.delimit/drafts.db\fR
-The draft registry (SQLite, WAL). Single host only: SQLite on a network filesystem is not safe.
+The draft registry (SQLite, WAL). Single host only: SQLite on a network filesystem is not safe. For executors on several hosts, \-\-db takes a \fBpostgres://\fR URL instead (see the [postgres] configuration section).
 .TP
 \fB~/.delimit/secrets/inbox\-executor\-hmac.key\fR
 The HMAC key for key_version 1: raw bytes, mode 0600, owned by the user running inbox\-exec.
@@ -155,8 +155,11 @@ Defaults for \-\-config, \-\-db, \-\-key, \-\-state\-dir, \-\-ttl and run \-\-ba
 \fBHOME\fR, \fBXDG_CONFIG_HOME\fR
 Where the default paths and the configuration file are looked for.
 .TP
+\fBPGPASSFILE\fR, \fBPGUSER\fR
+With a postgres:// registry: libpq's password file (default \fI~/.pgpass\fR), read when [postgres] password_file is not set, and the role when the URL names none (else \fBUSER\fR).
+.TP
 \fBNO_COLOR\fR
 When set, output is never coloured.
 .SH "SEE ALSO"
-\fBsystemd.timer\fR(5), \fBgh\fR(1), \fBsqlite3\fR(1)
+\fBsystemd.timer\fR(5), \fBgh\fR(1), \fBsqlite3\fR(1), \fBpsql\fR(1)
 "#;
