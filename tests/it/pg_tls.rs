@@ -1,6 +1,7 @@
-//! TLS to PostgreSQL through the real binary: a throwaway cluster that accepts only TLS
-//! connections, with a certificate from a CA the test makes (the shared server's TLS setup
-//! is system configuration, so it is left alone), on a free loopback port.
+//! TLS and passwords to PostgreSQL through the real binary: a throwaway cluster on a free
+//! loopback port that accepts only TLS connections, with a certificate from a CA the test
+//! makes (the shared server's TLS and authentication setup is system configuration, so it is
+//! left alone).
 
 use std::fs;
 use std::io::Write as _;
@@ -76,7 +77,8 @@ struct Cluster {
 }
 
 impl Cluster {
-    fn start(pki: &Pki) -> Result<Cluster, String> {
+    /// `auth`: how TCP connections authenticate (`trust`, `scram-sha-256`).
+    fn start(pki: &Pki, auth: &str) -> Result<Cluster, String> {
         let mut bins: Vec<PathBuf> = fs::read_dir("/usr/lib/postgresql")
             .map_err(|e| format!("no /usr/lib/postgresql: {e}"))?
             .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
@@ -109,7 +111,7 @@ impl Cluster {
         // TLS or nothing over TCP: a connection that got in used TLS.
         fs::write(
             data.join("pg_hba.conf"),
-            "local all all trust\nhostssl all all 127.0.0.1/32 trust\n",
+            format!("local all all trust\nhostssl all all 127.0.0.1/32 {auth}\n"),
         )
         .map_err(|e| e.to_string())?;
         let mut conf = fs::OpenOptions::new()
@@ -136,6 +138,17 @@ impl Cluster {
         }
         Ok(Cluster { dir, bin, port })
     }
+
+    /// A session over the cluster's Unix socket, where every role is trusted.
+    fn admin(&self) -> postgres::Client {
+        let mut config = postgres::Config::new();
+        config
+            .host_path(self.dir.path())
+            .port(self.port)
+            .user("postgres")
+            .dbname("postgres");
+        config.connect(postgres::NoTls).expect("socket session")
+    }
 }
 
 impl Drop for Cluster {
@@ -151,7 +164,7 @@ impl Drop for Cluster {
 #[test]
 fn sslmode_require_verify_ca_and_verify_full_with_a_ca_file() {
     let pki = pki();
-    let cluster = match Cluster::start(&pki) {
+    let cluster = match Cluster::start(&pki, "trust") {
         Ok(c) => c,
         Err(reason) => return skip("postgres-server-binaries", &reason),
     };
@@ -211,4 +224,104 @@ fn sslmode_require_verify_ca_and_verify_full_with_a_ca_file() {
     let no_ca = init("localhost", "verify-full", None);
     assert_eq!(no_ca.code, 1);
     assert!(no_ca.stderr.contains("ca_file"), "{}", no_ca.stderr);
+}
+
+#[test]
+fn the_password_comes_from_the_password_file_or_pgpass_and_never_from_the_url() {
+    const SECRET: &str = "s3cret-Pa55";
+    let pki = pki();
+    let cluster = match Cluster::start(&pki, "scram-sha-256") {
+        Ok(c) => c,
+        Err(reason) => return skip("postgres-server-binaries", &reason),
+    };
+    cluster
+        .admin()
+        .batch_execute(&format!("ALTER ROLE postgres PASSWORD '{SECRET}'"))
+        .expect("set the password");
+    let w = World::new();
+    w.cmd(&["keygen"]).ok();
+    let url = format!(
+        "postgres://postgres@localhost:{}/postgres?sslmode=require",
+        cluster.port
+    );
+    let private = |name: &str, body: &str, mode: u32| {
+        let path = w.path(name);
+        fs::write(&path, body).expect("write");
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).expect("chmod");
+        path
+    };
+    let config = |section: &str| private("config.toml", section, 0o600);
+    let init = |url: &str, config: &Path| {
+        w.cmd(&["init"])
+            .env("INBOX_EXEC_DB", url)
+            .env("INBOX_EXEC_CONFIG", config)
+            .output()
+    };
+    let no_secret = |out: &crate::harness::Done| {
+        assert!(
+            !out.stdout.contains(SECRET) && !out.stderr.contains(SECRET),
+            "the password was shown: {out:?}"
+        );
+    };
+
+    // No password anywhere: the server says no.
+    let empty = config("");
+    let out = init(&url, &empty);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("password"), "{}", out.stderr);
+
+    // A password file others can read is refused before anything is sent.
+    let loose = private("pg-password", &format!("{SECRET}\n"), 0o644);
+    let with_file = config(&format!(
+        "[postgres]\npassword_file = \"{}\"\n",
+        loose.display()
+    ));
+    let out = init(&url, &with_file);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("chmod 600"), "{}", out.stderr);
+    no_secret(&out);
+    fs::set_permissions(&loose, fs::Permissions::from_mode(0o600)).expect("chmod");
+    let out = init(&url, &with_file);
+    assert_eq!(out.code, 0, "{out:?}");
+
+    // libpq's password file: PGPASSFILE, else ~/.pgpass, first matching line wins.
+    let pgpass = format!(
+        "# host:port:database:role:password\nother:*:*:*:wrong\nlocalhost:{}:postgres:postgres:{SECRET}\n",
+        cluster.port
+    );
+    let named = private("named.pgpass", &pgpass, 0o600);
+    let out = w
+        .cmd(&["init"])
+        .env("INBOX_EXEC_DB", &url)
+        .env("INBOX_EXEC_CONFIG", &empty)
+        .env("PGPASSFILE", &named)
+        .output();
+    assert_eq!(out.code, 0, "{out:?}");
+    let home_pgpass = w.home.join(".pgpass");
+    fs::write(&home_pgpass, &pgpass).expect("~/.pgpass");
+    fs::set_permissions(&home_pgpass, fs::Permissions::from_mode(0o600)).expect("chmod");
+    assert_eq!(init(&url, &empty).code, 0);
+
+    // A password in the URL is refused, and the message does not repeat it.
+    let with_password = format!(
+        "postgres://postgres:{SECRET}@localhost:{}/postgres",
+        cluster.port
+    );
+    let out = init(&with_password, &empty);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("holds a password"), "{}", out.stderr);
+    no_secret(&out);
+
+    // A wrong password: refused by the server, and not shown either.
+    let wrong = private("wrong-password", "not-it\n", 0o600);
+    let out = init(
+        &url,
+        &config(&format!(
+            "[postgres]\npassword_file = \"{}\"\n",
+            wrong.display()
+        )),
+    );
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("password"), "{}", out.stderr);
+    assert!(!out.stderr.contains("not-it"), "{}", out.stderr);
 }
