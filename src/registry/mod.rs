@@ -12,6 +12,10 @@ mod schema;
 mod sqlite;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+#[allow(clippy::duplicate_mod)] // the same interface tests, on the second backend
+#[path = "tests.rs"]
+mod tests_on_postgres;
 
 use std::io;
 use std::ops::ControlFlow;

@@ -257,7 +257,7 @@ impl Registry for PgRegistry {
 
     fn get_row(&mut self, key: &RowKey) -> Result<Option<DraftRow>, RegistryError> {
         let id = row_id(key).to_owned();
-        self.read(|c| get(c, &id, ""))
+        Ok(self.read(|c| get(c, &id, ""))?.map(|row| keyed(row, key)))
     }
 
     fn batch_keys(&mut self, status: Status, limit: usize) -> Result<Vec<RowKey>, RegistryError> {
@@ -433,6 +433,15 @@ fn uncopyable(id: &str, column: &'static str, found: &SqlValue) -> RegistryError
     })
 }
 
+/// The row with `key` as its key when `key` names it: a row read through a batch key is the
+/// row listed, key and all.
+fn keyed(mut row: DraftRow, key: &RowKey) -> DraftRow {
+    if row_id(key) == row.id {
+        row.key = key.clone();
+    }
+    row
+}
+
 /// One draft by id, with a locking clause (`FOR UPDATE …`) or none.
 fn get(
     client: &mut impl GenericClient,
@@ -536,7 +545,7 @@ impl Transaction for PgTransaction<'_> {
                         &[],
                     )?,
                 };
-                Ok(row.as_ref().map(read_draft))
+                Ok(row.as_ref().map(|r| keyed(read_draft(r), key)))
             }
             _ => {
                 let id = row_id(key).to_owned();
@@ -818,23 +827,23 @@ fn read_draft(row: &postgres::Row) -> DraftRow {
     }
 }
 
+/// A database of its own on the local test server for one unit test, dropped at the end.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod scratch {
     use std::io::Write as _;
 
-    /// A scratch database on the local test server, dropped at the end; `None` (after a
-    /// visible skip) without a server.
-    struct Scratch {
+    /// The database; `new` is `None` (after a visible skip) without a server.
+    pub(crate) struct Scratch {
         admin: postgres::Client,
         name: String,
+        server: String,
     }
 
     impl Scratch {
-        fn new() -> Option<Scratch> {
-            let url = std::env::var("INBOX_EXEC_TEST_POSTGRES")
+        pub(crate) fn new() -> Option<Scratch> {
+            let server = std::env::var("INBOX_EXEC_TEST_POSTGRES")
                 .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-            let mut admin = match url
+            let mut admin = match server
                 .parse::<postgres::Config>()
                 .and_then(|c| c.connect(postgres::NoTls))
             {
@@ -842,8 +851,9 @@ mod tests {
                 Err(e) => {
                     let strict = std::env::var("INBOX_EXEC_NO_SKIP").is_ok_and(|v| v == "1");
                     assert!(!strict, "needs postgres ({e})");
+                    let test = std::thread::current().name().unwrap_or("a test").to_owned();
                     let _ = std::io::stderr()
-                        .write_all(format!("SKIPPED: needs postgres ({e})\n").as_bytes());
+                        .write_all(format!("SKIPPED {test}: needs postgres ({e})\n").as_bytes());
                     return None;
                 }
             };
@@ -854,11 +864,17 @@ mod tests {
             admin
                 .batch_execute(&format!("CREATE DATABASE {name}"))
                 .expect("create database");
-            Some(Scratch { admin, name })
+            Some(Scratch {
+                admin,
+                name,
+                server,
+            })
         }
 
-        fn url(&self) -> String {
-            format!("postgres://postgres@127.0.0.1:5432/{}", self.name)
+        pub(crate) fn url(&self) -> String {
+            let base = self.server.split('?').next().unwrap_or(&self.server);
+            let (server, _) = base.rsplit_once('/').unwrap_or((base, ""));
+            format!("{server}/{}", self.name)
         }
     }
 
@@ -869,6 +885,12 @@ mod tests {
                 .batch_execute(&format!("DROP DATABASE {} WITH (FORCE)", self.name));
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scratch::Scratch;
+    use super::*;
 
     fn settings() -> PgSettings {
         PgSettings {
