@@ -6,6 +6,7 @@ mod docs;
 mod drafts;
 mod faults;
 mod harness;
+mod install;
 mod journal;
 mod operate;
 mod run;
