@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::cycle_report::{CycleReport, DraftResult, Outcome, RunStatus};
 use crate::dispatch::{Dispatched, Handlers, Prepared};
 use crate::draft::{KeyRing, SqlValue, VerifyError, verify};
+use crate::journal::{self, Unrecorded};
 use crate::lock::{LOCK_FILE, RunLock};
 use crate::notify::Notifier;
 use crate::process::{liveness, this_process};
@@ -29,8 +30,8 @@ use crate::registry::{
 };
 use crate::statefile;
 use crate::summary;
-use crate::thermal::{THERMAL_FILE, Thermal};
-use batch::{Batch, Recorded};
+use crate::thermal::{Action, THERMAL_FILE, Thermal};
+use batch::Batch;
 
 /// How to run the cycle.
 #[derive(Debug, Clone, Copy)]
@@ -100,9 +101,18 @@ impl<'a> Cycle<'a> {
             log::info!("another run holds {}", lock_path.display());
             return Ok(CycleReport::new(RunStatus::Skipped, false));
         };
-        let cycle = self
-            .open_registry(OpenMode::Create)
-            .and_then(|mut registry| self.cycle(&mut *registry, &state_dir, opts));
+        // The registry's own lock: two state directories on one registry never run at once.
+        let cycle = match self.open_locked() {
+            Ok(Some(mut locked)) => self.cycle(&mut *locked.registry, &state_dir, opts),
+            Ok(None) => {
+                log::info!(
+                    "another run holds the registry {}",
+                    self.config.db.display()
+                );
+                return Ok(CycleReport::new(RunStatus::Skipped, false));
+            }
+            Err(e) => Err(e),
+        };
         let mut report = match cycle {
             Ok(report) => report,
             Err(e) => {
@@ -125,6 +135,35 @@ impl<'a> Cycle<'a> {
         registry::open(db, mode).with_context(|| format!("opening registry {}", db.display()))
     }
 
+    /// The registry under a lock on its file; `None` when another run holds it.
+    fn open_locked(&self) -> anyhow::Result<Option<Locked>> {
+        let db = &self.config.db;
+        let lock = match lock_file(db)? {
+            Held::Locked(lock) => lock,
+            Held::ByAnother => return Ok(None),
+            Held::NoFile => {
+                // A first run creates the registry, then locks it. A registry that is still
+                // no file (a database server) serialises runs itself.
+                let registry = self.open_registry(OpenMode::Create)?;
+                return Ok(match lock_file(db)? {
+                    Held::Locked(lock) => Some(Locked {
+                        registry,
+                        _lock: Some(lock),
+                    }),
+                    Held::ByAnother => None,
+                    Held::NoFile => Some(Locked {
+                        registry,
+                        _lock: None,
+                    }),
+                });
+            }
+        };
+        Ok(Some(Locked {
+            registry: self.open_registry(OpenMode::Create)?,
+            _lock: Some(lock),
+        }))
+    }
+
     /// Under the lock: the thermal window, the stuck-draft alerts, the batch, the window saved.
     fn cycle(
         &mut self,
@@ -132,26 +171,36 @@ impl<'a> Cycle<'a> {
         state_dir: &Path,
         opts: RunOptions,
     ) -> anyhow::Result<CycleReport> {
+        let mut report = CycleReport::new(RunStatus::Paused, opts.dry_run);
+        let journal_path = state_dir.join(journal::FILE);
+        if !opts.dry_run {
+            // Before anything else: what earlier runs did and could not record.
+            report.recorded_late = batch::record_journal(registry, &journal_path)?;
+        }
         let thermal_path = state_dir.join(THERMAL_FILE);
         let mut thermal = self.load_thermal(registry, &thermal_path, !opts.dry_run)?;
         if !opts.dry_run {
             self.alert_stuck(registry)?;
         }
-        let mut report = CycleReport::new(RunStatus::Paused, opts.dry_run);
         if !thermal.is_paused((self.clock)()) {
-            self.batch(registry, &mut thermal, opts, &mut report)?;
+            let paths = StatePaths {
+                thermal: &thermal_path,
+                journal: &journal_path,
+            };
+            self.batch(registry, &mut thermal, &paths, opts, &mut report)?;
         }
         report.processed = report.results.len();
         if thermal.is_paused((self.clock)()) {
             report.paused_until = Some(thermal.paused_until);
         }
         if !opts.dry_run {
-            thermal.save(registry, &thermal_path)?;
+            thermal.save(&thermal_path);
         }
         Ok(report)
     }
 
-    /// The thermal window, with an alert when an unusable sidecar had to be rebuilt.
+    /// The thermal window, with an alert when an unusable sidecar had to be rebuilt or times
+    /// from the future were brought back.
     fn load_thermal(
         &mut self,
         registry: &mut dyn Registry,
@@ -159,10 +208,19 @@ impl<'a> Cycle<'a> {
         alert: bool,
     ) -> anyhow::Result<Thermal> {
         let now = (self.clock)();
-        let loaded = Thermal::load(registry, path, now, &self.config.thermal)?;
+        let cfg = &self.config.thermal;
+        let loaded = Thermal::load(registry, path, now, cfg)?;
         if let (Some(why), true) = (&loaded.unusable, alert) {
             self.notifier
-                .alert(Alert::thermal_rebuilt(path, why, &loaded.thermal, now));
+                .alert(Alert::thermal_rebuilt(path, why, &loaded.thermal, cfg, now));
+        }
+        if loaded.clamped.any() {
+            let future = Alert::thermal_future(&loaded.clamped, &loaded.thermal, cfg, now);
+            if alert {
+                self.notifier.alert(future);
+            } else {
+                log::warn!("{}: {}", future.what, future.body);
+            }
         }
         Ok(loaded.thermal)
     }
@@ -201,6 +259,7 @@ impl<'a> Cycle<'a> {
         &mut self,
         registry: &mut dyn Registry,
         thermal: &mut Thermal,
+        paths: &StatePaths<'_>,
         opts: RunOptions,
         report: &mut CycleReport,
     ) -> anyhow::Result<()> {
@@ -213,7 +272,7 @@ impl<'a> Cycle<'a> {
             RunStatus::Ran
         };
         let ring = KeyRing::new(self.config.keys.clone());
-        let mut batch = Batch::default();
+        let mut batch = Batch::new(paths.journal.to_owned());
         for (done, key) in drafts.iter().enumerate() {
             if self.stop.load(Ordering::Relaxed) {
                 log::warn!(
@@ -222,17 +281,22 @@ impl<'a> Cycle<'a> {
                 );
                 break;
             }
-            let result = match self.one(registry, &mut batch, &ring, thermal, key, opts.dry_run) {
+            let one = self.one(
+                registry,
+                &mut batch,
+                &ring,
+                thermal,
+                paths,
+                key,
+                opts.dry_run,
+            );
+            let result = match one {
                 Ok(Some(result)) => result,
                 // Nothing deletes drafts; if something did, there is nothing to do.
                 Ok(None) => continue,
-                Err(e) => {
-                    // Stopping the cycle: the outcome already in hand still gets recorded.
-                    if let Err(flush) = batch.flush(registry) {
-                        log::error!("{flush:#}");
-                    }
-                    return Err(e);
-                }
+                // Stopping the cycle: the outcome already in hand still gets recorded (or
+                // journalled, and the error says so).
+                Err(e) => return Err(batch.stop(registry, e)),
             };
             log::info!(
                 "{} {} {}",
@@ -247,12 +311,14 @@ impl<'a> Cycle<'a> {
 
     /// One draft, start to finish; `None` when its row is gone. `Err` only for what stops
     /// the cycle.
+    #[allow(clippy::too_many_arguments)]
     fn one(
         &mut self,
         registry: &mut dyn Registry,
         batch: &mut Batch,
         ring: &KeyRing,
         thermal: &mut Thermal,
+        paths: &StatePaths<'_>,
         key: &RowKey,
         dry_run: bool,
     ) -> anyhow::Result<Option<DraftResult>> {
@@ -279,12 +345,13 @@ impl<'a> Cycle<'a> {
         match self.decide(&row, ring, now)? {
             Decision::Refuse(refusal) => self.refuse(batch, tx, &row, refusal, now).map(Some),
             Decision::Dispatch { kind, prepared } => {
-                if !self.claim(batch, tx, &row, now)? {
+                let Some(attempt_id) = self.claim(batch, tx, &row, now)? else {
                     return Ok(Some(result(&row, Outcome::LostRace, None, None)));
-                }
+                };
+                self.count(thermal, paths.thermal, &row, attempt_id, now);
                 // e. The side effect.
                 let dispatched = prepared.dispatch();
-                Ok(Some(self.record(batch, thermal, &row, &kind, dispatched)))
+                Ok(Some(self.record(batch, &row, &kind, dispatched)))
             }
         }
     }
@@ -399,41 +466,69 @@ impl<'a> Cycle<'a> {
 
     /// d. Claims the draft in `tx` and commits, durably, before the side effect. The verify
     /// attempt, the claim record and the previous draft's outcome ride in the same commit.
+    /// Returns the verify attempt's id, `None` when another executor moved the draft first.
     fn claim(
         &self,
         batch: &mut Batch,
         mut tx: Box<dyn Transaction + '_>,
         row: &DraftRow,
         now: i64,
-    ) -> anyhow::Result<bool> {
+    ) -> anyhow::Result<Option<i64>> {
         let id = row.id.as_str();
         let (from, to) = (Status::Approved, Status::Executing);
         tx.transition(id, from, to, &MoveFields::default(), now)
             .and_then(|moved| {
-                if moved {
-                    tx.record_attempt(
+                let attempt = if moved {
+                    // `ok` as the reason, as the reference's verify_draft returns it.
+                    let attempt = tx.record_attempt(
                         id,
                         AttemptKind::Verify,
                         AttemptOutcome::Ok,
-                        None,
+                        Some("ok"),
                         None,
                         now,
                     )?;
                     tx.record_claim(id, &self.claimer, now)?;
-                }
+                    Some(attempt)
+                } else {
+                    None
+                };
                 batch.commit(tx)?;
-                Ok(moved)
+                Ok(attempt)
             })
             .with_context(|| format!("claiming draft {id} (it stays approved)"))
     }
 
-    /// f. After the side effect: hold the outcome for the next commit (see `batch`), count
-    /// the action in the thermal window, trip the cutout before the next draft is looked at,
-    /// alert on failure.
+    /// Counts a claim in the thermal window, and trips the cutout when the window is over
+    /// the limit, before the side effect: the record is saved first, so neither a crash
+    /// during the dispatch nor a registry writer erasing the claim takes it out of the
+    /// window. The draft in hand still runs (it is claimed): the `+ 1` of the bound.
+    fn count(
+        &mut self,
+        thermal: &mut Thermal,
+        path: &Path,
+        row: &DraftRow,
+        attempt_id: i64,
+        now: i64,
+    ) {
+        let cfg = &self.config.thermal;
+        let action = Action {
+            at: now,
+            draft_id: Some(row.id.clone()),
+            attempt_id: Some(attempt_id),
+        };
+        if thermal.record(action, now, cfg) {
+            self.notifier
+                .alert(Alert::thermal_tripped(thermal, cfg, now));
+        }
+        thermal.save_before_dispatch(path);
+    }
+
+    /// f. After the side effect: hold the outcome for the next commit (see `batch`), alert
+    /// on failure.
     fn record(
         &mut self,
         batch: &mut Batch,
-        thermal: &mut Thermal,
         row: &DraftRow,
         kind: &str,
         dispatched: Dispatched,
@@ -449,17 +544,14 @@ impl<'a> Cycle<'a> {
         } else {
             Some(reason.unwrap_or_else(|| "handler failed".into()))
         };
-        batch.hold(Recorded {
-            id: row.id.clone(),
+        batch.hold(Unrecorded {
+            draft_id: row.id.clone(),
+            kind: kind.to_owned(),
             ok,
             reason: reason.clone(),
             executed_url: executed_url.clone(),
             at: done_at,
         });
-        let cfg = &self.config.thermal;
-        if thermal.record(done_at, cfg) {
-            self.notifier.alert(Alert::thermal_tripped(thermal, cfg));
-        }
         match reason {
             None => result(row, Outcome::Executed, None, executed_url),
             Some(reason) => {
@@ -483,5 +575,39 @@ fn result(
         outcome,
         reason,
         executed_url: url,
+    }
+}
+
+/// The state files the batch writes besides the summary.
+struct StatePaths<'p> {
+    thermal: &'p Path,
+    journal: &'p Path,
+}
+
+/// The registry, opened under the lock on its file. Fields drop in order: the connection
+/// closes before the lock's descriptor does, as it must (closing any descriptor of the
+/// database while SQLite holds its POSIX locks on it would drop them).
+struct Locked {
+    registry: Box<dyn Registry>,
+    _lock: Option<RunLock>,
+}
+
+/// Whether the lock on the registry's file is ours.
+enum Held {
+    Locked(RunLock),
+    ByAnother,
+    /// No such file.
+    NoFile,
+}
+
+fn lock_file(db: &Path) -> anyhow::Result<Held> {
+    match RunLock::try_acquire_existing(db) {
+        Ok(Some(lock)) => Ok(Held::Locked(lock)),
+        Ok(None) => Ok(Held::ByAnother),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Held::NoFile),
+        Err(e) => Err(anyhow::Error::new(e).context(format!(
+            "taking the run lock on the registry {}",
+            db.display()
+        ))),
     }
 }

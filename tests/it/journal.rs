@@ -65,6 +65,8 @@ fn an_outcome_the_locked_registry_refused_is_journalled_and_recorded_by_the_next
 
     let doc = s.run(&[]).ok().json();
     assert_eq!(doc["status"], "idle", "{doc}");
+    assert_eq!(doc["recorded_late"][0]["draft_id"], id.as_str(), "{doc}");
+    assert_eq!(doc["recorded_late"][0]["executed_url"], URL, "{doc}");
     assert_eq!(s.w.status(&id), "completed");
     assert_eq!(
         s.w.query(&format!(
