@@ -62,8 +62,9 @@ pub fn ensure_dir(dir: &Path) -> io::Result<()> {
 /// torn one, and after a crash the new one is there only if it is whole.
 ///
 /// The directory is not fsynced: after a power loss the rename may be lost and the previous
-/// file found instead, which both state files tolerate (the thermal window is rebuilt when
-/// the sidecar is behind the attempts table; the summary is rewritten by the next run).
+/// file found instead, which both state files tolerate (the registry's record of claims is
+/// merged into the thermal window at every load; the summary is rewritten by the next run).
+/// What is recorded nowhere else goes through [`write_durable`].
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     replace(path, bytes, true)
 }
