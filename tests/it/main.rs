@@ -7,6 +7,7 @@ mod drafts;
 mod faults;
 mod harness;
 mod operate;
+mod outbox;
 mod run;
 mod security;
 mod stage;
