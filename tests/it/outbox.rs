@@ -344,9 +344,10 @@ fn a_refusal_committed_before_a_sigkill_mid_batch_is_alerted_by_the_next_run() {
 
 #[test]
 fn a_message_refused_as_too_large_does_not_silence_the_other_alerts() {
-    // The stuck draft's alert quotes its target: 1 MB of it. A server with a 4 KiB limit
-    // refuses that alert with 552; the alerts after it must still go out.
-    let server = ScriptedSmtp::start(Script::SizeLimit(4096));
+    // The stuck draft's alert quotes its target: 1 MB of it. A server with a 2 KiB limit
+    // refuses that alert with 552 (the others are well under 1 KiB); the alerts after it must
+    // still go out.
+    let server = ScriptedSmtp::start(Script::SizeLimit(2048));
     let s = Stage::new(&notify(&server.url(), "5s", ""));
     let stuck = stuck_draft(&s);
     s.w.sql(&format!(
