@@ -14,19 +14,20 @@ use lettre::message::{Mailbox, header::ContentType};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{Message, SmtpTransport, Transport as _};
 
+use crate::alerts::Alert;
 use crate::config::{NotifyConfig, Transport};
 use crate::dispatch::child::{self, Invocation};
 
 /// Every subject starts with this, so mail filters can route alerts.
 pub const SUBJECT_PREFIX: &str = "[ALERT] inbox-exec";
 
-/// One alert.
+/// One alert as it is mailed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Alert {
+struct Mail {
     /// The subject, prefix included.
-    pub subject: String,
+    subject: String,
     /// The body.
-    pub body: String,
+    body: String,
 }
 
 /// Collects alerts during a cycle and delivers them at the end.
@@ -34,7 +35,7 @@ pub struct Alert {
 pub struct Notifier {
     config: Option<NotifyConfig>,
     password: Option<String>,
-    queue: Vec<Alert>,
+    queue: Vec<Mail>,
 }
 
 impl Notifier {
@@ -61,20 +62,16 @@ impl Notifier {
         }
     }
 
-    /// Queues an alert; `what` follows the subject prefix.
-    pub fn alert(&mut self, what: &str, body: String) {
+    /// Queues an alert; its `what` follows the subject prefix.
+    pub fn alert(&mut self, alert: Alert) {
+        let Alert { what, body } = alert;
         let subject = format!("{SUBJECT_PREFIX}: {what}");
         if self.config.is_none() {
             log::warn!("{subject}\n{body}");
         } else {
             log::info!("alert queued: {subject}");
         }
-        self.queue.push(Alert { subject, body });
-    }
-
-    /// The alerts queued so far.
-    pub fn queued(&self) -> &[Alert] {
-        &self.queue
+        self.queue.push(Mail { subject, body });
     }
 
     /// Sends the queued alerts; returns how many were delivered.
@@ -102,7 +99,7 @@ impl Notifier {
         sent
     }
 
-    fn send(&self, config: &NotifyConfig, alert: &Alert) -> Result<(), String> {
+    fn send(&self, config: &NotifyConfig, alert: &Mail) -> Result<(), String> {
         let from: Mailbox = config
             .from
             .parse()

@@ -6,6 +6,7 @@ mod docs;
 mod drafts;
 mod faults;
 mod harness;
+mod install;
 mod operate;
 mod outbox;
 mod run;

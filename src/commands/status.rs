@@ -4,14 +4,14 @@ use anyhow::Context as _;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::cli::StatusArgs;
 use crate::config::Config;
-use crate::executor::{SUMMARY_FILE, THERMAL_FILE};
 use crate::exit::Outcome;
-use crate::reconcile::{StuckDraft, stuck};
-use crate::registry::Status;
+use crate::registry::{self, OpenMode, Status};
 use crate::report::{Output, ago, span, table};
-use crate::statefile::{self, Contents};
-use crate::thermal::Thermal;
+use crate::stuck::{StuckDraft, stuck};
+use crate::summary;
+use crate::thermal::{THERMAL_FILE, Thermal};
 
 /// The thermal cutout as `status` shows it.
 #[derive(Debug, Serialize)]
@@ -37,43 +37,32 @@ pub struct StatusReport {
     pub last_run: Option<Value>,
 }
 
-/// `status [--check]`.
-pub fn status(config: &Config, check: bool, now: i64) -> anyhow::Result<Output> {
-    let registry = crate::commands::open_existing(config)?;
+/// `status [--check]`: the report, and with `--check` an exit code for monitoring.
+pub fn run(config: &Config, args: &StatusArgs, now: i64) -> anyhow::Result<Output> {
+    let mut reg = registry::open(&config.db, OpenMode::Existing)
+        .with_context(|| format!("opening registry {}", config.db.display()))?;
     let mut counts = serde_json::Map::new();
     for s in Status::ALL {
         counts.insert(s.as_str().to_owned(), json!(0));
     }
-    for (status, n) in registry.counts().context("counting drafts")? {
+    for (status, n) in reg.counts().context("counting drafts")? {
         counts.insert(status, json!(n));
     }
     let stuck_after = i64::try_from(config.stuck_after.as_secs()).unwrap_or(i64::MAX);
     let stuck = stuck(
-        registry
-            .executing(now.saturating_sub(stuck_after))
+        reg.executing(now.saturating_sub(stuck_after))
             .context("listing stuck drafts")?,
         now,
     );
-    let oldest_approved_age_s = registry.oldest_approved()?.map(|t| now.saturating_sub(t));
+    let oldest_approved_age_s = reg.oldest_approved()?.map(|t| now.saturating_sub(t));
 
-    let mut sidecar = match statefile::read(&config.state_dir.join(THERMAL_FILE)) {
-        Contents::Bytes(bytes) => Thermal::from_json(&bytes).unwrap_or_default(),
-        _ => Thermal::default(),
-    };
+    let mut sidecar = Thermal::peek(&config.state_dir.join(THERMAL_FILE));
     sidecar.prune(now, &config.thermal);
     let thermal = ThermalState {
         recent_actions: sidecar.recent_action_times.len(),
         paused_until: sidecar.is_paused(now).then_some(sidecar.paused_until),
     };
-    let last_run = match statefile::read(&config.state_dir.join(SUMMARY_FILE)) {
-        Contents::Bytes(bytes) => serde_json::from_slice::<Value>(&bytes).ok().map(|mut v| {
-            if let Some(obj) = v.as_object_mut() {
-                obj.remove("results");
-            }
-            v
-        }),
-        _ => None,
-    };
+    let last_run = summary::last_run(&config.state_dir);
     let report = StatusReport {
         counts,
         stuck,
@@ -87,7 +76,7 @@ pub fn status(config: &Config, check: bool, now: i64) -> anyhow::Result<Output> 
         text.push_str(&format!("needs attention: {problem}\n"));
     }
     let output = Output::done(text, &report);
-    Ok(if check {
+    Ok(if args.check {
         output.with_outcome(outcome)
     } else {
         output

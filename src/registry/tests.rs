@@ -1,0 +1,141 @@
+//! Tests of the registry interface, run against the SQLite backend: what any backend must
+//! do, whatever its SQL.
+
+use super::*;
+
+/// A fresh SQLite registry in a temp dir, with drafts `ids` inserted as pending at
+/// `created_at` 100, 101, … in that order.
+fn registry_with(ids: &[&str]) -> (tempfile::TempDir, Box<dyn Registry>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut reg = open(&dir.path().join("r.db"), OpenMode::Create).expect("open");
+    for (n, id) in (100..).zip(ids) {
+        let value = serde_json::json!({ "n": n });
+        let signed = crate::draft::sign(id, "k", &value, &value, n, 1, b"key").expect("sign");
+        write(&mut *reg, |w| w.insert_draft(&signed, "k", n, 1, None, n)).expect("insert");
+    }
+    (dir, reg)
+}
+
+#[test]
+fn a_transaction_dropped_without_commit_changes_nothing() {
+    let (_dir, mut reg) = registry_with(&["a"]);
+    let mut tx = reg.begin().expect("begin");
+    let moved = tx
+        .transition(
+            "a",
+            Status::Pending,
+            Status::Approved,
+            &MoveFields::default(),
+            1,
+        )
+        .expect("transition");
+    assert!(moved);
+    drop(tx);
+    assert_eq!(find(&mut *reg, "a").expect("find").status, "pending");
+    let moved = write(&mut *reg, |w| {
+        w.transition(
+            "a",
+            Status::Pending,
+            Status::Approved,
+            &MoveFields::default(),
+            1,
+        )
+    })
+    .expect("write");
+    assert!(moved);
+    assert_eq!(find(&mut *reg, "a").expect("find").status, "approved");
+}
+
+#[test]
+fn for_each_visits_oldest_first_and_stops_when_told() {
+    let (_dir, mut reg) = registry_with(&["c", "a", "b"]);
+    let mut seen = Vec::new();
+    reg.for_each(Some(Status::Pending), &mut |row| {
+        seen.push(row.id);
+        ControlFlow::Continue(())
+    })
+    .expect("for_each");
+    assert_eq!(seen, ["c", "a", "b"]);
+    seen.clear();
+    reg.for_each(None, &mut |row| {
+        seen.push(row.id);
+        if seen.len() == 2 {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })
+    .expect("for_each");
+    assert_eq!(seen, ["c", "a"]);
+    seen.clear();
+    reg.for_each(Some(Status::Approved), &mut |row| {
+        seen.push(row.id);
+        ControlFlow::Continue(())
+    })
+    .expect("for_each");
+    assert!(seen.is_empty());
+}
+
+#[test]
+fn a_row_read_by_key_is_the_row_listed() {
+    let (_dir, mut reg) = registry_with(&["a", "b"]);
+    write(&mut *reg, |w| {
+        w.transition(
+            "b",
+            Status::Pending,
+            Status::Approved,
+            &MoveFields::default(),
+            1,
+        )
+    })
+    .expect("approve");
+    let keys = reg.batch_keys(Status::Approved, 10).expect("keys");
+    assert_eq!(keys.len(), 1);
+    let row = reg.get_row(&keys[0]).expect("read").expect("row");
+    assert_eq!((row.id.as_str(), row.key.clone()), ("b", keys[0].clone()));
+    let mut tx = reg.begin().expect("begin");
+    let row = tx.get_row(&keys[0]).expect("read").expect("row");
+    assert_eq!(row.status, "approved");
+}
+
+#[test]
+fn a_move_someone_else_made_first_names_the_status_found() {
+    let (_dir, mut reg) = registry_with(&["a"]);
+    move_draft(
+        &mut *reg,
+        "a",
+        Status::Pending,
+        Status::Cancelled,
+        "cancelled",
+        1,
+    )
+    .expect("cancel");
+    let err = move_draft(
+        &mut *reg,
+        "a",
+        Status::Pending,
+        Status::Approved,
+        "approved",
+        2,
+    )
+    .expect_err("already cancelled");
+    assert_eq!(
+        err.to_string(),
+        "draft a is cancelled, not pending: only pending drafts can be approved"
+    );
+    let err = find(&mut *reg, "zz").expect_err("no such draft");
+    assert!(
+        matches!(&err, TransitionError::NotFound { id, .. } if id == "zz"),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn legal_moves_are_the_designs() {
+    assert!(Status::Pending.may_become(Status::Approved));
+    assert!(Status::Approved.may_become(Status::Executing));
+    assert!(Status::Executing.may_become(Status::TerminalUnrecoverable));
+    assert!(!Status::Executing.may_become(Status::Approved));
+    assert!(!Status::Completed.may_become(Status::Approved));
+    assert!(!Status::Approved.may_become(Status::Pending));
+}
