@@ -5,9 +5,15 @@
 //! This never weakens at-most-once: each claim still commits before its side effect, and a
 //! crash before an outcome's commit leaves that draft in `executing`, exactly as a crash
 //! during its dispatch would.
+//!
+//! Alerts ride the same way: an alert held here goes into the outbox in the next commit, so
+//! an outcome and the alert that reports it are durable together or not at all, and a
+//! SIGKILL after that commit cannot lose the alert.
 
 use anyhow::Context as _;
 
+use crate::notify::Mail;
+use crate::outbox;
 use crate::registry::{
     self, AttemptKind, AttemptOutcome, MoveFields, Registry, RegistryError, Status, Transaction,
 };
@@ -27,11 +33,12 @@ pub(super) struct Recorded {
     pub(super) at: i64,
 }
 
-/// The outcome in hand, if any: written first in every transaction the cycle begins, and let
-/// go only once a commit carried it.
+/// The outcome and the alerts in hand: written first in every transaction the cycle begins,
+/// and let go only once a commit carried them.
 #[derive(Debug, Default)]
 pub(super) struct Batch {
     waiting: Option<Recorded>,
+    alerts: Vec<(Mail, i64)>,
 }
 
 impl Batch {
@@ -41,9 +48,7 @@ impl Batch {
         registry: &'r mut dyn Registry,
     ) -> Result<Box<dyn Transaction + 'r>, RegistryError> {
         let mut tx = registry.begin()?;
-        if let Some(outcome) = &self.waiting {
-            record_outcome(&mut *tx, outcome)?;
-        }
+        self.write_held(&mut *tx)?;
         Ok(tx)
     }
 
@@ -52,6 +57,22 @@ impl Batch {
     pub(super) fn commit(&mut self, tx: Box<dyn Transaction + '_>) -> Result<(), RegistryError> {
         tx.commit()?;
         self.waiting = None;
+        self.alerts.clear();
+        Ok(())
+    }
+
+    /// Holds an alert (raised at `at`) for the next commit.
+    pub(super) fn hold_alert(&mut self, mail: Mail, at: i64) {
+        self.alerts.push((mail, at));
+    }
+
+    fn write_held(&self, tx: &mut dyn Transaction) -> Result<(), RegistryError> {
+        if let Some(outcome) = &self.waiting {
+            record_outcome(tx, outcome)?;
+        }
+        for (mail, at) in &self.alerts {
+            outbox::enqueue(tx, mail, *at)?;
+        }
         Ok(())
     }
 
@@ -65,10 +86,23 @@ impl Batch {
     /// stops on an error). When even that fails, the error says what the outcome was, so the
     /// operator can settle the draft by hand.
     pub(super) fn flush(&mut self, registry: &mut dyn Registry) -> anyhow::Result<()> {
-        let Some(o) = self.waiting.take() else {
+        if self.waiting.is_none() && self.alerts.is_empty() {
             return Ok(());
+        }
+        let written = registry::write(registry, |w| self.write_held(w));
+        let alerts = std::mem::take(&mut self.alerts);
+        let waiting = self.waiting.take();
+        if written.is_ok() {
+            return Ok(());
+        }
+        // Not lost without a trace: the log has every alert the registry would not take.
+        for (mail, _) in &alerts {
+            log::warn!("alert not recorded: {}\n{}", mail.subject, mail.body);
+        }
+        let Some(o) = waiting else {
+            return written.context("recording this cycle's alerts in the outbox");
         };
-        registry::write(registry, |w| record_outcome(w, &o)).with_context(|| {
+        written.with_context(|| {
             let what = match (o.ok, &o.executed_url, &o.reason) {
                 (true, Some(url), _) => format!("succeeded ({url})"),
                 (true, None, _) => "succeeded".to_owned(),

@@ -12,6 +12,7 @@ mod batch;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use anyhow::Context as _;
 
@@ -21,7 +22,8 @@ use crate::cycle_report::{CycleReport, DraftResult, Outcome, RunStatus};
 use crate::dispatch::{Dispatched, Handlers, Prepared};
 use crate::draft::{KeyRing, SqlValue, VerifyError, verify};
 use crate::lock::{LOCK_FILE, RunLock};
-use crate::notify::Notifier;
+use crate::notify::{Mail, Mailer};
+use crate::outbox;
 use crate::process::{liveness, this_process};
 use crate::registry::{
     self, AttemptKind, AttemptOutcome, Claimer, DraftRow, MoveFields, OpenMode, Registry, RowKey,
@@ -47,8 +49,8 @@ pub struct Cycle<'a> {
     pub config: &'a Config,
     /// The handler table.
     pub handlers: &'a Handlers,
-    /// Where alerts go.
-    pub notifier: &'a mut Notifier,
+    /// Where alerts are mailed; `None` logs them.
+    pub mailer: Option<&'a Mailer>,
     /// The current Unix time; called at each step, never cached across a dispatch.
     pub clock: &'a dyn Fn() -> i64,
     /// This process, recorded with each claim.
@@ -102,7 +104,13 @@ impl<'a> Cycle<'a> {
         };
         let cycle = self
             .open_registry(OpenMode::Create)
-            .and_then(|mut registry| self.cycle(&mut *registry, &state_dir, opts));
+            .and_then(|mut registry| {
+                let cycle = self.cycle(&mut *registry, &state_dir, opts);
+                // Whatever happened to the cycle, the alerts it committed go out now: under the
+                // lock (two runs never send one alert twice), before the summary says it ended.
+                self.deliver(&mut *registry);
+                cycle
+            });
         let mut report = match cycle {
             Ok(report) => report,
             Err(e) => {
@@ -125,6 +133,16 @@ impl<'a> Cycle<'a> {
         registry::open(db, mode).with_context(|| format!("opening registry {}", db.display()))
     }
 
+    /// The delivery phase: the outbox's due alerts, within `[notify] deadline`.
+    fn deliver(&self, registry: &mut dyn Registry) {
+        let deadline = self
+            .config
+            .notify
+            .as_ref()
+            .map_or(Duration::ZERO, |n| n.deadline);
+        outbox::deliver_due(registry, self.mailer, deadline, self.clock);
+    }
+
     /// Under the lock: the thermal window, the stuck-draft alerts, the batch, the window saved.
     fn cycle(
         &mut self,
@@ -133,13 +151,26 @@ impl<'a> Cycle<'a> {
         opts: RunOptions,
     ) -> anyhow::Result<CycleReport> {
         let thermal_path = state_dir.join(THERMAL_FILE);
-        let mut thermal = self.load_thermal(registry, &thermal_path, !opts.dry_run)?;
-        if !opts.dry_run {
-            self.alert_stuck(registry)?;
+        // Every write of the cycle goes through the batch, so alerts ride with the outcomes
+        // they report.
+        let mut batch = Batch::default();
+        let mut thermal = self.load_thermal(registry, &mut batch, &thermal_path, !opts.dry_run)?;
+        if !opts.dry_run
+            && let Err(e) = self.alert_stuck(registry, &mut batch)
+        {
+            if let Err(flush) = batch.flush(registry) {
+                log::error!("{flush:#}");
+            }
+            return Err(e);
         }
         let mut report = CycleReport::new(RunStatus::Paused, opts.dry_run);
         if !thermal.is_paused((self.clock)()) {
-            self.batch(registry, &mut thermal, opts, &mut report)?;
+            self.batch(registry, &mut batch, &mut thermal, opts, &mut report)?;
+        }
+        // The last outcome, and any alert still in hand (a rebuilt window when nothing else
+        // was written), are committed before the sidecar that reflects them is saved.
+        if !opts.dry_run {
+            batch.flush(registry)?;
         }
         report.processed = report.results.len();
         if thermal.is_paused((self.clock)()) {
@@ -155,20 +186,27 @@ impl<'a> Cycle<'a> {
     fn load_thermal(
         &mut self,
         registry: &mut dyn Registry,
+        batch: &mut Batch,
         path: &Path,
         alert: bool,
     ) -> anyhow::Result<Thermal> {
         let now = (self.clock)();
         let loaded = Thermal::load(registry, path, now, &self.config.thermal)?;
         if let (Some(why), true) = (&loaded.unusable, alert) {
-            self.notifier
-                .alert(Alert::thermal_rebuilt(path, why, &loaded.thermal, now));
+            let alert = Alert::thermal_rebuilt(path, why, &loaded.thermal, now);
+            batch.hold_alert(Mail::new(&alert), now);
         }
         Ok(loaded.thermal)
     }
 
-    /// Alerts once about each draft that has sat in `executing` longer than `stuck_after`.
-    fn alert_stuck(&mut self, registry: &mut dyn Registry) -> anyhow::Result<()> {
+    /// Alerts once about each draft that has sat in `executing` longer than `stuck_after`:
+    /// the alert and the mark that it was raised are one commit, so a draft is never marked
+    /// alerted without its alert in the outbox.
+    fn alert_stuck(
+        &mut self,
+        registry: &mut dyn Registry,
+        batch: &mut Batch,
+    ) -> anyhow::Result<()> {
         let now = (self.clock)();
         let stuck_after = i64::try_from(self.config.stuck_after.as_secs()).unwrap_or(i64::MAX);
         let fresh: Vec<_> = registry
@@ -180,19 +218,18 @@ impl<'a> Cycle<'a> {
         if fresh.is_empty() {
             return Ok(());
         }
-        registry::write(registry, |w| {
-            for e in &fresh {
-                w.mark_stuck_alerted(&e.id, now)?;
-            }
-            Ok(())
-        })
-        .context("recording stuck-draft alerts")?;
         let me = this_process();
-        for e in fresh {
+        let mut tx = batch
+            .begin(registry)
+            .context("recording stuck-draft alerts")?;
+        for e in &fresh {
             let alive = liveness(e.claimer.as_ref(), &me);
-            self.notifier.alert(Alert::stuck(&e, &alive, now));
+            let mail = Mail::new(&Alert::stuck(e, &alive, now)).about(&e.id);
+            tx.mark_stuck_alerted(&e.id, now)
+                .and_then(|()| outbox::enqueue(&mut *tx, &mail, now))
+                .context("recording stuck-draft alerts")?;
         }
-        Ok(())
+        batch.commit(tx).context("recording stuck-draft alerts")
     }
 
     /// Up to `opts.batch` approved drafts, oldest first, until a stop signal: `report` gets
@@ -200,6 +237,7 @@ impl<'a> Cycle<'a> {
     fn batch(
         &mut self,
         registry: &mut dyn Registry,
+        batch: &mut Batch,
         thermal: &mut Thermal,
         opts: RunOptions,
         report: &mut CycleReport,
@@ -213,7 +251,6 @@ impl<'a> Cycle<'a> {
             RunStatus::Ran
         };
         let ring = KeyRing::new(self.config.keys.clone());
-        let mut batch = Batch::default();
         for (done, key) in drafts.iter().enumerate() {
             if self.stop.load(Ordering::Relaxed) {
                 log::warn!(
@@ -222,7 +259,7 @@ impl<'a> Cycle<'a> {
                 );
                 break;
             }
-            let result = match self.one(registry, &mut batch, &ring, thermal, key, opts.dry_run) {
+            let result = match self.one(registry, batch, &ring, thermal, key, opts.dry_run) {
                 Ok(Some(result)) => result,
                 // Nothing deletes drafts; if something did, there is nothing to do.
                 Ok(None) => continue,
@@ -242,7 +279,7 @@ impl<'a> Cycle<'a> {
             );
             report.results.push(result);
         }
-        batch.flush(registry)
+        Ok(())
     }
 
     /// One draft, start to finish; `None` when its row is gone. `Err` only for what stops
@@ -360,8 +397,8 @@ impl<'a> Cycle<'a> {
         }
     }
 
-    /// Ends an approved draft without claiming it (verify failure, refusal, a handler
-    /// that cannot take it): the move and its attempt in `tx`, committed, then the alert.
+    /// Ends an approved draft without claiming it (verify failure, refusal, a handler that
+    /// cannot take it): the move, its attempt and its alert in `tx`, committed together.
     fn refuse(
         &mut self,
         batch: &mut Batch,
@@ -380,11 +417,15 @@ impl<'a> Cycle<'a> {
         // attempt cannot be recorded (attempts need a draft_id); the alert still goes.
         let text_id = matches!(row.signed.draft_id, SqlValue::Text(_));
         let (kind, outcome) = refusal.attempt;
+        let mail = Mail::new(&refusal.alert).about(id);
         let moved = tx
             .transition_row(&row.key, Status::Approved, refusal.to, &fields, now)
             .and_then(|moved| {
                 if moved && text_id {
                     tx.record_attempt(id, kind, outcome, Some(&refusal.reason), None, now)?;
+                }
+                if moved {
+                    outbox::enqueue(&mut *tx, &mail, now)?;
                 }
                 batch.commit(tx)?;
                 Ok(moved)
@@ -393,7 +434,6 @@ impl<'a> Cycle<'a> {
         if !moved {
             return Ok(result(row, Outcome::LostRace, None, None));
         }
-        self.notifier.alert(refusal.alert);
         Ok(result(row, refusal.outcome, Some(refusal.reason), None))
     }
 
@@ -429,7 +469,7 @@ impl<'a> Cycle<'a> {
 
     /// f. After the side effect: hold the outcome for the next commit (see `batch`), count
     /// the action in the thermal window, trip the cutout before the next draft is looked at,
-    /// alert on failure.
+    /// alert on failure (the alerts held to ride in the same commit as the outcome).
     fn record(
         &mut self,
         batch: &mut Batch,
@@ -457,16 +497,17 @@ impl<'a> Cycle<'a> {
             at: done_at,
         });
         let cfg = &self.config.thermal;
+        if let Some(reason) = &reason {
+            let alert = Alert::dispatch_failed(&row.id, kind, reason, true);
+            batch.hold_alert(Mail::new(&alert).about(&row.id), done_at);
+        }
         if thermal.record(done_at, cfg) {
-            self.notifier.alert(Alert::thermal_tripped(thermal, cfg));
+            let alert = Alert::thermal_tripped(thermal, cfg);
+            batch.hold_alert(Mail::new(&alert), done_at);
         }
         match reason {
             None => result(row, Outcome::Executed, None, executed_url),
-            Some(reason) => {
-                self.notifier
-                    .alert(Alert::dispatch_failed(&row.id, kind, &reason, true));
-                result(row, Outcome::ExecuteFailed, Some(reason), None)
-            }
+            Some(reason) => result(row, Outcome::ExecuteFailed, Some(reason), None),
         }
     }
 }

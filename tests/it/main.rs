@@ -8,6 +8,7 @@ mod faults;
 mod harness;
 mod install;
 mod operate;
+mod outbox;
 mod run;
 mod security;
 mod stage;
