@@ -133,7 +133,8 @@ impl Alert {
                     Liveness::Unknown(why) => format!(" ({why})"),
                     _ => String::new(),
                 },
-                e.target,
+                // Quoted, not copied: whoever wrote the row chose its size.
+                crate::notify::bounded(&e.target, 2048),
                 e.id,
                 e.id,
             ),

@@ -1,7 +1,7 @@
 //! The outcome journal: outcomes of dispatched drafts that the registry would not take (its
-//! write lock held past the busy timeout, the disk full), kept in the state directory beside
-//! the run lock until a later run records them, so a side effect that happened is never left
-//! in `executing` for a human to rediscover.
+//! write lock held past the busy timeout, the disk full), and the alerts that were to ride
+//! with them, kept in the state directory beside the run lock until a later run records them,
+//! so a side effect that happened is never left in `executing` for a human to rediscover.
 //!
 //! Written durably (temp file, fsync, rename, fsync of the directory) before the run gives
 //! up; read and applied by the next run under the lock, before anything else; removed once
@@ -47,6 +47,39 @@ impl Unrecorded {
     }
 }
 
+/// An alert that was to go into the outbox with an outcome the registry would not take.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeptAlert {
+    /// The subject, as mailed.
+    pub subject: String,
+    /// The body, as mailed.
+    pub body: String,
+    /// The draft it is about.
+    pub draft_id: Option<String>,
+    /// When it was raised (Unix seconds).
+    pub at: i64,
+}
+
+/// What the journal holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Journal {
+    /// Outcomes of drafts whose handlers ran.
+    #[serde(default)]
+    pub outcomes: Vec<Unrecorded>,
+    /// Alerts for the outbox.
+    #[serde(default)]
+    pub alerts: Vec<KeptAlert>,
+}
+
+impl Journal {
+    /// Whether there is nothing to record.
+    pub fn is_empty(&self) -> bool {
+        self.outcomes.is_empty() && self.alerts.is_empty()
+    }
+}
+
 /// Why the journal cannot be used; the outcomes in it are not recorded anywhere else.
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
@@ -70,14 +103,14 @@ pub enum JournalError {
     },
 }
 
-/// The outcomes kept at `path`; none when there is no journal.
-pub fn read(path: &Path) -> Result<Vec<Unrecorded>, JournalError> {
+/// What is kept at `path`; nothing when there is no journal.
+pub fn read(path: &Path) -> Result<Journal, JournalError> {
     let unusable = |why: String| JournalError::Unusable {
         path: path.display().to_string(),
         why,
     };
     match statefile::read(path) {
-        Contents::Missing => Ok(Vec::new()),
+        Contents::Missing => Ok(Journal::default()),
         Contents::Unusable(why) => Err(unusable(why)),
         Contents::Bytes(bytes) => {
             serde_json::from_slice(&bytes).map_err(|e| unusable(format!("it does not parse: {e}")))
@@ -85,11 +118,12 @@ pub fn read(path: &Path) -> Result<Vec<Unrecorded>, JournalError> {
     }
 }
 
-/// Adds `outcome` to the journal at `path`, durably: when this returns `Ok`, it survives a
-/// crash or a power loss.
-pub fn keep(path: &Path, outcome: &Unrecorded) -> Result<(), JournalError> {
+/// Adds `outcome` and `alerts` to the journal at `path`, durably: when this returns `Ok`,
+/// they survive a crash or a power loss.
+pub fn keep(path: &Path, outcome: &Unrecorded, alerts: &[KeptAlert]) -> Result<(), JournalError> {
     let mut all = read(path)?;
-    all.push(outcome.clone());
+    all.outcomes.push(outcome.clone());
+    all.alerts.extend_from_slice(alerts);
     let mut bytes = serde_json::to_vec_pretty(&all).expect("plain data serializes");
     bytes.push(b'\n');
     statefile::write_durable(path, &bytes).map_err(|source| JournalError::Write {
@@ -126,9 +160,17 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join(FILE);
         assert!(read(&path).expect("no journal").is_empty());
-        keep(&path, &outcome("a")).expect("keep a");
-        keep(&path, &outcome("b")).expect("keep b");
-        assert_eq!(read(&path).expect("read"), vec![outcome("a"), outcome("b")]);
+        let alert = KeptAlert {
+            subject: "s".into(),
+            body: "b".into(),
+            draft_id: Some("b".into()),
+            at: 1000,
+        };
+        keep(&path, &outcome("a"), &[]).expect("keep a");
+        keep(&path, &outcome("b"), std::slice::from_ref(&alert)).expect("keep b");
+        let kept = read(&path).expect("read");
+        assert_eq!(kept.outcomes, vec![outcome("a"), outcome("b")]);
+        assert_eq!(kept.alerts, vec![alert]);
         remove(&path).expect("remove");
         remove(&path).expect("removing twice is fine");
         assert!(read(&path).expect("gone").is_empty());
@@ -138,9 +180,12 @@ mod tests {
     fn a_damaged_journal_is_an_error_that_says_what_to_do() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join(FILE);
-        std::fs::write(&path, b"[{\"draft_id\": 3").expect("write");
+        std::fs::write(&path, b"{\"outcomes\": [{\"draft_id\": 3").expect("write");
         let e = read(&path).expect_err("damaged");
         assert!(e.to_string().contains("reconcile"), "{e}");
-        assert!(keep(&path, &outcome("a")).is_err(), "never overwritten");
+        assert!(
+            keep(&path, &outcome("a"), &[]).is_err(),
+            "never overwritten"
+        );
     }
 }

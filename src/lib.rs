@@ -18,6 +18,7 @@ pub mod lock;
 pub mod logging;
 pub mod man;
 pub mod notify;
+pub mod outbox;
 pub mod process;
 pub mod registry;
 pub mod report;

@@ -4,25 +4,34 @@
 //!
 //! This never weakens at-most-once: each claim still commits before its side effect, and a
 //! crash before an outcome's commit leaves that draft in `executing`, exactly as a crash
-//! during its dispatch would. An outcome the registry will not take at all (its write lock
-//! held past the busy timeout, a full disk) goes to the outcome journal, and the next run
-//! records it before anything else.
+//! during its dispatch would.
+//!
+//! Alerts ride the same way: an alert held here goes into the outbox in the next commit, so
+//! an outcome and the alert that reports it are durable together or not at all, and a
+//! SIGKILL after that commit cannot lose the alert.
+//!
+//! An outcome the registry will not take at all (its write lock held past the busy timeout,
+//! a full disk) goes to the outcome journal with the alerts in hand, and the next run records
+//! them before anything else.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
 use crate::cycle_report::{DraftResult, Outcome};
-use crate::journal::{self, Unrecorded};
+use crate::journal::{self, KeptAlert, Unrecorded};
+use crate::notify::Mail;
+use crate::outbox;
 use crate::registry::{
     self, AttemptKind, AttemptOutcome, MoveFields, Registry, RegistryError, Status, Transaction,
 };
 
-/// The outcome in hand, if any: written first in every transaction the cycle begins, and let
-/// go only once a commit carried it, or the journal did.
+/// The outcome and the alerts in hand: written first in every transaction the cycle begins,
+/// and let go only once a commit carried them, or the journal did.
 #[derive(Debug)]
 pub(super) struct Batch {
     waiting: Option<Unrecorded>,
+    alerts: Vec<(Mail, i64)>,
     /// Where an outcome the registry will not take is kept for the next run.
     journal: PathBuf,
 }
@@ -32,6 +41,7 @@ impl Batch {
     pub(super) fn new(journal: PathBuf) -> Batch {
         Batch {
             waiting: None,
+            alerts: Vec::new(),
             journal,
         }
     }
@@ -42,9 +52,7 @@ impl Batch {
         registry: &'r mut dyn Registry,
     ) -> Result<Box<dyn Transaction + 'r>, RegistryError> {
         let mut tx = registry.begin()?;
-        if let Some(outcome) = &self.waiting {
-            record_outcome(&mut *tx, outcome)?;
-        }
+        self.write_held(&mut *tx)?;
         Ok(tx)
     }
 
@@ -53,6 +61,22 @@ impl Batch {
     pub(super) fn commit(&mut self, tx: Box<dyn Transaction + '_>) -> Result<(), RegistryError> {
         tx.commit()?;
         self.waiting = None;
+        self.alerts.clear();
+        Ok(())
+    }
+
+    /// Holds an alert (raised at `at`) for the next commit.
+    pub(super) fn hold_alert(&mut self, mail: Mail, at: i64) {
+        self.alerts.push((mail, at));
+    }
+
+    fn write_held(&self, tx: &mut dyn Transaction) -> Result<(), RegistryError> {
+        if let Some(outcome) = &self.waiting {
+            record_outcome(tx, outcome)?;
+        }
+        for (mail, at) in &self.alerts {
+            outbox::enqueue(tx, mail, *at)?;
+        }
         Ok(())
     }
 
@@ -62,53 +86,88 @@ impl Batch {
         self.waiting = Some(outcome);
     }
 
-    /// Commits the waiting outcome on its own, at the end of the batch. When the registry
-    /// will not take it, it goes to the journal (durably, before the run gives up), and the
-    /// error says which draft ran, what its handler did, and where its outcome is.
+    /// Commits the waiting outcome and alerts on their own, at the end of the cycle. When the
+    /// registry will not take an outcome, it goes to the journal with the alerts (durably,
+    /// before the run gives up), and the error says which draft ran, what its handler did,
+    /// and where its outcome is.
     pub(super) fn flush(&mut self, registry: &mut dyn Registry) -> anyhow::Result<()> {
-        let Some(o) = self.waiting.take() else {
+        let Err(e) = self.write_alone(registry) else {
             return Ok(());
         };
-        let Err(e) = registry::write(registry, |w| record_outcome(w, &o)) else {
-            return Ok(());
-        };
-        Err(anyhow::Error::new(e).context(self.keep(&o)))
+        let e = anyhow::Error::new(e);
+        Err(match self.keep() {
+            Some(said) => e.context(said),
+            None => e.context("recording this cycle's alerts in the outbox"),
+        })
     }
 
-    /// Stops the cycle on `e`: the outcome in hand is still recorded, or journalled, and the
+    /// Stops the cycle on `e`: what is in hand is still recorded, or journalled, and the
     /// error then says so.
     pub(super) fn stop(&mut self, registry: &mut dyn Registry, e: anyhow::Error) -> anyhow::Error {
-        let Some(o) = self.waiting.take() else {
+        let Err(again) = self.write_alone(registry) else {
             return e;
         };
-        match registry::write(registry, |w| record_outcome(w, &o)) {
-            Ok(()) => e,
-            Err(again) => {
-                log::warn!("recording the outcome of draft {}: {again}", o.draft_id);
-                e.context(self.keep(&o))
-            }
+        log::warn!("recording what the cycle had in hand: {again}");
+        match self.keep() {
+            Some(said) => e.context(said),
+            None => e,
         }
     }
 
-    /// Journals an outcome the registry would not take; returns what to tell the operator.
-    fn keep(&self, o: &Unrecorded) -> String {
+    /// Commits what is in hand in a transaction of its own.
+    fn write_alone(&mut self, registry: &mut dyn Registry) -> Result<(), RegistryError> {
+        if self.waiting.is_none() && self.alerts.is_empty() {
+            return Ok(());
+        }
+        registry::write(registry, |w| self.write_held(w))?;
+        self.waiting = None;
+        self.alerts.clear();
+        Ok(())
+    }
+
+    /// Journals what is in hand, which the registry would not take; returns what to tell the
+    /// operator when an outcome was among it.
+    fn keep(&mut self) -> Option<String> {
+        let alerts: Vec<KeptAlert> = std::mem::take(&mut self.alerts)
+            .into_iter()
+            .map(|(mail, at)| KeptAlert {
+                subject: mail.subject,
+                body: mail.body,
+                draft_id: mail.draft_id,
+                at,
+            })
+            .collect();
+        let log_alerts = |alerts: &[KeptAlert]| {
+            // Not lost without a trace: the log has every alert the registry would not take.
+            for a in alerts {
+                log::warn!("alert not recorded: {}\n{}", a.subject, a.body);
+            }
+        };
+        let Some(o) = self.waiting.take() else {
+            log_alerts(&alerts);
+            return None;
+        };
         let id = &o.draft_id;
         let what = o.describe();
-        match journal::keep(&self.journal, o) {
+        Some(match journal::keep(&self.journal, &o, &alerts) {
             Ok(()) => format!(
                 "draft {id} ran and its handler {what}, but the registry would not take its outcome: it is kept in {} and the next run records it (the draft is executing until then)",
                 self.journal.display()
             ),
-            Err(je) => format!(
-                "the outcome of draft {id} was not recorded: its handler {what}; it stays executing, settle it with `inbox-exec reconcile resolve {id}` ({je})"
-            ),
-        }
+            Err(je) => {
+                log_alerts(&alerts);
+                format!(
+                    "the outcome of draft {id} was not recorded: its handler {what}; it stays executing, settle it with `inbox-exec reconcile resolve {id}` ({je})"
+                )
+            }
+        })
     }
 }
 
-/// Records the outcomes an earlier run kept in the journal at `path`, then removes it. An
-/// outcome already in the registry (the journal outlived its recording) is not recorded twice:
-/// a draft is dispatched at most once, so it has at most one `execute` attempt.
+/// Records what earlier runs kept in the journal at `path` (outcomes, and the alerts that
+/// were to ride with them), then removes it. An outcome already in the registry (the journal
+/// outlived its recording) is not recorded twice: a draft is dispatched at most once, so it
+/// has at most one `execute` attempt.
 pub(super) fn record_journal(
     registry: &mut dyn Registry,
     path: &Path,
@@ -118,7 +177,7 @@ pub(super) fn record_journal(
         return Ok(Vec::new());
     }
     let mut fresh = Vec::new();
-    for o in kept {
+    for o in kept.outcomes {
         let attempts = registry
             .attempts(&o.draft_id)
             .with_context(|| format!("reading the attempts of draft {}", o.draft_id))?;
@@ -135,7 +194,13 @@ pub(super) fn record_journal(
         }
     }
     registry::write(registry, |w| {
-        fresh.iter().try_for_each(|o| record_outcome(w, o))
+        for o in &fresh {
+            record_outcome(w, o)?;
+        }
+        for a in &kept.alerts {
+            w.enqueue_alert(&a.subject, &a.body, a.draft_id.as_deref(), a.at)?;
+        }
+        Ok(())
     })
     .with_context(|| {
         format!(
@@ -144,7 +209,7 @@ pub(super) fn record_journal(
         )
     })?;
     if let Err(e) = journal::remove(path) {
-        // Harmless: the next run finds them recorded, and removes it then.
+        // The next run finds the outcomes recorded (its alerts would go out twice).
         log::warn!("cannot remove the outcome journal {}: {e}", path.display());
     }
     Ok(fresh

@@ -12,6 +12,7 @@ mod batch;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use anyhow::Context as _;
 
@@ -22,7 +23,8 @@ use crate::dispatch::{Dispatched, Handlers, Prepared};
 use crate::draft::{KeyRing, SqlValue, VerifyError, verify};
 use crate::journal::{self, Unrecorded};
 use crate::lock::{LOCK_FILE, RunLock};
-use crate::notify::Notifier;
+use crate::notify::{Mail, Mailer};
+use crate::outbox;
 use crate::process::{liveness, this_process};
 use crate::registry::{
     self, AttemptKind, AttemptOutcome, Claimer, DraftRow, MoveFields, OpenMode, Registry, RowKey,
@@ -48,8 +50,8 @@ pub struct Cycle<'a> {
     pub config: &'a Config,
     /// The handler table.
     pub handlers: &'a Handlers,
-    /// Where alerts go.
-    pub notifier: &'a mut Notifier,
+    /// Where alerts are mailed; `None` logs them.
+    pub mailer: Option<&'a Mailer>,
     /// The current Unix time; called at each step, never cached across a dispatch.
     pub clock: &'a dyn Fn() -> i64,
     /// This process, recorded with each claim.
@@ -103,7 +105,13 @@ impl<'a> Cycle<'a> {
         };
         // The registry's own lock: two state directories on one registry never run at once.
         let cycle = match self.open_locked() {
-            Ok(Some(mut locked)) => self.cycle(&mut *locked.registry, &state_dir, opts),
+            Ok(Some(mut locked)) => {
+                let cycle = self.cycle(&mut *locked.registry, &state_dir, opts);
+                // Whatever happened to the cycle, the alerts it committed go out now: under the
+                // lock (two runs never send one alert twice), before the summary says it ended.
+                self.deliver(&mut *locked.registry);
+                cycle
+            }
             Ok(None) => {
                 log::info!(
                     "another run holds the registry {}",
@@ -164,6 +172,16 @@ impl<'a> Cycle<'a> {
         }))
     }
 
+    /// The delivery phase: the outbox's due alerts, within `[notify] deadline`.
+    fn deliver(&self, registry: &mut dyn Registry) {
+        let deadline = self
+            .config
+            .notify
+            .as_ref()
+            .map_or(Duration::ZERO, |n| n.deadline);
+        outbox::deliver_due(registry, self.mailer, deadline, self.clock);
+    }
+
     /// Under the lock: the thermal window, the stuck-draft alerts, the batch, the window saved.
     fn cycle(
         &mut self,
@@ -178,16 +196,26 @@ impl<'a> Cycle<'a> {
             report.recorded_late = batch::record_journal(registry, &journal_path)?;
         }
         let thermal_path = state_dir.join(THERMAL_FILE);
-        let mut thermal = self.load_thermal(registry, &thermal_path, !opts.dry_run)?;
-        if !opts.dry_run {
-            self.alert_stuck(registry)?;
+        // Every write of the cycle goes through the batch, so alerts ride with the outcomes
+        // they report.
+        let mut batch = Batch::new(journal_path);
+        let mut thermal = self.load_thermal(registry, &mut batch, &thermal_path, !opts.dry_run)?;
+        if !opts.dry_run
+            && let Err(e) = self.alert_stuck(registry, &mut batch)
+        {
+            return Err(batch.stop(registry, e));
         }
         if !thermal.is_paused((self.clock)()) {
-            let paths = StatePaths {
-                thermal: &thermal_path,
-                journal: &journal_path,
+            let mut window = Window {
+                thermal: &mut thermal,
+                path: &thermal_path,
             };
-            self.batch(registry, &mut thermal, &paths, opts, &mut report)?;
+            self.batch(registry, &mut batch, &mut window, opts, &mut report)?;
+        }
+        // The last outcome, and any alert still in hand (a rebuilt window when nothing else
+        // was written), are committed before the sidecar that reflects them is saved.
+        if !opts.dry_run {
+            batch.flush(registry)?;
         }
         report.processed = report.results.len();
         if thermal.is_paused((self.clock)()) {
@@ -204,6 +232,7 @@ impl<'a> Cycle<'a> {
     fn load_thermal(
         &mut self,
         registry: &mut dyn Registry,
+        batch: &mut Batch,
         path: &Path,
         alert: bool,
     ) -> anyhow::Result<Thermal> {
@@ -211,22 +240,27 @@ impl<'a> Cycle<'a> {
         let cfg = &self.config.thermal;
         let loaded = Thermal::load(registry, path, now, cfg)?;
         if let (Some(why), true) = (&loaded.unusable, alert) {
-            self.notifier
-                .alert(Alert::thermal_rebuilt(path, why, &loaded.thermal, cfg, now));
+            let alert = Alert::thermal_rebuilt(path, why, &loaded.thermal, cfg, now);
+            batch.hold_alert(Mail::new(&alert), now);
         }
         if loaded.clamped.any() {
             let future = Alert::thermal_future(&loaded.clamped, &loaded.thermal, cfg, now);
+            log::warn!("{}", future.what);
             if alert {
-                self.notifier.alert(future);
-            } else {
-                log::warn!("{}: {}", future.what, future.body);
+                batch.hold_alert(Mail::new(&future), now);
             }
         }
         Ok(loaded.thermal)
     }
 
-    /// Alerts once about each draft that has sat in `executing` longer than `stuck_after`.
-    fn alert_stuck(&mut self, registry: &mut dyn Registry) -> anyhow::Result<()> {
+    /// Alerts once about each draft that has sat in `executing` longer than `stuck_after`:
+    /// the alert and the mark that it was raised are one commit, so a draft is never marked
+    /// alerted without its alert in the outbox.
+    fn alert_stuck(
+        &mut self,
+        registry: &mut dyn Registry,
+        batch: &mut Batch,
+    ) -> anyhow::Result<()> {
         let now = (self.clock)();
         let stuck_after = i64::try_from(self.config.stuck_after.as_secs()).unwrap_or(i64::MAX);
         let fresh: Vec<_> = registry
@@ -238,19 +272,18 @@ impl<'a> Cycle<'a> {
         if fresh.is_empty() {
             return Ok(());
         }
-        registry::write(registry, |w| {
-            for e in &fresh {
-                w.mark_stuck_alerted(&e.id, now)?;
-            }
-            Ok(())
-        })
-        .context("recording stuck-draft alerts")?;
         let me = this_process();
-        for e in fresh {
+        let mut tx = batch
+            .begin(registry)
+            .context("recording stuck-draft alerts")?;
+        for e in &fresh {
             let alive = liveness(e.claimer.as_ref(), &me);
-            self.notifier.alert(Alert::stuck(&e, &alive, now));
+            let mail = Mail::new(&Alert::stuck(e, &alive, now)).about(&e.id);
+            tx.mark_stuck_alerted(&e.id, now)
+                .and_then(|()| outbox::enqueue(&mut *tx, &mail, now))
+                .context("recording stuck-draft alerts")?;
         }
-        Ok(())
+        batch.commit(tx).context("recording stuck-draft alerts")
     }
 
     /// Up to `opts.batch` approved drafts, oldest first, until a stop signal: `report` gets
@@ -258,8 +291,8 @@ impl<'a> Cycle<'a> {
     fn batch(
         &mut self,
         registry: &mut dyn Registry,
-        thermal: &mut Thermal,
-        paths: &StatePaths<'_>,
+        batch: &mut Batch,
+        window: &mut Window<'_>,
         opts: RunOptions,
         report: &mut CycleReport,
     ) -> anyhow::Result<()> {
@@ -272,7 +305,6 @@ impl<'a> Cycle<'a> {
             RunStatus::Ran
         };
         let ring = KeyRing::new(self.config.keys.clone());
-        let mut batch = Batch::new(paths.journal.to_owned());
         for (done, key) in drafts.iter().enumerate() {
             if self.stop.load(Ordering::Relaxed) {
                 log::warn!(
@@ -281,16 +313,7 @@ impl<'a> Cycle<'a> {
                 );
                 break;
             }
-            let one = self.one(
-                registry,
-                &mut batch,
-                &ring,
-                thermal,
-                paths,
-                key,
-                opts.dry_run,
-            );
-            let result = match one {
+            let result = match self.one(registry, batch, &ring, window, key, opts.dry_run) {
                 Ok(Some(result)) => result,
                 // Nothing deletes drafts; if something did, there is nothing to do.
                 Ok(None) => continue,
@@ -306,28 +329,26 @@ impl<'a> Cycle<'a> {
             );
             report.results.push(result);
         }
-        batch.flush(registry)
+        Ok(())
     }
 
     /// One draft, start to finish; `None` when its row is gone. `Err` only for what stops
     /// the cycle.
-    #[allow(clippy::too_many_arguments)]
     fn one(
         &mut self,
         registry: &mut dyn Registry,
         batch: &mut Batch,
         ring: &KeyRing,
-        thermal: &mut Thermal,
-        paths: &StatePaths<'_>,
+        window: &mut Window<'_>,
         key: &RowKey,
         dry_run: bool,
     ) -> anyhow::Result<Option<DraftResult>> {
-        if dry_run || thermal.is_paused((self.clock)()) {
+        if dry_run || window.thermal.is_paused((self.clock)()) {
             // Nothing will be written for this draft: a plain read will do.
             let Some(row) = registry.get_row(key).context("reading an approved draft")? else {
                 return Ok(None);
             };
-            return self.preview(&row, ring, thermal).map(Some);
+            return self.preview(&row, ring, window.thermal).map(Some);
         }
         let mut tx = batch
             .begin(registry)
@@ -345,10 +366,12 @@ impl<'a> Cycle<'a> {
         match self.decide(&row, ring, now)? {
             Decision::Refuse(refusal) => self.refuse(batch, tx, &row, refusal, now).map(Some),
             Decision::Dispatch { kind, prepared } => {
-                let Some(attempt_id) = self.claim(batch, tx, &row, now)? else {
+                if !self.claim(batch, tx, window.thermal, &row, now)? {
                     return Ok(Some(result(&row, Outcome::LostRace, None, None)));
-                };
-                self.count(thermal, paths.thermal, &row, attempt_id, now);
+                }
+                // Saved before the side effect, so neither a crash during the dispatch nor a
+                // registry writer erasing the claim takes it out of the window.
+                window.thermal.save_before_dispatch(window.path);
                 // e. The side effect.
                 let dispatched = prepared.dispatch();
                 Ok(Some(self.record(batch, &row, &kind, dispatched)))
@@ -427,8 +450,8 @@ impl<'a> Cycle<'a> {
         }
     }
 
-    /// Ends an approved draft without claiming it (verify failure, refusal, a handler
-    /// that cannot take it): the move and its attempt in `tx`, committed, then the alert.
+    /// Ends an approved draft without claiming it (verify failure, refusal, a handler that
+    /// cannot take it): the move, its attempt and its alert in `tx`, committed together.
     fn refuse(
         &mut self,
         batch: &mut Batch,
@@ -447,11 +470,15 @@ impl<'a> Cycle<'a> {
         // attempt cannot be recorded (attempts need a draft_id); the alert still goes.
         let text_id = matches!(row.signed.draft_id, SqlValue::Text(_));
         let (kind, outcome) = refusal.attempt;
+        let mail = Mail::new(&refusal.alert).about(id);
         let moved = tx
             .transition_row(&row.key, Status::Approved, refusal.to, &fields, now)
             .and_then(|moved| {
                 if moved && text_id {
                     tx.record_attempt(id, kind, outcome, Some(&refusal.reason), None, now)?;
+                }
+                if moved {
+                    outbox::enqueue(&mut *tx, &mail, now)?;
                 }
                 batch.commit(tx)?;
                 Ok(moved)
@@ -460,27 +487,29 @@ impl<'a> Cycle<'a> {
         if !moved {
             return Ok(result(row, Outcome::LostRace, None, None));
         }
-        self.notifier.alert(refusal.alert);
         Ok(result(row, refusal.outcome, Some(refusal.reason), None))
     }
 
     /// d. Claims the draft in `tx` and commits, durably, before the side effect. The verify
-    /// attempt, the claim record and the previous draft's outcome ride in the same commit.
-    /// Returns the verify attempt's id, `None` when another executor moved the draft first.
+    /// attempt, the claim record and the previous draft's outcome ride in the same commit,
+    /// and so does the thermal alert when this claim trips the cutout: the claim is counted
+    /// before its side effect, and still runs (it is claimed), the `+ 1` of the bound.
     fn claim(
         &self,
         batch: &mut Batch,
         mut tx: Box<dyn Transaction + '_>,
+        thermal: &mut Thermal,
         row: &DraftRow,
         now: i64,
-    ) -> anyhow::Result<Option<i64>> {
+    ) -> anyhow::Result<bool> {
         let id = row.id.as_str();
         let (from, to) = (Status::Approved, Status::Executing);
+        let cfg = &self.config.thermal;
         tx.transition(id, from, to, &MoveFields::default(), now)
             .and_then(|moved| {
-                let attempt = if moved {
+                if moved {
                     // `ok` as the reason, as the reference's verify_draft returns it.
-                    let attempt = tx.record_attempt(
+                    let attempt_id = tx.record_attempt(
                         id,
                         AttemptKind::Verify,
                         AttemptOutcome::Ok,
@@ -489,43 +518,24 @@ impl<'a> Cycle<'a> {
                         now,
                     )?;
                     tx.record_claim(id, &self.claimer, now)?;
-                    Some(attempt)
-                } else {
-                    None
-                };
+                    let action = Action {
+                        at: now,
+                        draft_id: Some(id.to_owned()),
+                        attempt_id: Some(attempt_id),
+                    };
+                    if thermal.record(action, now, cfg) {
+                        let alert = Alert::thermal_tripped(thermal, cfg, now);
+                        outbox::enqueue(&mut *tx, &Mail::new(&alert), now)?;
+                    }
+                }
                 batch.commit(tx)?;
-                Ok(attempt)
+                Ok(moved)
             })
             .with_context(|| format!("claiming draft {id} (it stays approved)"))
     }
 
-    /// Counts a claim in the thermal window, and trips the cutout when the window is over
-    /// the limit, before the side effect: the record is saved first, so neither a crash
-    /// during the dispatch nor a registry writer erasing the claim takes it out of the
-    /// window. The draft in hand still runs (it is claimed): the `+ 1` of the bound.
-    fn count(
-        &mut self,
-        thermal: &mut Thermal,
-        path: &Path,
-        row: &DraftRow,
-        attempt_id: i64,
-        now: i64,
-    ) {
-        let cfg = &self.config.thermal;
-        let action = Action {
-            at: now,
-            draft_id: Some(row.id.clone()),
-            attempt_id: Some(attempt_id),
-        };
-        if thermal.record(action, now, cfg) {
-            self.notifier
-                .alert(Alert::thermal_tripped(thermal, cfg, now));
-        }
-        thermal.save_before_dispatch(path);
-    }
-
     /// f. After the side effect: hold the outcome for the next commit (see `batch`), alert
-    /// on failure.
+    /// on failure (the alert held to ride in the same commit as the outcome).
     fn record(
         &mut self,
         batch: &mut Batch,
@@ -552,13 +562,13 @@ impl<'a> Cycle<'a> {
             executed_url: executed_url.clone(),
             at: done_at,
         });
+        if let Some(reason) = &reason {
+            let alert = Alert::dispatch_failed(&row.id, kind, reason, true);
+            batch.hold_alert(Mail::new(&alert).about(&row.id), done_at);
+        }
         match reason {
             None => result(row, Outcome::Executed, None, executed_url),
-            Some(reason) => {
-                self.notifier
-                    .alert(Alert::dispatch_failed(&row.id, kind, &reason, true));
-                result(row, Outcome::ExecuteFailed, Some(reason), None)
-            }
+            Some(reason) => result(row, Outcome::ExecuteFailed, Some(reason), None),
         }
     }
 }
@@ -578,10 +588,10 @@ fn result(
     }
 }
 
-/// The state files the batch writes besides the summary.
-struct StatePaths<'p> {
-    thermal: &'p Path,
-    journal: &'p Path,
+/// The thermal window in hand, and where it is saved before each dispatch.
+struct Window<'w> {
+    thermal: &'w mut Thermal,
+    path: &'w Path,
 }
 
 /// The registry, opened under the lock on its file. Fields drop in order: the connection

@@ -243,6 +243,13 @@ pub trait Registry {
     /// When the oldest approved draft was created.
     fn oldest_approved(&mut self) -> Result<Option<i64>, RegistryError>;
 
+    /// Alerts waiting in the outbox whose next try is due at `now`, oldest first, at most
+    /// `limit`. Read leniently: a row another program wrote badly still goes out, as text.
+    fn alerts_due(&mut self, now: i64, limit: usize) -> Result<Vec<OutboxAlert>, RegistryError>;
+
+    /// The alerts not yet delivered.
+    fn alerts_waiting(&mut self) -> Result<AlertsWaiting, RegistryError>;
+
     /// Starts a write transaction that holds the registry's write lock from its first
     /// statement (SQLite: `BEGIN IMMEDIATE`), so what it reads stays true until it commits.
     fn begin(&mut self) -> Result<Box<dyn Transaction + '_>, RegistryError>;
@@ -305,6 +312,29 @@ pub trait Transaction {
 
     /// Remembers that `run` alerted about a stuck draft.
     fn mark_stuck_alerted(&mut self, id: &str, now: i64) -> Result<(), RegistryError>;
+
+    /// Puts an alert in the outbox, due at `now`; returns its id.
+    fn enqueue_alert(
+        &mut self,
+        subject: &str,
+        body: &str,
+        draft_id: Option<&str>,
+        now: i64,
+    ) -> Result<i64, RegistryError>;
+
+    /// Records that an alert was delivered.
+    fn alert_delivered(&mut self, id: i64, now: i64) -> Result<(), RegistryError>;
+
+    /// Records a failed try: the alert has now failed `tries` times, `error` says why, and it
+    /// is tried again at `next_try_at`.
+    fn alert_failed(
+        &mut self,
+        id: i64,
+        tries: i64,
+        error: &str,
+        now: i64,
+        next_try_at: i64,
+    ) -> Result<(), RegistryError>;
 
     /// Moves pending drafts issued before `cutoff` to `expired`; returns how many.
     fn expire_pending(&mut self, cutoff: i64, now: i64) -> Result<usize, RegistryError>;
@@ -566,4 +596,30 @@ pub struct Claimer {
     /// The process start time in clock ticks since boot (`/proc/self/stat` field 22): a pid
     /// can be reused, the pair cannot.
     pub process_start: Option<i64>,
+}
+
+/// An alert in the outbox, as the delivery phase reads it.
+#[derive(Debug, Clone)]
+pub struct OutboxAlert {
+    /// Its row.
+    pub id: i64,
+    /// The subject.
+    pub subject: String,
+    /// The body.
+    pub body: String,
+    /// The draft it is about, if any.
+    pub draft_id: Option<String>,
+    /// Failed tries so far.
+    pub tries: i64,
+}
+
+/// The alerts not yet delivered, as `status` shows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertsWaiting {
+    /// How many.
+    pub count: i64,
+    /// When the oldest was written.
+    pub oldest_created_at: Option<i64>,
+    /// The error of the latest failed try, if any.
+    pub last_error: Option<String>,
 }

@@ -16,8 +16,9 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{
-    Attempt, AttemptKind, AttemptOutcome, BUSY_TIMEOUT, Claimer, DraftRow, Executing, MoveFields,
-    OpenMode, RecordedAction, Registry, RegistryError, RowKey, Status, Transaction, schema,
+    AlertsWaiting, Attempt, AttemptKind, AttemptOutcome, BUSY_TIMEOUT, Claimer, DraftRow,
+    Executing, MoveFields, OpenMode, OutboxAlert, RecordedAction, Registry, RegistryError, RowKey,
+    Status, Transaction, schema,
 };
 use crate::draft::{Signed, SqlValue, StoredDraft};
 
@@ -66,6 +67,17 @@ mod sql {
              FROM drafts d LEFT JOIN claims c ON c.draft_id = d.draft_id
              WHERE d.status = 'executing' AND COALESCE(c.claimed_at, d.updated_at) <= ?1
              ORDER BY claimed_at, d.draft_id";
+    /// Alerts due for a try, oldest first (through the index of waiting alerts only).
+    pub(super) const ALERTS_DUE: &str = "SELECT id, subject, body, draft_id, tries
+             FROM alert_outbox
+             WHERE delivered_at IS NULL AND next_try_at <= ?1 ORDER BY id LIMIT ?2";
+    /// The alerts waiting: how many, and since when.
+    pub(super) const ALERTS_WAITING: &str =
+        "SELECT count(*), min(created_at) FROM alert_outbox WHERE delivered_at IS NULL";
+    /// The error of the latest failed try among the alerts waiting. With a single max(),
+    /// SQLite takes the bare column from the row holding the maximum.
+    pub(super) const ALERTS_LAST_ERROR: &str = "SELECT last_error, max(last_try_at)
+             FROM alert_outbox WHERE delivered_at IS NULL AND last_error IS NOT NULL";
 
     /// Every query above with sample parameters, for `EXPLAIN QUERY PLAN`.
     #[cfg(test)]
@@ -79,12 +91,15 @@ mod sql {
         (COUNTS, "COUNTS"),
         (OLDEST_APPROVED, "OLDEST_APPROVED"),
         (EXECUTING, "EXECUTING"),
+        (ALERTS_DUE, "ALERTS_DUE"),
+        (ALERTS_WAITING, "ALERTS_WAITING"),
+        (ALERTS_LAST_ERROR, "ALERTS_LAST_ERROR"),
     ];
 }
 
 use sql::{
-    ACTIONS_SINCE, ALL_DRAFTS, ATTEMPTS, BATCH_KEYS, BY_STATUS, COUNTS, EXECUTING, GET, GET_ROW,
-    OLDEST_APPROVED,
+    ACTIONS_SINCE, ALERTS_DUE, ALERTS_LAST_ERROR, ALERTS_WAITING, ALL_DRAFTS, ATTEMPTS, BATCH_KEYS,
+    BY_STATUS, COUNTS, EXECUTING, GET, GET_ROW, OLDEST_APPROVED,
 };
 
 /// The page cache, in KiB as SQLite's negative `cache_size` means it: each process lives for
@@ -329,6 +344,36 @@ impl Registry for Sqlite {
         })?)
     }
 
+    fn alerts_due(&mut self, now: i64, limit: usize) -> Result<Vec<OutboxAlert>, RegistryError> {
+        let mut stmt = self.conn.prepare_cached(ALERTS_DUE)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt.query_map(params![now, limit], |r| {
+            let text = |i| r.get_ref(i).map(|v| sql_value(v).to_string());
+            Ok(OutboxAlert {
+                id: r.get(0)?,
+                subject: text(1)?,
+                body: text(2)?,
+                draft_id: optional_text(r.get_ref(3)?),
+                tries: sql_value(r.get_ref(4)?).as_integral().unwrap_or(0),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn alerts_waiting(&mut self) -> Result<AlertsWaiting, RegistryError> {
+        let (count, oldest_created_at) = self.conn.query_row(ALERTS_WAITING, [], |r| {
+            Ok((r.get(0)?, sql_value(r.get_ref(1)?).as_integral()))
+        })?;
+        let last_error = self
+            .conn
+            .query_row(ALERTS_LAST_ERROR, [], |r| Ok(optional_text(r.get_ref(0)?)))?;
+        Ok(AlertsWaiting {
+            count,
+            oldest_created_at,
+            last_error,
+        })
+    }
+
     fn begin(&mut self) -> Result<Box<dyn Transaction + '_>, RegistryError> {
         let tx = self
             .conn
@@ -494,6 +539,47 @@ impl Transaction for SqliteTransaction<'_> {
         Ok(())
     }
 
+    fn enqueue_alert(
+        &mut self,
+        subject: &str,
+        body: &str,
+        draft_id: Option<&str>,
+        now: i64,
+    ) -> Result<i64, RegistryError> {
+        self.execute(
+            "INSERT INTO alert_outbox (created_at, subject, body, draft_id, next_try_at)
+             VALUES (?1, ?2, ?3, ?4, ?1)",
+            params![now, subject, body, draft_id],
+        )?;
+        Ok(self.tx.last_insert_rowid())
+    }
+
+    fn alert_delivered(&mut self, id: i64, now: i64) -> Result<(), RegistryError> {
+        self.execute(
+            "UPDATE alert_outbox SET delivered_at = ?2, last_try_at = ?2
+             WHERE id = ?1 AND delivered_at IS NULL",
+            params![id, now],
+        )?;
+        Ok(())
+    }
+
+    fn alert_failed(
+        &mut self,
+        id: i64,
+        tries: i64,
+        error: &str,
+        now: i64,
+        next_try_at: i64,
+    ) -> Result<(), RegistryError> {
+        self.execute(
+            "UPDATE alert_outbox SET tries = ?2, last_error = ?3, last_try_at = ?4,
+                 next_try_at = ?5
+             WHERE id = ?1 AND delivered_at IS NULL",
+            params![id, tries, error, now, next_try_at],
+        )?;
+        Ok(())
+    }
+
     fn expire_pending(&mut self, cutoff: i64, now: i64) -> Result<usize, RegistryError> {
         self.execute(
             "UPDATE drafts SET status = 'expired', updated_at = ?1
@@ -507,6 +593,14 @@ impl Transaction for SqliteTransaction<'_> {
         self.tx
             .commit()
             .map_err(|e| RegistryError::from(e).explained(path))
+    }
+}
+
+/// NULL as `None`, anything else as text.
+fn optional_text(v: ValueRef<'_>) -> Option<String> {
+    match sql_value(v) {
+        SqlValue::Null => None,
+        other => Some(other.to_string()),
     }
 }
 

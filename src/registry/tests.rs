@@ -192,3 +192,68 @@ fn actions_are_claims_and_dispatches_never_a_verification_alone() {
         ]
     );
 }
+
+#[test]
+fn the_outbox_hands_out_due_alerts_oldest_first_and_records_each_try() {
+    let (_dir, mut reg) = registry_with(&[]);
+    let (first, second) = write(&mut *reg, |w| {
+        Ok((
+            w.enqueue_alert("one", "body one", Some("d1"), 100)?,
+            w.enqueue_alert("two", "body two", None, 101)?,
+        ))
+    })
+    .expect("enqueue");
+    // A transaction rolled back takes its alert with it, as it takes the outcome.
+    let mut tx = reg.begin().expect("begin");
+    tx.enqueue_alert("never", "rolled back", None, 102)
+        .expect("enqueue");
+    drop(tx);
+
+    let due = reg.alerts_due(101, 10).expect("due");
+    let ids: Vec<i64> = due.iter().map(|a| a.id).collect();
+    assert_eq!(ids, [first, second]);
+    assert_eq!(due[0].subject, "one");
+    assert_eq!(due[0].draft_id.as_deref(), Some("d1"));
+    assert_eq!(due[0].tries, 0);
+    assert_eq!(reg.alerts_due(101, 1).expect("due").len(), 1);
+
+    write(&mut *reg, |w| {
+        w.alert_delivered(first, 110)?;
+        w.alert_failed(second, 1, "552 too large", 110, 170)
+    })
+    .expect("record");
+    assert!(reg.alerts_due(169, 10).expect("due").is_empty());
+    let retry = reg.alerts_due(170, 10).expect("due");
+    assert_eq!(retry.len(), 1);
+    assert_eq!((retry[0].id, retry[0].tries), (second, 1));
+    assert_eq!(
+        reg.alerts_waiting().expect("waiting"),
+        AlertsWaiting {
+            count: 1,
+            oldest_created_at: Some(101),
+            last_error: Some("552 too large".into()),
+        }
+    );
+    // Delivered is final: a late failure report does not bring it back.
+    write(&mut *reg, |w| w.alert_failed(first, 1, "late", 120, 180)).expect("record");
+    assert!(
+        reg.alerts_due(1000, 10)
+            .expect("due")
+            .iter()
+            .all(|a| a.id != first)
+    );
+}
+
+#[test]
+fn an_empty_outbox_has_nothing_waiting() {
+    let (_dir, mut reg) = registry_with(&[]);
+    assert!(reg.alerts_due(i64::MAX, 10).expect("due").is_empty());
+    assert_eq!(
+        reg.alerts_waiting().expect("waiting"),
+        AlertsWaiting {
+            count: 0,
+            oldest_created_at: None,
+            last_error: None,
+        }
+    );
+}

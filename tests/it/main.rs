@@ -9,6 +9,7 @@ mod harness;
 mod install;
 mod journal;
 mod operate;
+mod outbox;
 mod run;
 mod security;
 mod stage;
