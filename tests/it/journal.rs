@@ -21,11 +21,9 @@ fn extra_state_files(s: &Setup) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn an_outcome_the_locked_registry_refused_is_journalled_and_recorded_by_the_next_run() {
-    let s = Setup::with_handler("sleep 1", "");
-    let id =
-        s.w.approved("github_comment", TARGET, r#"{"body":"hello"}"#);
+/// Runs `s` on its one approved draft `id`, holding the registry's write lock from the
+/// moment the handler starts until the run gives up; returns the run's stderr.
+fn run_while_the_registry_is_locked(s: &Setup, id: &str) -> String {
     let mut run = s.run(&[]);
     run.cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let child = run.cmd.spawn().expect("spawn run");
@@ -42,26 +40,35 @@ fn an_outcome_the_locked_registry_refused_is_journalled_and_recorded_by_the_next
     let out = child.wait_with_output().expect("wait");
     other.execute_batch("ROLLBACK").expect("release");
     drop(other);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(1), "the run fails:\n{stderr}");
     assert_eq!(s.dispatched_comments(), 1);
+    assert_eq!(s.w.status(id), "executing");
+    assert_eq!(
+        extra_state_files(s).len(),
+        1,
+        "the outcome is kept beside the lock"
+    );
+    stderr
+}
+
+#[test]
+fn an_outcome_the_locked_registry_refused_is_journalled_and_recorded_by_the_next_run() {
+    let s = Setup::with_handler("sleep 1", "");
+    let id =
+        s.w.approved("github_comment", TARGET, r#"{"body":"hello"}"#);
+    let stderr = run_while_the_registry_is_locked(&s, &id);
     let summary: Value =
         serde_json::from_slice(&fs::read(s.state_file("last-run.json")).expect("summary"))
             .expect("summary JSON");
     let error = summary["error"].as_str().expect("error in the summary");
-    for said in [stderr.as_ref(), error] {
+    for said in [stderr.as_str(), error] {
         assert!(
             !said.contains("nothing was changed"),
             "a side effect ran, yet:\n{said}"
         );
         assert!(said.contains(&id) && said.contains(URL), "{said}");
     }
-    assert_eq!(s.w.status(&id), "executing");
-    assert_eq!(
-        extra_state_files(&s).len(),
-        1,
-        "the outcome is kept beside the lock"
-    );
 
     let doc = s.run(&[]).ok().json();
     assert_eq!(doc["status"], "idle", "{doc}");
@@ -81,6 +88,33 @@ fn an_outcome_the_locked_registry_refused_is_journalled_and_recorded_by_the_next
         extra_state_files(&s)
     );
     assert_eq!(s.dispatched_comments(), 1, "nothing ran twice");
+    // Once recorded, never again.
+    s.run(&[]).ok();
+    assert_eq!(s.attempts(&id), "verify:ok,execute:ok");
+}
+
+#[test]
+fn a_failure_the_locked_registry_refused_keeps_its_alert_too() {
+    let s = Setup::with_handler("sleep 1; echo 'rate limited' >&2; exit 3", "");
+    let id =
+        s.w.approved("github_comment", TARGET, r#"{"body":"hello"}"#);
+    let stderr = run_while_the_registry_is_locked(&s, &id);
+    assert!(stderr.contains("failed"), "{stderr}");
+    let doc = s.run(&[]).ok().json();
+    assert_eq!(
+        doc["recorded_late"][0]["outcome"], "execute_failed",
+        "{doc}"
+    );
+    assert_eq!(s.w.status(&id), "completed_with_error");
+    assert_eq!(s.attempts(&id), "verify:ok,execute:failed");
+    assert_eq!(
+        s.w.query(&format!(
+            "SELECT count(*) FROM alert_outbox WHERE draft_id = '{id}' AND subject LIKE '%failed%'"
+        )),
+        "1",
+        "the failure's alert rode with its outcome"
+    );
+    assert!(extra_state_files(&s).is_empty());
 }
 
 impl Setup {
