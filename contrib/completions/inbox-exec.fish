@@ -25,7 +25,7 @@ function __fish_inbox_exec_using_subcommand
 end
 
 complete -c inbox-exec -n "__fish_inbox_exec_needs_command" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
-complete -c inbox-exec -n "__fish_inbox_exec_needs_command" -l db -d 'The SQLite draft registry. Default: ~/.delimit/drafts.db' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_needs_command" -l db -d 'The draft registry: a SQLite file, or a postgres:// URL (no password in it). Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_needs_command" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_needs_command" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_needs_command" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
@@ -51,7 +51,7 @@ complete -c inbox-exec -n "__fish_inbox_exec_needs_command" -f -a "man" -d 'Prin
 complete -c inbox-exec -n "__fish_inbox_exec_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand run" -l batch -d 'At most this many approved drafts per cycle, 1 to 1000. Default: 10' -r
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand run" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand run" -l db -d 'The SQLite draft registry. Default: ~/.delimit/drafts.db' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand run" -l db -d 'The draft registry: a SQLite file, or a postgres:// URL (no password in it). Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand run" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand run" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand run" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
@@ -62,7 +62,7 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand run" -s q -l quiet
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand run" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand run" -s V -l version -d 'Print version'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand init" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand init" -l db -d 'The SQLite draft registry. Default: ~/.delimit/drafts.db' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand init" -l db -d 'The draft registry: a SQLite file, or a postgres:// URL (no password in it). Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand init" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand init" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand init" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
@@ -73,7 +73,7 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand init" -s h -l help
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand init" -s V -l version -d 'Print version'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand keygen" -l key-version -d 'Create the key configured for this version. Default: the newest configured version' -r
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand keygen" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand keygen" -l db -d 'The SQLite draft registry. Default: ~/.delimit/drafts.db' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand keygen" -l db -d 'The draft registry: a SQLite file, or a postgres:// URL (no password in it). Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand keygen" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand keygen" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand keygen" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
@@ -83,7 +83,7 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand keygen" -s q -l qu
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand keygen" -s h -l help -d 'Print help'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand keygen" -s V -l version -d 'Print version'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and not __fish_seen_subcommand_from new help" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and not __fish_seen_subcommand_from new help" -l db -d 'The SQLite draft registry. Default: ~/.delimit/drafts.db' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and not __fish_seen_subcommand_from new help" -l db -d 'The draft registry: a SQLite file, or a postgres:// URL (no password in it). Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and not __fish_seen_subcommand_from new help" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and not __fish_seen_subcommand_from new help" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and not __fish_seen_subcommand_from new help" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
@@ -100,7 +100,7 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_seen_subcommand_from new" -l issued-at -d 'Signing time in Unix seconds. Default: now' -r
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_seen_subcommand_from new" -l led-ref -d 'A ledger reference to store with the draft' -r
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_seen_subcommand_from new" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_seen_subcommand_from new" -l db -d 'The SQLite draft registry. Default: ~/.delimit/drafts.db' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_seen_subcommand_from new" -l db -d 'The draft registry: a SQLite file, or a postgres:// URL (no password in it). Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_seen_subcommand_from new" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_seen_subcommand_from new" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_seen_subcommand_from new" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
@@ -112,7 +112,7 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_seen_subcommand_from help" -f -a "new" -d 'Sign a new draft with the newest key and insert it as pending; prints its id'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -l db -d 'The SQLite draft registry. Default: ~/.delimit/drafts.db' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -l db -d 'The draft registry: a SQLite file, or a postgres:// URL (no password in it). Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
@@ -122,7 +122,7 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -s q -l q
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -s h -l help -d 'Print help'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -s V -l version -d 'Print version'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand cancel" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand cancel" -l db -d 'The SQLite draft registry. Default: ~/.delimit/drafts.db' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand cancel" -l db -d 'The draft registry: a SQLite file, or a postgres:// URL (no password in it). Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand cancel" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand cancel" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand cancel" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
@@ -132,7 +132,7 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand cancel" -s q -l qu
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand cancel" -s h -l help -d 'Print help'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand cancel" -s V -l version -d 'Print version'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand expire" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand expire" -l db -d 'The SQLite draft registry. Default: ~/.delimit/drafts.db' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand expire" -l db -d 'The draft registry: a SQLite file, or a postgres:// URL (no password in it). Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand expire" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand expire" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand expire" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
@@ -142,7 +142,7 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand expire" -s q -l qu
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand expire" -s h -l help -d 'Print help'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand expire" -s V -l version -d 'Print version'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand show" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand show" -l db -d 'The SQLite draft registry. Default: ~/.delimit/drafts.db' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand show" -l db -d 'The draft registry: a SQLite file, or a postgres:// URL (no password in it). Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand show" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand show" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand show" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
@@ -153,7 +153,7 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand show" -s h -l help
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand show" -s V -l version -d 'Print version'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand verify" -l now -d 'Verify as of this Unix time instead of now' -r
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand verify" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand verify" -l db -d 'The SQLite draft registry. Default: ~/.delimit/drafts.db' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand verify" -l db -d 'The draft registry: a SQLite file, or a postgres:// URL (no password in it). Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand verify" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand verify" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand verify" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
@@ -165,7 +165,7 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand verify" -s h -l he
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand verify" -s V -l version -d 'Print version'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and not __fish_seen_subcommand_from resolve help" -l older-than -d 'Only drafts claimed longer ago than this, e.g. `10m`' -r
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and not __fish_seen_subcommand_from resolve help" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and not __fish_seen_subcommand_from resolve help" -l db -d 'The SQLite draft registry. Default: ~/.delimit/drafts.db' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and not __fish_seen_subcommand_from resolve help" -l db -d 'The draft registry: a SQLite file, or a postgres:// URL (no password in it). Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and not __fish_seen_subcommand_from resolve help" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and not __fish_seen_subcommand_from resolve help" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and not __fish_seen_subcommand_from resolve help" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
@@ -182,7 +182,7 @@ terminal\t'Never to be done: executing → terminal_unrecoverable'"
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and __fish_seen_subcommand_from resolve" -l url -d 'The URL the action produced (with --as completed)' -r
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and __fish_seen_subcommand_from resolve" -l note -d 'Why: what you checked and found. Required with --as failed and --as terminal' -r
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and __fish_seen_subcommand_from resolve" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and __fish_seen_subcommand_from resolve" -l db -d 'The SQLite draft registry. Default: ~/.delimit/drafts.db' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and __fish_seen_subcommand_from resolve" -l db -d 'The draft registry: a SQLite file, or a postgres:// URL (no password in it). Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and __fish_seen_subcommand_from resolve" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and __fish_seen_subcommand_from resolve" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and __fish_seen_subcommand_from resolve" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
@@ -194,7 +194,7 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and __f
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and __fish_seen_subcommand_from help" -f -a "resolve" -d 'Record a human decision about a draft stuck in `executing`. Never runs a handler'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand status" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand status" -l db -d 'The SQLite draft registry. Default: ~/.delimit/drafts.db' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand status" -l db -d 'The draft registry: a SQLite file, or a postgres:// URL (no password in it). Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand status" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand status" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand status" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
@@ -207,7 +207,7 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand status" -s V -l ve
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand copy" -l from -d 'The registry to read: a SQLite file or a postgres:// URL' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand copy" -l to -d 'The registry to write (created if missing): a SQLite file or a postgres:// URL' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand copy" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand copy" -l db -d 'The SQLite draft registry. Default: ~/.delimit/drafts.db' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand copy" -l db -d 'The draft registry: a SQLite file, or a postgres:// URL (no password in it). Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand copy" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand copy" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand copy" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
@@ -218,7 +218,7 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand copy" -s q -l quie
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand copy" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand copy" -s V -l version -d 'Print version'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand completions" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand completions" -l db -d 'The SQLite draft registry. Default: ~/.delimit/drafts.db' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand completions" -l db -d 'The draft registry: a SQLite file, or a postgres:// URL (no password in it). Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand completions" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand completions" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand completions" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
@@ -228,7 +228,7 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand completions" -s q 
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand completions" -s V -l version -d 'Print version'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand man" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand man" -l db -d 'The SQLite draft registry. Default: ~/.delimit/drafts.db' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand man" -l db -d 'The draft registry: a SQLite file, or a postgres:// URL (no password in it). Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand man" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand man" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand man" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r

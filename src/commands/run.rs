@@ -9,20 +9,23 @@ use anyhow::Context as _;
 use crate::cli::RunArgs;
 use crate::clock::unix_now;
 use crate::config::{Config, HostEnv};
-use crate::cycle_report::{CycleReport, RunStatus};
+use crate::cycle_report::{CycleReport, DraftResult, RunStatus};
 use crate::dispatch::{ChildEnv, Handlers};
 use crate::executor::{Cycle, RunOptions};
-use crate::notify::Notifier;
+use crate::notify::Mailer;
 use crate::report::{Output, ago, table};
 
-/// Runs one cycle. Alerts queued during it are sent at the end, whatever happened.
+/// Runs one cycle. The alerts it wrote to the outbox are sent at the end, whatever happened.
 pub fn run(config: &Config, args: &RunArgs, env: &HostEnv) -> anyhow::Result<Output> {
     let handlers = Handlers::new(config, ChildEnv::new(env.vars.clone()));
     let password = env
         .vars
         .get(std::ffi::OsStr::new("INBOX_EXEC_SMTP_PASSWORD"))
         .map(|v| v.to_string_lossy().into_owned());
-    let mut notifier = Notifier::new(config.notify.clone(), password);
+    let mailer = config
+        .notify
+        .clone()
+        .map(|notify| Mailer::new(notify, password));
     let clock = unix_now;
     let options = RunOptions {
         batch: usize::from(config.batch),
@@ -32,13 +35,12 @@ pub fn run(config: &Config, args: &RunArgs, env: &HostEnv) -> anyhow::Result<Out
     let result = Cycle {
         config,
         handlers: &handlers,
-        notifier: &mut notifier,
+        mailer: mailer.as_ref(),
         clock: &clock,
         claimer: crate::process::this_process(),
         stop: &stop,
     }
     .run(options);
-    notifier.flush();
     let report = result?;
     let output = Output::done(run_text(&report, clock()), &report);
     Ok(match report.summary_error {
@@ -77,8 +79,22 @@ fn run_text(report: &CycleReport, now: i64) -> String {
         RunStatus::Paused => String::new(),
         RunStatus::Ran => format!("ran: {} draft(s){dry}\n", report.processed),
     };
-    let rows: Vec<Vec<String>> = report
-        .results
+    text.push_str(&result_rows(&report.results));
+    if !report.recorded_late.is_empty() {
+        text.push_str("recorded from an earlier run that could not write them:\n");
+        text.push_str(&result_rows(&report.recorded_late));
+    }
+    if let Some(until) = report.paused_until {
+        text.push_str(&format!(
+            "paused: thermal cutout in force until {until} ({})\n",
+            ago(until, now)
+        ));
+    }
+    text
+}
+
+fn result_rows(results: &[DraftResult]) -> String {
+    let rows: Vec<Vec<String>> = results
         .iter()
         .map(|r| {
             vec![
@@ -92,12 +108,5 @@ fn run_text(report: &CycleReport, now: i64) -> String {
             ]
         })
         .collect();
-    text.push_str(&table(&rows));
-    if let Some(until) = report.paused_until {
-        text.push_str(&format!(
-            "paused: thermal cutout in force until {until} ({})\n",
-            ago(until, now)
-        ));
-    }
-    text
+    table(&rows)
 }

@@ -22,6 +22,17 @@ pub struct ThermalState {
     pub paused_until: Option<i64>,
 }
 
+/// The alert outbox as `status` shows it.
+#[derive(Debug, Serialize)]
+pub struct AlertsState {
+    /// Alerts not yet delivered.
+    pub waiting: i64,
+    /// Age of the oldest of them, in seconds.
+    pub oldest_age_s: Option<i64>,
+    /// Why the latest try failed, if one did.
+    pub last_error: Option<String>,
+}
+
 /// The status report.
 #[derive(Debug, Serialize)]
 pub struct StatusReport {
@@ -35,6 +46,8 @@ pub struct StatusReport {
     pub thermal: ThermalState,
     /// The last run's summary (without its per-draft results).
     pub last_run: Option<Value>,
+    /// Alerts waiting in the outbox.
+    pub alerts: AlertsState,
 }
 
 /// `status [--check]`: the report, and with `--check` an exit code for monitoring.
@@ -55,20 +68,29 @@ pub fn run(config: &Config, args: &StatusArgs, now: i64) -> anyhow::Result<Outpu
         now,
     );
     let oldest_approved_age_s = reg.oldest_approved()?.map(|t| now.saturating_sub(t));
-
-    let mut sidecar = if reg.shared_thermal() {
-        // Every executor's claims, from the registry itself.
-        let actions = reg
-            .actions_since(Thermal::rebuild_horizon(now, &config.thermal))
-            .context("reading recent claims")?;
-        Thermal::rebuild(&actions, 0, now, &config.thermal)
-    } else {
-        Thermal::peek(&config.state_dir.join(THERMAL_FILE))
+    let waiting = reg.alerts_waiting().context("reading the alert outbox")?;
+    let alerts = AlertsState {
+        waiting: waiting.count,
+        oldest_age_s: waiting
+            .oldest_created_at
+            .map(|t| now.saturating_sub(t).max(0)),
+        last_error: waiting.last_error,
     };
-    sidecar.prune(now, &config.thermal);
+
+    let mut sidecar = Thermal::peek(&config.state_dir.join(THERMAL_FILE));
+    if reg.shared_thermal() {
+        // Every executor's actions, on every host, as the next claim will count them.
+        let recorded = reg
+            .actions_since(Thermal::horizon(now, &config.thermal))
+            .context("reading recent actions")?;
+        sidecar.merge(&recorded, now, &config.thermal);
+    }
+    // As the next run will see it: a pause dated by a clock that was ahead lasts at most
+    // the cooldown.
+    let pause = sidecar.clamped_pause(now, &config.thermal);
     let thermal = ThermalState {
-        recent_actions: sidecar.recent_action_times.len(),
-        paused_until: sidecar.is_paused(now).then_some(sidecar.paused_until),
+        recent_actions: sidecar.in_window(now, &config.thermal),
+        paused_until: (now < pause).then_some(pause),
     };
     let last_run = summary::last_run(&config.state_dir);
     let report = StatusReport {
@@ -77,8 +99,16 @@ pub fn run(config: &Config, args: &StatusArgs, now: i64) -> anyhow::Result<Outpu
         oldest_approved_age_s,
         thermal,
         last_run,
+        alerts,
     };
-    let (outcome, problem) = health(&report, now, stuck_after);
+    let undelivered_after = config
+        .notify
+        .as_ref()
+        .map_or(crate::config::DEFAULT_UNDELIVERED_AFTER, |n| {
+            n.undelivered_after
+        });
+    let undelivered_after = i64::try_from(undelivered_after.as_secs()).unwrap_or(i64::MAX);
+    let (outcome, problem) = health(&report, now, stuck_after, undelivered_after);
     let mut text = render(&report, now);
     if let Some(problem) = &problem {
         text.push_str(&format!("needs attention: {problem}\n"));
@@ -92,7 +122,12 @@ pub fn run(config: &Config, args: &StatusArgs, now: i64) -> anyhow::Result<Outpu
 }
 
 /// The first problem, in the order `status --check` documents.
-fn health(report: &StatusReport, now: i64, stale_after: i64) -> (Outcome, Option<String>) {
+fn health(
+    report: &StatusReport,
+    now: i64,
+    stale_after: i64,
+    undelivered_after: i64,
+) -> (Outcome, Option<String>) {
     let last = report.last_run.as_ref();
     let finished = last.and_then(|l| l["finished_at"].as_i64());
     let failed = last.is_some_and(|l| l["status"] == "failed");
@@ -129,6 +164,23 @@ fn health(report: &StatusReport, now: i64, stale_after: i64) -> (Outcome, Option
     if report.thermal.paused_until.is_some() {
         return (Outcome::Paused, Some("the thermal cutout is paused".into()));
     }
+    if let Some(age) = report.alerts.oldest_age_s
+        && age > undelivered_after
+    {
+        return (
+            Outcome::AlertsUndelivered,
+            Some(format!(
+                "{} alert(s) waiting, the oldest undeliverable for {}{}: check [notify] and the mail server",
+                report.alerts.waiting,
+                span(age),
+                report
+                    .alerts
+                    .last_error
+                    .as_ref()
+                    .map_or_else(String::new, |e| format!(" (last error: {e})")),
+            )),
+        );
+    }
     (Outcome::Done, None)
 }
 
@@ -154,6 +206,19 @@ fn render(report: &StatusReport, now: i64) -> String {
                 report.thermal.recent_actions
             ),
             None => format!("{} recent actions", report.thermal.recent_actions),
+        },
+    ]);
+    rows.push(vec![
+        "alerts waiting".into(),
+        match (report.alerts.oldest_age_s, &report.alerts.last_error) {
+            (None, _) => "0".into(),
+            (Some(age), None) => format!("{}, oldest {} old", report.alerts.waiting, span(age)),
+            (Some(age), Some(e)) => format!(
+                "{}, oldest {} old, last error: {}",
+                report.alerts.waiting,
+                span(age),
+                crate::dispatch::child::tail(e, 160)
+            ),
         },
     ]);
     rows.push(vec![

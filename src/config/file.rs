@@ -104,6 +104,8 @@ pub(super) struct FileNotify {
     pub(super) username: Option<String>,
     pub(super) password_file: Option<PathBuf>,
     pub(super) timeout: Option<String>,
+    pub(super) deadline: Option<String>,
+    pub(super) undelivered_after: Option<String>,
 }
 
 /// The first config file present: `$XDG_CONFIG_HOME/inbox-exec/config.toml` (or

@@ -51,6 +51,11 @@ const DEFAULT_GH_ENV: [&str; 3] = ["GH_TOKEN", "GH_HOST", "GH_CONFIG_DIR"];
 const DEFAULT_HANDLER_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the mail server may take.
 const DEFAULT_MAIL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Well inside the systemd unit's TimeoutStartSec (330 s) once the handlers' 300 s are spent,
+/// and long enough for two slow sends.
+const DEFAULT_MAIL_DEADLINE: Duration = Duration::from_secs(20);
+/// `[notify] undelivered_after` when not set (and what `status --check` uses without mail).
+pub const DEFAULT_UNDELIVERED_AFTER: Duration = Duration::from_secs(60 * 60);
 
 /// Why the configuration could not be assembled. Each message names the file or the key.
 #[derive(Debug, thiserror::Error)]
@@ -178,8 +183,13 @@ pub struct NotifyConfig {
     pub from: String,
     /// Recipients.
     pub to: Vec<String>,
-    /// Give up on the mail server after this long.
+    /// Give up on the mail server after this long without an answer.
     pub timeout: Duration,
+    /// The whole delivery phase of a run ends after this long; what is not sent by then
+    /// stays in the outbox.
+    pub deadline: Duration,
+    /// `status --check` exits 7 when an alert has waited undelivered for longer than this.
+    pub undelivered_after: Duration,
 }
 
 /// The resolved configuration.
@@ -358,6 +368,21 @@ impl Source<'_> {
             Some(t) => parse_duration(&t, &format!("{}: {key}", self.origin)),
             None => Ok(default),
         }
+    }
+
+    /// [`Source::duration`] for a setting where zero would defeat its mechanism ("never try",
+    /// "always alarmed"): refused rather than obeyed.
+    fn positive(
+        &self,
+        text: Option<String>,
+        key: &str,
+        default: Duration,
+    ) -> Result<Duration, ConfigError> {
+        let value = self.duration(text, key, default)?;
+        if value.is_zero() {
+            return Err(self.invalid(key, "must be more than 0s".to_owned()));
+        }
+        Ok(value)
     }
 }
 
@@ -598,6 +623,12 @@ fn notify(
         from: n.from,
         to: n.to,
         timeout: src.duration(n.timeout, "[notify] timeout", DEFAULT_MAIL_TIMEOUT)?,
+        deadline: src.positive(n.deadline, "[notify] deadline", DEFAULT_MAIL_DEADLINE)?,
+        undelivered_after: src.positive(
+            n.undelivered_after,
+            "[notify] undelivered_after",
+            DEFAULT_UNDELIVERED_AFTER,
+        )?,
     })
 }
 

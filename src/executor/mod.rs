@@ -12,6 +12,7 @@ mod batch;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use anyhow::Context as _;
 
@@ -20,8 +21,10 @@ use crate::config::Config;
 use crate::cycle_report::{CycleReport, DraftResult, Outcome, RunStatus};
 use crate::dispatch::{Dispatched, Handlers, Prepared};
 use crate::draft::{KeyRing, SqlValue, VerifyError, verify};
+use crate::journal::{self, Unrecorded};
 use crate::lock::{LOCK_FILE, RunLock};
-use crate::notify::Notifier;
+use crate::notify::{Mail, Mailer};
+use crate::outbox;
 use crate::process::{claim_liveness, this_process};
 use crate::registry::{
     self, AttemptKind, AttemptOutcome, Claimer, DraftRow, MoveFields, OpenMode, Registry, RowKey,
@@ -29,8 +32,8 @@ use crate::registry::{
 };
 use crate::statefile;
 use crate::summary;
-use crate::thermal::{THERMAL_FILE, Thermal};
-use batch::{Batch, Recorded};
+use crate::thermal::{Action, THERMAL_FILE, Thermal};
+use batch::Batch;
 
 /// How to run the cycle.
 #[derive(Debug, Clone, Copy)]
@@ -47,8 +50,8 @@ pub struct Cycle<'a> {
     pub config: &'a Config,
     /// The handler table.
     pub handlers: &'a Handlers,
-    /// Where alerts go.
-    pub notifier: &'a mut Notifier,
+    /// Where alerts are mailed; `None` logs them.
+    pub mailer: Option<&'a Mailer>,
     /// The current Unix time; called at each step, never cached across a dispatch.
     pub clock: &'a dyn Fn() -> i64,
     /// This process, recorded with each claim.
@@ -72,12 +75,12 @@ enum Decision<'h> {
 
 /// What the claim transaction decided.
 enum Claim {
-    /// Claimed; with the shared window as it stood before this claim, when there is one.
-    Claimed(Option<Thermal>),
+    /// Claimed, committed: dispatch it.
+    Claimed,
     /// Another executor moved the draft first.
     Lost,
-    /// The shared window is paused: left approved.
-    Deferred(Thermal),
+    /// The window shared with the other executors is paused: left approved.
+    Deferred,
 }
 
 /// How a draft is ended without a claim.
@@ -110,9 +113,24 @@ impl<'a> Cycle<'a> {
             log::info!("another run holds {}", lock_path.display());
             return Ok(CycleReport::new(RunStatus::Skipped, false));
         };
-        let cycle = self
-            .open_registry(OpenMode::Create)
-            .and_then(|mut registry| self.cycle(&mut *registry, &state_dir, opts));
+        // The registry's own lock: two state directories on one registry never run at once.
+        let cycle = match self.open_locked() {
+            Ok(Some(mut locked)) => {
+                let cycle = self.cycle(&mut *locked.registry, &state_dir, opts);
+                // Whatever happened to the cycle, the alerts it committed go out now: under the
+                // lock (two runs never send one alert twice), before the summary says it ended.
+                self.deliver(&mut *locked.registry);
+                cycle
+            }
+            Ok(None) => {
+                log::info!(
+                    "another run holds the registry {}",
+                    self.config.db.display()
+                );
+                return Ok(CycleReport::new(RunStatus::Skipped, false));
+            }
+            Err(e) => Err(e),
+        };
         let mut report = match cycle {
             Ok(report) => report,
             Err(e) => {
@@ -136,6 +154,45 @@ impl<'a> Cycle<'a> {
             .with_context(|| format!("opening registry {}", registry::shown(db)))
     }
 
+    /// The registry under a lock on its file; `None` when another run holds it.
+    fn open_locked(&self) -> anyhow::Result<Option<Locked>> {
+        let db = &self.config.db;
+        let lock = match lock_file(db)? {
+            Held::Locked(lock) => lock,
+            Held::ByAnother => return Ok(None),
+            Held::NoFile => {
+                // A first run creates the registry, then locks it. A registry that is still
+                // no file (a database server) serialises runs itself.
+                let registry = self.open_registry(OpenMode::Create)?;
+                return Ok(match lock_file(db)? {
+                    Held::Locked(lock) => Some(Locked {
+                        registry,
+                        _lock: Some(lock),
+                    }),
+                    Held::ByAnother => None,
+                    Held::NoFile => Some(Locked {
+                        registry,
+                        _lock: None,
+                    }),
+                });
+            }
+        };
+        Ok(Some(Locked {
+            registry: self.open_registry(OpenMode::Create)?,
+            _lock: Some(lock),
+        }))
+    }
+
+    /// The delivery phase: the outbox's due alerts, within `[notify] deadline`.
+    fn deliver(&self, registry: &mut dyn Registry) {
+        let deadline = self
+            .config
+            .notify
+            .as_ref()
+            .map_or(Duration::ZERO, |n| n.deadline);
+        outbox::deliver_due(registry, self.mailer, deadline, self.clock);
+    }
+
     /// Under the lock: the thermal window, the stuck-draft alerts, the batch, the window saved.
     fn cycle(
         &mut self,
@@ -143,51 +200,78 @@ impl<'a> Cycle<'a> {
         state_dir: &Path,
         opts: RunOptions,
     ) -> anyhow::Result<CycleReport> {
-        let thermal_path = state_dir.join(THERMAL_FILE);
-        let mut thermal = self.load_thermal(registry, &thermal_path, !opts.dry_run)?;
-        if !opts.dry_run {
-            self.alert_stuck(registry)?;
-        }
         let mut report = CycleReport::new(RunStatus::Paused, opts.dry_run);
+        let journal_path = state_dir.join(journal::FILE);
+        if !opts.dry_run {
+            // Before anything else: what earlier runs did and could not record.
+            report.recorded_late = batch::record_journal(registry, &journal_path)?;
+        }
+        let thermal_path = state_dir.join(THERMAL_FILE);
+        // Every write of the cycle goes through the batch, so alerts ride with the outcomes
+        // they report.
+        let mut batch = Batch::new(journal_path);
+        let mut thermal = self.load_thermal(registry, &mut batch, &thermal_path, !opts.dry_run)?;
+        if !opts.dry_run
+            && let Err(e) = self.alert_stuck(registry, &mut batch)
+        {
+            return Err(batch.stop(registry, e));
+        }
         if !thermal.is_paused((self.clock)()) {
-            self.batch(registry, &mut thermal, opts, &mut report)?;
+            let mut window = Window {
+                thermal: &mut thermal,
+                path: &thermal_path,
+            };
+            self.batch(registry, &mut batch, &mut window, opts, &mut report)?;
+        }
+        // The last outcome, and any alert still in hand (a rebuilt window when nothing else
+        // was written), are committed before the sidecar that reflects them is saved.
+        if !opts.dry_run {
+            batch.flush(registry)?;
         }
         report.processed = report.results.len();
         if thermal.is_paused((self.clock)()) {
             report.paused_until = Some(thermal.paused_until);
         }
-        // On a shared registry the database is the window's one record: no sidecar.
-        if !opts.dry_run && !registry.shared_thermal() {
-            thermal.save(registry, &thermal_path)?;
+        if !opts.dry_run {
+            thermal.save(&thermal_path);
         }
         Ok(report)
     }
 
-    /// The thermal window, with an alert when an unusable sidecar had to be rebuilt.
+    /// The thermal window, with an alert when an unusable sidecar had to be rebuilt or times
+    /// from the future were brought back.
     fn load_thermal(
         &mut self,
         registry: &mut dyn Registry,
+        batch: &mut Batch,
         path: &Path,
         alert: bool,
     ) -> anyhow::Result<Thermal> {
         let now = (self.clock)();
         let cfg = &self.config.thermal;
-        if registry.shared_thermal() {
-            let actions = registry
-                .actions_since(Thermal::rebuild_horizon(now, cfg))
-                .context("reading recent claims")?;
-            return Ok(Thermal::rebuild(&actions, 0, now, cfg));
-        }
         let loaded = Thermal::load(registry, path, now, cfg)?;
         if let (Some(why), true) = (&loaded.unusable, alert) {
-            self.notifier
-                .alert(Alert::thermal_rebuilt(path, why, &loaded.thermal, now));
+            let alert = Alert::thermal_rebuilt(path, why, &loaded.thermal, cfg, now);
+            batch.hold_alert(Mail::new(&alert), now);
+        }
+        if loaded.clamped.any() {
+            let future = Alert::thermal_future(&loaded.clamped, &loaded.thermal, cfg, now);
+            log::warn!("{}", future.what);
+            if alert {
+                batch.hold_alert(Mail::new(&future), now);
+            }
         }
         Ok(loaded.thermal)
     }
 
-    /// Alerts once about each draft that has sat in `executing` longer than `stuck_after`.
-    fn alert_stuck(&mut self, registry: &mut dyn Registry) -> anyhow::Result<()> {
+    /// Alerts once about each draft that has sat in `executing` longer than `stuck_after`:
+    /// the alert and the mark that it was raised are one commit, so a draft is never marked
+    /// alerted without its alert in the outbox.
+    fn alert_stuck(
+        &mut self,
+        registry: &mut dyn Registry,
+        batch: &mut Batch,
+    ) -> anyhow::Result<()> {
         let now = (self.clock)();
         let stuck_after = i64::try_from(self.config.stuck_after.as_secs()).unwrap_or(i64::MAX);
         let fresh: Vec<_> = registry
@@ -199,24 +283,25 @@ impl<'a> Cycle<'a> {
         if fresh.is_empty() {
             return Ok(());
         }
-        // Only the drafts this run marked: another executor sharing the registry may have
-        // marked (and alerted about) the others a moment ago.
-        let fresh: Vec<_> = registry::write(registry, |w| {
-            let mut mine = Vec::with_capacity(fresh.len());
-            for e in fresh {
-                if w.mark_stuck_alerted(&e.id, now)? {
-                    mine.push(e);
-                }
-            }
-            Ok(mine)
-        })
-        .context("recording stuck-draft alerts")?;
         let me = this_process();
-        for e in fresh {
+        let mut tx = batch
+            .begin(registry)
+            .context("recording stuck-draft alerts")?;
+        for e in &fresh {
             let alive = claim_liveness(e.session_alive, e.claimer.as_ref(), &me);
-            self.notifier.alert(Alert::stuck(&e, &alive, now));
+            let mail = Mail::new(&Alert::stuck(e, &alive, now)).about(&e.id);
+            // Alerted only by the run that marks it: another executor sharing the registry
+            // may have marked (and alerted about) it a moment ago.
+            tx.mark_stuck_alerted(&e.id, now)
+                .and_then(|marked| {
+                    if marked {
+                        outbox::enqueue(&mut *tx, &mail, now)?;
+                    }
+                    Ok(())
+                })
+                .context("recording stuck-draft alerts")?;
         }
-        Ok(())
+        batch.commit(tx).context("recording stuck-draft alerts")
     }
 
     /// Up to `opts.batch` approved drafts, oldest first, until a stop signal: `report` gets
@@ -224,7 +309,8 @@ impl<'a> Cycle<'a> {
     fn batch(
         &mut self,
         registry: &mut dyn Registry,
-        thermal: &mut Thermal,
+        batch: &mut Batch,
+        window: &mut Window<'_>,
         opts: RunOptions,
         report: &mut CycleReport,
     ) -> anyhow::Result<()> {
@@ -237,7 +323,6 @@ impl<'a> Cycle<'a> {
             RunStatus::Ran
         };
         let ring = KeyRing::new(self.config.keys.clone());
-        let mut batch = Batch::default();
         for (done, key) in drafts.iter().enumerate() {
             if self.stop.load(Ordering::Relaxed) {
                 log::warn!(
@@ -246,17 +331,13 @@ impl<'a> Cycle<'a> {
                 );
                 break;
             }
-            let result = match self.one(registry, &mut batch, &ring, thermal, key, opts.dry_run) {
+            let result = match self.one(registry, batch, &ring, window, key, opts.dry_run) {
                 Ok(Some(result)) => result,
                 // Nothing deletes drafts; if something did, there is nothing to do.
                 Ok(None) => continue,
-                Err(e) => {
-                    // Stopping the cycle: the outcome already in hand still gets recorded.
-                    if let Err(flush) = batch.flush(registry) {
-                        log::error!("{flush:#}");
-                    }
-                    return Err(e);
-                }
+                // Stopping the cycle: the outcome already in hand still gets recorded (or
+                // journalled, and the error says so).
+                Err(e) => return Err(batch.stop(registry, e)),
             };
             log::info!(
                 "{} {} {}",
@@ -266,7 +347,7 @@ impl<'a> Cycle<'a> {
             );
             report.results.push(result);
         }
-        batch.flush(registry)
+        Ok(())
     }
 
     /// One draft, start to finish; `None` when its row is gone. `Err` only for what stops
@@ -276,16 +357,16 @@ impl<'a> Cycle<'a> {
         registry: &mut dyn Registry,
         batch: &mut Batch,
         ring: &KeyRing,
-        thermal: &mut Thermal,
+        window: &mut Window<'_>,
         key: &RowKey,
         dry_run: bool,
     ) -> anyhow::Result<Option<DraftResult>> {
-        if dry_run || thermal.is_paused((self.clock)()) {
+        if dry_run || window.thermal.is_paused((self.clock)()) {
             // Nothing will be written for this draft: a plain read will do.
             let Some(row) = registry.get_row(key).context("reading an approved draft")? else {
                 return Ok(None);
             };
-            return self.preview(&row, ring, thermal).map(Some);
+            return self.preview(&row, ring, window.thermal).map(Some);
         }
         let mut tx = batch
             .begin(registry)
@@ -303,20 +384,19 @@ impl<'a> Cycle<'a> {
         match self.decide(&row, ring, now)? {
             Decision::Refuse(refusal) => self.refuse(batch, tx, &row, refusal, now).map(Some),
             Decision::Dispatch { kind, prepared } => {
-                match self.claim(batch, tx, &row, now)? {
+                match self.claim(batch, tx, window.thermal, &row, now)? {
+                    Claim::Claimed => {}
                     Claim::Lost => return Ok(Some(result(&row, Outcome::LostRace, None, None))),
-                    Claim::Deferred(shared) => {
-                        *thermal = shared;
+                    Claim::Deferred => {
                         return Ok(Some(result(&row, Outcome::DeferredThermal, None, None)));
                     }
-                    // What every executor has claimed so far: this claim trips the cutout
-                    // (and alerts) only when it is the one over the limit.
-                    Claim::Claimed(Some(shared)) => *thermal = shared,
-                    Claim::Claimed(None) => {}
                 }
+                // Saved before the side effect, so neither a crash during the dispatch nor a
+                // registry writer erasing the claim takes it out of the window.
+                window.thermal.save_before_dispatch(window.path);
                 // e. The side effect.
                 let dispatched = prepared.dispatch();
-                Ok(Some(self.record(batch, thermal, &row, &kind, dispatched)))
+                Ok(Some(self.record(batch, &row, &kind, dispatched)))
             }
         }
     }
@@ -392,8 +472,8 @@ impl<'a> Cycle<'a> {
         }
     }
 
-    /// Ends an approved draft without claiming it (verify failure, refusal, a handler
-    /// that cannot take it): the move and its attempt in `tx`, committed, then the alert.
+    /// Ends an approved draft without claiming it (verify failure, refusal, a handler that
+    /// cannot take it): the move, its attempt and its alert in `tx`, committed together.
     fn refuse(
         &mut self,
         batch: &mut Batch,
@@ -412,11 +492,15 @@ impl<'a> Cycle<'a> {
         // attempt cannot be recorded (attempts need a draft_id); the alert still goes.
         let text_id = matches!(row.signed.draft_id, SqlValue::Text(_));
         let (kind, outcome) = refusal.attempt;
+        let mail = Mail::new(&refusal.alert).about(id);
         let moved = tx
             .transition_row(&row.key, Status::Approved, refusal.to, &fields, now)
             .and_then(|moved| {
                 if moved && text_id {
                     tx.record_attempt(id, kind, outcome, Some(&refusal.reason), None, now)?;
+                }
+                if moved {
+                    outbox::enqueue(&mut *tx, &mail, now)?;
                 }
                 batch.commit(tx)?;
                 Ok(moved)
@@ -425,58 +509,76 @@ impl<'a> Cycle<'a> {
         if !moved {
             return Ok(result(row, Outcome::LostRace, None, None));
         }
-        self.notifier.alert(refusal.alert);
         Ok(result(row, refusal.outcome, Some(refusal.reason), None))
     }
 
     /// d. Claims the draft in `tx` and commits, durably, before the side effect. The verify
-    /// attempt, the claim record and the previous draft's outcome ride in the same commit.
-    /// On a registry whose thermal window is shared (PostgreSQL), the window is read in the
-    /// same transaction under a lock every executor takes before it claims, held until the
-    /// commit: check and claim are one step across hosts.
+    /// attempt, the claim record and the previous draft's outcome ride in the same commit,
+    /// and so does the thermal alert when this claim trips the cutout: the claim is counted
+    /// before its side effect, and still runs (it is claimed), the `+ 1` of the bound.
     fn claim(
         &self,
         batch: &mut Batch,
         mut tx: Box<dyn Transaction + '_>,
+        thermal: &mut Thermal,
         row: &DraftRow,
         now: i64,
     ) -> anyhow::Result<Claim> {
         let id = row.id.as_str();
-        let cfg = &self.config.thermal;
         let (from, to) = (Status::Approved, Status::Executing);
-        let mut decide = || -> Result<Claim, registry::RegistryError> {
-            let shared = match tx.shared_actions(Thermal::rebuild_horizon(now, cfg))? {
-                Some(actions) => {
-                    let shared = Thermal::rebuild(&actions, 0, now, cfg);
-                    if shared.is_paused(now) {
-                        return Ok(Claim::Deferred(shared));
-                    }
-                    Some(shared)
-                }
-                None => None,
-            };
-            if !tx.transition(id, from, to, &MoveFields::default(), now)? {
-                return Ok(Claim::Lost);
+        let cfg = &self.config.thermal;
+        // On a registry shared by executors on several hosts (PostgreSQL), every executor's
+        // claims are merged into the window under a lock each takes before it claims, held
+        // until this commit: the check and the claim are one step across hosts.
+        let shared = match tx.shared_actions(Thermal::horizon(now, cfg)) {
+            Ok(Some(recorded)) => {
+                thermal.merge(&recorded, now, cfg);
+                thermal.is_paused(now)
             }
-            tx.record_attempt(id, AttemptKind::Verify, AttemptOutcome::Ok, None, None, now)?;
-            tx.record_claim(id, &self.claimer, now)?;
-            Ok(Claim::Claimed(shared))
+            Ok(None) => false,
+            Err(e) => {
+                return Err(anyhow::Error::new(e)
+                    .context(format!("claiming draft {id} (it stays approved)")));
+            }
         };
-        decide()
-            .and_then(|claim| {
+        if shared {
+            batch.commit(tx).context("recording the previous outcome")?;
+            return Ok(Claim::Deferred);
+        }
+        tx.transition(id, from, to, &MoveFields::default(), now)
+            .and_then(|moved| {
+                if moved {
+                    // `ok` as the reason, as the reference's verify_draft returns it.
+                    let attempt_id = tx.record_attempt(
+                        id,
+                        AttemptKind::Verify,
+                        AttemptOutcome::Ok,
+                        Some("ok"),
+                        None,
+                        now,
+                    )?;
+                    tx.record_claim(id, &self.claimer, now)?;
+                    let action = Action {
+                        at: now,
+                        draft_id: Some(id.to_owned()),
+                        attempt_id: Some(attempt_id),
+                    };
+                    if thermal.record(action, now, cfg) {
+                        let alert = Alert::thermal_tripped(thermal, cfg, now);
+                        outbox::enqueue(&mut *tx, &Mail::new(&alert), now)?;
+                    }
+                }
                 batch.commit(tx)?;
-                Ok(claim)
+                Ok(if moved { Claim::Claimed } else { Claim::Lost })
             })
             .with_context(|| format!("claiming draft {id} (it stays approved)"))
     }
 
-    /// f. After the side effect: hold the outcome for the next commit (see `batch`), count
-    /// the action in the thermal window, trip the cutout before the next draft is looked at,
-    /// alert on failure.
+    /// f. After the side effect: hold the outcome for the next commit (see `batch`), alert
+    /// on failure (the alert held to ride in the same commit as the outcome).
     fn record(
         &mut self,
         batch: &mut Batch,
-        thermal: &mut Thermal,
         row: &DraftRow,
         kind: &str,
         dispatched: Dispatched,
@@ -492,24 +594,21 @@ impl<'a> Cycle<'a> {
         } else {
             Some(reason.unwrap_or_else(|| "handler failed".into()))
         };
-        batch.hold(Recorded {
-            id: row.id.clone(),
+        batch.hold(Unrecorded {
+            draft_id: row.id.clone(),
+            kind: kind.to_owned(),
             ok,
             reason: reason.clone(),
             executed_url: executed_url.clone(),
             at: done_at,
         });
-        let cfg = &self.config.thermal;
-        if thermal.record(done_at, cfg) {
-            self.notifier.alert(Alert::thermal_tripped(thermal, cfg));
+        if let Some(reason) = &reason {
+            let alert = Alert::dispatch_failed(&row.id, kind, reason, true);
+            batch.hold_alert(Mail::new(&alert).about(&row.id), done_at);
         }
         match reason {
             None => result(row, Outcome::Executed, None, executed_url),
-            Some(reason) => {
-                self.notifier
-                    .alert(Alert::dispatch_failed(&row.id, kind, &reason, true));
-                result(row, Outcome::ExecuteFailed, Some(reason), None)
-            }
+            Some(reason) => result(row, Outcome::ExecuteFailed, Some(reason), None),
         }
     }
 }
@@ -526,5 +625,43 @@ fn result(
         outcome,
         reason,
         executed_url: url,
+    }
+}
+
+/// The thermal window in hand, and where it is saved before each dispatch.
+struct Window<'w> {
+    thermal: &'w mut Thermal,
+    path: &'w Path,
+}
+
+/// The registry, opened under the lock on its file. Fields drop in order: the connection
+/// closes before the lock's descriptor does, as it must (closing any descriptor of the
+/// database while SQLite holds its POSIX locks on it would drop them).
+struct Locked {
+    registry: Box<dyn Registry>,
+    _lock: Option<RunLock>,
+}
+
+/// Whether the lock on the registry's file is ours.
+enum Held {
+    Locked(RunLock),
+    ByAnother,
+    /// No such file.
+    NoFile,
+}
+
+fn lock_file(db: &Path) -> anyhow::Result<Held> {
+    if crate::registry::postgres::is_postgres_url(&db.to_string_lossy()) {
+        // A database server, not a file: its own locks serialise what must be.
+        return Ok(Held::NoFile);
+    }
+    match RunLock::try_acquire_existing(db) {
+        Ok(Some(lock)) => Ok(Held::Locked(lock)),
+        Ok(None) => Ok(Held::ByAnother),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Held::NoFile),
+        Err(e) => Err(anyhow::Error::new(e).context(format!(
+            "taking the run lock on the registry {}",
+            db.display()
+        ))),
     }
 }

@@ -78,7 +78,7 @@ pub enum RegistryError {
         source: rusqlite::Error,
     },
     /// Another process held the write lock past the busy timeout.
-    #[error("registry {path} is locked: another process held its write lock for more than {}s; nothing was changed, run again", BUSY_TIMEOUT.as_secs())]
+    #[error("registry {path} is locked: another process held its write lock for more than {}s", BUSY_TIMEOUT.as_secs())]
     Busy {
         /// The database file.
         path: PathBuf,
@@ -250,11 +250,12 @@ pub trait Registry {
     /// A draft's attempts, in order.
     fn attempts(&mut self, id: &str) -> Result<Vec<Attempt>, RegistryError>;
 
-    /// Claims at or after `since`, as `(attempt_id, attempted_at)`: the durable record the
-    /// thermal window is rebuilt from. A claim's `verify ok` attempt commits before its side
-    /// effect, while the outcome may never be recorded (a crash mid-dispatch), so counting
-    /// claims cannot undercount what reached a handler.
-    fn actions_since(&mut self, since: i64) -> Result<Vec<(i64, i64)>, RegistryError>;
+    /// Actions recorded at or after `since` (and any dated later than now): the registry's
+    /// side of the thermal window. Our claims (their `verify ok` attempt commits with the
+    /// claim, before the side effect, so a crash mid-dispatch cannot hide one) and every
+    /// dispatch's `execute` attempt, ok or failed (all the reference records of one); never
+    /// a verification alone, which the reference also records for drafts it then refuses.
+    fn actions_since(&mut self, since: i64) -> Result<Vec<RecordedAction>, RegistryError>;
 
     /// Drafts in `executing` claimed at or before `claimed_before`, oldest claim first, with
     /// who claimed them and their attempts. Rows claimed by the reference have no claim
@@ -267,12 +268,17 @@ pub trait Registry {
     /// When the oldest approved draft was created.
     fn oldest_approved(&mut self) -> Result<Option<i64>, RegistryError>;
 
-    /// The newest attempt's id, if any: what the thermal sidecar records as its high-water
-    /// mark, so a sidecar saved before the newest attempt is known to be behind.
-    fn newest_attempt(&mut self) -> Result<Option<i64>, RegistryError>;
+    /// Alerts waiting in the outbox whose next try is due at `now`, oldest first, at most
+    /// `limit`. Read leniently: a row another program wrote badly still goes out, as text.
+    fn alerts_due(&mut self, now: i64, limit: usize) -> Result<Vec<OutboxAlert>, RegistryError>;
 
-    /// Whether the thermal window is shared by every executor of the registry and kept in
-    /// it (PostgreSQL), rather than in each state directory's sidecar (SQLite).
+    /// The alerts not yet delivered.
+    fn alerts_waiting(&mut self) -> Result<AlertsWaiting, RegistryError>;
+
+    /// Whether executors on other hosts claim from this registry at the same time
+    /// (PostgreSQL), so the window must be merged from it again at each claim
+    /// ([`Transaction::shared_actions`]) and `status` shows it merged; on SQLite runs on one
+    /// registry take turns under the lock on its file.
     fn shared_thermal(&self) -> bool {
         false
     }
@@ -341,14 +347,37 @@ pub trait Transaction {
     /// so the alert goes once for all executors.
     fn mark_stuck_alerted(&mut self, id: &str, now: i64) -> Result<bool, RegistryError>;
 
+    /// Puts an alert in the outbox, due at `now`; returns its id.
+    fn enqueue_alert(
+        &mut self,
+        subject: &str,
+        body: &str,
+        draft_id: Option<&str>,
+        now: i64,
+    ) -> Result<i64, RegistryError>;
+
+    /// Records that an alert was delivered.
+    fn alert_delivered(&mut self, id: i64, now: i64) -> Result<(), RegistryError>;
+
+    /// Records a failed try: the alert has now failed `tries` times, `error` says why, and it
+    /// is tried again at `next_try_at`.
+    fn alert_failed(
+        &mut self,
+        id: i64,
+        tries: i64,
+        error: &str,
+        now: i64,
+        next_try_at: i64,
+    ) -> Result<(), RegistryError>;
+
     /// Moves pending drafts issued before `cutoff` to `expired`; returns how many.
     fn expire_pending(&mut self, cutoff: i64, now: i64) -> Result<usize, RegistryError>;
 
     /// On a registry whose thermal window is shared ([`Registry::shared_thermal`]): waits
     /// until no other executor is between its thermal check and its claim commit, and returns
-    /// the claims (`(attempt_id, attempted_at)`) at or after `since`, so the check and the
+    /// the actions ([`Registry::actions_since`]) at or after `since`, so the check and the
     /// claim in this transaction are one atomic step across hosts. `None` elsewhere.
-    fn shared_actions(&mut self, since: i64) -> Result<Option<Vec<(i64, i64)>>, RegistryError> {
+    fn shared_actions(&mut self, since: i64) -> Result<Option<Vec<RecordedAction>>, RegistryError> {
         let _ = since;
         Ok(None)
     }
@@ -362,6 +391,17 @@ pub trait Transaction {
 
     /// Commits, durably: when this returns `Ok`, the writes survive a crash.
     fn commit(self: Box<Self>) -> Result<(), RegistryError>;
+}
+
+/// An action as the registry records it (see [`Registry::actions_since`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedAction {
+    /// `attempts.attempt_id`.
+    pub attempt_id: i64,
+    /// `attempts.draft_id`, as text.
+    pub draft_id: String,
+    /// `attempts.attempted_at`.
+    pub at: i64,
 }
 
 /// A backend's handle on one `drafts` row, opaque outside this module. On SQLite it is the
@@ -622,4 +662,30 @@ pub struct Claimer {
     /// The process start time in clock ticks since boot (`/proc/self/stat` field 22): a pid
     /// can be reused, the pair cannot.
     pub process_start: Option<i64>,
+}
+
+/// An alert in the outbox, as the delivery phase reads it.
+#[derive(Debug, Clone)]
+pub struct OutboxAlert {
+    /// Its row.
+    pub id: i64,
+    /// The subject.
+    pub subject: String,
+    /// The body.
+    pub body: String,
+    /// The draft it is about, if any.
+    pub draft_id: Option<String>,
+    /// Failed tries so far.
+    pub tries: i64,
+}
+
+/// The alerts not yet delivered, as `status` shows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertsWaiting {
+    /// How many.
+    pub count: i64,
+    /// When the oldest was written.
+    pub oldest_created_at: Option<i64>,
+    /// The error of the latest failed try, if any.
+    pub last_error: Option<String>,
 }

@@ -16,8 +16,9 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{
-    Attempt, AttemptKind, AttemptOutcome, BUSY_TIMEOUT, Claimer, DraftRow, Executing, KeyRepr,
-    MoveFields, OpenMode, Registry, RegistryError, RowKey, Status, Transaction, schema,
+    AlertsWaiting, Attempt, AttemptKind, AttemptOutcome, BUSY_TIMEOUT, Claimer, DraftRow,
+    Executing, KeyRepr, MoveFields, OpenMode, OutboxAlert, RecordedAction, Registry, RegistryError,
+    RowKey, Status, Transaction, schema,
 };
 use crate::draft::{Signed, SqlValue, StoredDraft};
 
@@ -41,16 +42,20 @@ mod sql {
     pub(super) const ATTEMPTS: &str =
         "SELECT kind, outcome, reason, executed_url, attempted_at FROM attempts
              WHERE draft_id = ?1 ORDER BY attempt_id";
-    /// Claims since a moment (thermal rebuild).
-    pub(super) const ACTIONS_SINCE: &str = "SELECT attempt_id, attempted_at FROM attempts
-             WHERE kind = 'verify' AND attempted_at >= ?1 AND outcome = 'ok'";
+    /// Actions since a moment (the thermal window): our claims (a `verify ok` attempt of a
+    /// draft with a claim record; the reference writes `verify ok` also for drafts it then
+    /// refuses) and dispatches (`execute` ok or failed, all the reference records of one).
+    pub(super) const ACTIONS_SINCE: &str = "SELECT attempt_id, draft_id, attempted_at FROM attempts
+             WHERE kind = 'execute' AND attempted_at >= ?1 AND outcome IN ('ok', 'failed')
+         UNION ALL
+         SELECT a.attempt_id, a.draft_id, a.attempted_at FROM attempts a
+             WHERE a.kind = 'verify' AND a.attempted_at >= ?1 AND a.outcome = 'ok'
+               AND EXISTS (SELECT 1 FROM claims c WHERE c.draft_id = a.draft_id)";
     /// Drafts per status.
     pub(super) const COUNTS: &str = "SELECT status, count(*) FROM drafts GROUP BY status";
     /// The oldest approved draft.
     pub(super) const OLDEST_APPROVED: &str =
         "SELECT min(created_at) FROM drafts WHERE status = 'approved'";
-    /// The newest attempt of any kind: the rowid maximum, a single b-tree descent.
-    pub(super) const NEWEST_ATTEMPT: &str = "SELECT max(attempt_id) FROM attempts";
     /// Drafts in executing, with their claims and attempts.
     pub(super) const EXECUTING: &str = "SELECT d.draft_id, d.draft_kind, d.target_json,
                     COALESCE(c.claimed_at, d.updated_at) AS claimed_at,
@@ -62,6 +67,17 @@ mod sql {
              FROM drafts d LEFT JOIN claims c ON c.draft_id = d.draft_id
              WHERE d.status = 'executing' AND COALESCE(c.claimed_at, d.updated_at) <= ?1
              ORDER BY claimed_at, d.draft_id";
+    /// Alerts due for a try, oldest first (through the index of waiting alerts only).
+    pub(super) const ALERTS_DUE: &str = "SELECT id, subject, body, draft_id, tries
+             FROM alert_outbox
+             WHERE delivered_at IS NULL AND next_try_at <= ?1 ORDER BY id LIMIT ?2";
+    /// The alerts waiting: how many, and since when.
+    pub(super) const ALERTS_WAITING: &str =
+        "SELECT count(*), min(created_at) FROM alert_outbox WHERE delivered_at IS NULL";
+    /// The error of the latest failed try among the alerts waiting. With a single max(),
+    /// SQLite takes the bare column from the row holding the maximum.
+    pub(super) const ALERTS_LAST_ERROR: &str = "SELECT last_error, max(last_try_at)
+             FROM alert_outbox WHERE delivered_at IS NULL AND last_error IS NOT NULL";
 
     /// Every query above with sample parameters, for `EXPLAIN QUERY PLAN`.
     #[cfg(test)]
@@ -74,14 +90,16 @@ mod sql {
         (ACTIONS_SINCE, "ACTIONS_SINCE"),
         (COUNTS, "COUNTS"),
         (OLDEST_APPROVED, "OLDEST_APPROVED"),
-        (NEWEST_ATTEMPT, "NEWEST_ATTEMPT"),
         (EXECUTING, "EXECUTING"),
+        (ALERTS_DUE, "ALERTS_DUE"),
+        (ALERTS_WAITING, "ALERTS_WAITING"),
+        (ALERTS_LAST_ERROR, "ALERTS_LAST_ERROR"),
     ];
 }
 
 use sql::{
-    ACTIONS_SINCE, ALL_DRAFTS, ATTEMPTS, BATCH_KEYS, BY_STATUS, COUNTS, EXECUTING, GET, GET_ROW,
-    NEWEST_ATTEMPT, OLDEST_APPROVED,
+    ACTIONS_SINCE, ALERTS_DUE, ALERTS_LAST_ERROR, ALERTS_WAITING, ALL_DRAFTS, ATTEMPTS, BATCH_KEYS,
+    BY_STATUS, COUNTS, EXECUTING, GET, GET_ROW, OLDEST_APPROVED,
 };
 
 /// The page cache, in KiB as SQLite's negative `cache_size` means it: each process lives for
@@ -261,10 +279,32 @@ impl Registry for Sqlite {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn actions_since(&mut self, since: i64) -> Result<Vec<(i64, i64)>, RegistryError> {
+    fn actions_since(&mut self, since: i64) -> Result<Vec<RecordedAction>, RegistryError> {
         let mut stmt = self.conn.prepare_cached(ACTIONS_SINCE)?;
-        let rows = stmt.query_map([since], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let rows = stmt.query_map([since], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                sql_value(r.get_ref(1)?),
+                sql_value(r.get_ref(2)?).as_integral(),
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            // A time that is not a number is no action of ours or the reference's.
+            let (attempt_id, draft_id, Some(at)) = row? else {
+                continue;
+            };
+            let draft_id = match draft_id {
+                SqlValue::Text(s) => s,
+                other => other.to_string(),
+            };
+            out.push(RecordedAction {
+                attempt_id,
+                draft_id,
+                at,
+            });
+        }
+        Ok(out)
     }
 
     fn executing(&mut self, claimed_before: i64) -> Result<Vec<Executing>, RegistryError> {
@@ -307,8 +347,34 @@ impl Registry for Sqlite {
         })?)
     }
 
-    fn newest_attempt(&mut self) -> Result<Option<i64>, RegistryError> {
-        Ok(self.conn.query_row(NEWEST_ATTEMPT, [], |r| r.get(0))?)
+    fn alerts_due(&mut self, now: i64, limit: usize) -> Result<Vec<OutboxAlert>, RegistryError> {
+        let mut stmt = self.conn.prepare_cached(ALERTS_DUE)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt.query_map(params![now, limit], |r| {
+            let text = |i| r.get_ref(i).map(|v| sql_value(v).to_string());
+            Ok(OutboxAlert {
+                id: r.get(0)?,
+                subject: text(1)?,
+                body: text(2)?,
+                draft_id: optional_text(r.get_ref(3)?),
+                tries: sql_value(r.get_ref(4)?).as_integral().unwrap_or(0),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn alerts_waiting(&mut self) -> Result<AlertsWaiting, RegistryError> {
+        let (count, oldest_created_at) = self.conn.query_row(ALERTS_WAITING, [], |r| {
+            Ok((r.get(0)?, sql_value(r.get_ref(1)?).as_integral()))
+        })?;
+        let last_error = self
+            .conn
+            .query_row(ALERTS_LAST_ERROR, [], |r| Ok(optional_text(r.get_ref(0)?)))?;
+        Ok(AlertsWaiting {
+            count,
+            oldest_created_at,
+            last_error,
+        })
     }
 
     fn begin(&mut self) -> Result<Box<dyn Transaction + '_>, RegistryError> {
@@ -483,6 +549,47 @@ impl Transaction for SqliteTransaction<'_> {
         Ok(inserted == 1)
     }
 
+    fn enqueue_alert(
+        &mut self,
+        subject: &str,
+        body: &str,
+        draft_id: Option<&str>,
+        now: i64,
+    ) -> Result<i64, RegistryError> {
+        self.execute(
+            "INSERT INTO alert_outbox (created_at, subject, body, draft_id, next_try_at)
+             VALUES (?1, ?2, ?3, ?4, ?1)",
+            params![now, subject, body, draft_id],
+        )?;
+        Ok(self.tx.last_insert_rowid())
+    }
+
+    fn alert_delivered(&mut self, id: i64, now: i64) -> Result<(), RegistryError> {
+        self.execute(
+            "UPDATE alert_outbox SET delivered_at = ?2, last_try_at = ?2
+             WHERE id = ?1 AND delivered_at IS NULL",
+            params![id, now],
+        )?;
+        Ok(())
+    }
+
+    fn alert_failed(
+        &mut self,
+        id: i64,
+        tries: i64,
+        error: &str,
+        now: i64,
+        next_try_at: i64,
+    ) -> Result<(), RegistryError> {
+        self.execute(
+            "UPDATE alert_outbox SET tries = ?2, last_error = ?3, last_try_at = ?4,
+                 next_try_at = ?5
+             WHERE id = ?1 AND delivered_at IS NULL",
+            params![id, tries, error, now, next_try_at],
+        )?;
+        Ok(())
+    }
+
     fn expire_pending(&mut self, cutoff: i64, now: i64) -> Result<usize, RegistryError> {
         self.execute(
             "UPDATE drafts SET status = 'expired', updated_at = ?1
@@ -556,6 +663,14 @@ fn value_ref(v: &SqlValue) -> rusqlite::types::ToSqlOutput<'_> {
         SqlValue::BadText(b) => ValueRef::Text(b),
         SqlValue::Blob(b) => ValueRef::Blob(b),
     })
+}
+
+/// NULL as `None`, anything else as text.
+fn optional_text(v: ValueRef<'_>) -> Option<String> {
+    match sql_value(v) {
+        SqlValue::Null => None,
+        other => Some(other.to_string()),
+    }
 }
 
 fn sql_value(v: ValueRef<'_>) -> SqlValue {

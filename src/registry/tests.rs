@@ -158,3 +158,121 @@ fn legal_moves_are_the_designs() {
     assert!(!Status::Completed.may_become(Status::Approved));
     assert!(!Status::Approved.may_become(Status::Pending));
 }
+
+/// The thermal window's registry side: claims and dispatches count, a verification alone
+/// (the reference writes `verify ok` before refusing a non-delegable kind) and a refusal
+/// before the claim do not.
+#[test]
+fn actions_are_claims_and_dispatches_never_a_verification_alone() {
+    let (_dir, mut reg) = registry_with(&["ours", "ref_ran", "ref_refused", "refused", "old"]);
+    let claimer = Claimer {
+        pid: 1,
+        host: "h".into(),
+        boot_id: None,
+        process_start: None,
+    };
+    let (verify, execute) = (AttemptKind::Verify, AttemptKind::Execute);
+    let (ok, failed, skipped) = (
+        AttemptOutcome::Ok,
+        AttemptOutcome::Failed,
+        AttemptOutcome::Skipped,
+    );
+    let mut ids = std::collections::HashMap::new();
+    write(&mut *reg, |w| {
+        ids.insert(
+            "ours",
+            w.record_attempt("ours", verify, ok, Some("ok"), None, 1000)?,
+        );
+        w.record_claim("ours", &claimer, 1000)?;
+        w.record_attempt("ours", execute, ok, None, Some("u"), 1002)?;
+        w.record_attempt("ref_ran", verify, ok, Some("ok"), None, 1001)?;
+        ids.insert(
+            "ref_ran",
+            w.record_attempt("ref_ran", execute, failed, Some("x"), None, 1001)?,
+        );
+        w.record_attempt("ref_refused", verify, ok, Some("ok"), None, 1001)?;
+        w.record_attempt("refused", execute, skipped, Some("no handler"), None, 1001)?;
+        w.record_attempt("old", execute, ok, None, None, 10)?;
+        Ok(())
+    })
+    .expect("attempts");
+    let mut actions = reg.actions_since(500).expect("actions");
+    actions.sort_by_key(|a| (a.draft_id.clone(), a.attempt_id));
+    let seen: Vec<(&str, i64, i64)> = actions
+        .iter()
+        .map(|a| (a.draft_id.as_str(), a.attempt_id, a.at))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("ours", ids["ours"], 1000),
+            ("ours", ids["ours"] + 1, 1002),
+            ("ref_ran", ids["ref_ran"], 1001),
+        ]
+    );
+}
+
+#[test]
+fn the_outbox_hands_out_due_alerts_oldest_first_and_records_each_try() {
+    let (_dir, mut reg) = registry_with(&[]);
+    let (first, second) = write(&mut *reg, |w| {
+        Ok((
+            w.enqueue_alert("one", "body one", Some("d1"), 100)?,
+            w.enqueue_alert("two", "body two", None, 101)?,
+        ))
+    })
+    .expect("enqueue");
+    // A transaction rolled back takes its alert with it, as it takes the outcome.
+    let mut tx = reg.begin().expect("begin");
+    tx.enqueue_alert("never", "rolled back", None, 102)
+        .expect("enqueue");
+    drop(tx);
+
+    let due = reg.alerts_due(101, 10).expect("due");
+    let ids: Vec<i64> = due.iter().map(|a| a.id).collect();
+    assert_eq!(ids, [first, second]);
+    assert_eq!(due[0].subject, "one");
+    assert_eq!(due[0].draft_id.as_deref(), Some("d1"));
+    assert_eq!(due[0].tries, 0);
+    assert_eq!(reg.alerts_due(101, 1).expect("due").len(), 1);
+
+    write(&mut *reg, |w| {
+        w.alert_delivered(first, 110)?;
+        w.alert_failed(second, 1, "552 too large", 110, 170)
+    })
+    .expect("record");
+    assert!(reg.alerts_due(169, 10).expect("due").is_empty());
+    let retry = reg.alerts_due(170, 10).expect("due");
+    assert_eq!(retry.len(), 1);
+    assert_eq!((retry[0].id, retry[0].tries), (second, 1));
+    assert_eq!(
+        reg.alerts_waiting().expect("waiting"),
+        AlertsWaiting {
+            count: 1,
+            oldest_created_at: Some(101),
+            last_error: Some("552 too large".into()),
+        }
+    );
+    // Delivered is final: a late failure report does not bring it back.
+    write(&mut *reg, |w| w.alert_failed(first, 1, "late", 120, 180)).expect("record");
+    assert!(
+        reg.alerts_due(1000, 10)
+            .expect("due")
+            .iter()
+            .all(|a| a.id != first)
+    );
+}
+
+#[test]
+fn an_empty_outbox_has_nothing_waiting() {
+    let (_dir, mut reg) = registry_with(&[]);
+    assert!(reg.alerts_due(i64::MAX, 10).expect("due").is_empty());
+    assert_eq!(
+        reg.alerts_waiting().expect("waiting"),
+        AlertsWaiting {
+            count: 0,
+            oldest_created_at: None,
+            last_error: None,
+        }
+    );
+}

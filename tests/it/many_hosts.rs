@@ -190,7 +190,6 @@ fn six_executors_share_one_thermal_budget_on_postgres() {
 }
 
 #[test]
-#[ignore = "SQLite runs from distinct state directories do not yet share one window: the thermal helper's registry-file run lock (issue 8) makes this pass"]
 fn six_executors_share_one_thermal_budget_on_sqlite() {
     one_thermal_budget(Backend::Sqlite);
 }

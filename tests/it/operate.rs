@@ -244,20 +244,10 @@ fn status_reports_counts_stuck_drafts_thermal_and_the_last_run() {
         .ok();
     s.cmd(&["status", "--check"]).ok();
 
-    if s.w.on_postgres() {
-        // The window is the claims in the database: eleven, over the default limit of ten.
-        let now = inbox_exec::unix_now();
-        for _ in 0..11 {
-            s.w.sql(&format!(
-                "INSERT INTO attempts (draft_id, kind, outcome, attempted_at) VALUES ('{approved}', 'verify', 'ok', {now})"
-            ));
-        }
-    } else {
-        let paused = serde_json::json!({
-            "recent_action_times": [], "paused_until": inbox_exec::unix_now() + 600, "high_water": 0
-        });
-        fs::write(s.w.state.join("thermal.json"), paused.to_string()).expect("sidecar");
-    }
+    let paused = serde_json::json!({
+        "recent_action_times": [], "paused_until": inbox_exec::unix_now() + 600, "high_water": 0
+    });
+    fs::write(s.w.state.join("thermal.json"), paused.to_string()).expect("sidecar");
     s.cmd(&["status", "--check"]).code(6);
     let text = s.cmd(&["status"]).ok().stdout;
     assert!(text.contains("paused until"), "{text}");

@@ -6,9 +6,10 @@
 //! `attempts` and the pause a row, and check-and-claim is serialised across hosts by a
 //! transaction-scoped advisory lock; a claimer holds a session advisory lock on its draft
 //! while it dispatches, so any host tells a live claimer (lock held) from a dead one
-//! (connection gone). The SQLite backend keeps its thermal window in a sidecar file in the
-//! state directory; here the database is the one record, because the executors sharing it
-//! share no directory.
+//! (connection gone). On SQLite, runs on one registry take turns under a lock on its file;
+//! executors on many hosts share no file, so here each claim's transaction merges every
+//! executor's recorded actions into the window under the advisory lock
+//! ([`Transaction::shared_actions`]), and one executor at a time delivers the alert outbox.
 
 pub mod connect;
 mod schema;
@@ -23,8 +24,9 @@ pub use connect::{ConnectError, PgSettings, PgUrl, SslMode, is_postgres_url, red
 pub use schema::valid_schema_name;
 
 use super::{
-    Attempt, AttemptKind, AttemptOutcome, Claimer, DraftRow, Executing, KeyRepr, MoveFields,
-    OpenMode, Registry, RegistryError, RowKey, Status, Transaction,
+    AlertsWaiting, Attempt, AttemptKind, AttemptOutcome, Claimer, DraftRow, Executing, KeyRepr,
+    MoveFields, OpenMode, OutboxAlert, RecordedAction, Registry, RegistryError, RowKey, Status,
+    Transaction,
 };
 use crate::draft::{Signed, SqlValue, StoredDraft};
 
@@ -164,6 +166,9 @@ const EXECUTING: &str = "SELECT d.draft_id, d.draft_kind, d.target_json,
      FROM drafts d LEFT JOIN claims c ON c.draft_id = d.draft_id
      WHERE d.status = 'executing' AND COALESCE(c.claimed_at, d.updated_at) <= $1
      ORDER BY claimed_at, d.draft_id";
+
+/// The advisory-lock key that lets one executor at a time deliver the registry's alerts.
+const DELIVERY_LOCK_CLASS: i32 = 0x1b0c_0003;
 
 /// The advisory-lock key serialising check-and-claim (the thermal window) across every
 /// executor of one registry; the schema's hash is the second half.
@@ -330,7 +335,7 @@ impl Registry for PgRegistry {
             .collect())
     }
 
-    fn actions_since(&mut self, since: i64) -> Result<Vec<(i64, i64)>, RegistryError> {
+    fn actions_since(&mut self, since: i64) -> Result<Vec<RecordedAction>, RegistryError> {
         self.read(|c| actions_since(c, since))
     }
 
@@ -376,10 +381,57 @@ impl Registry for PgRegistry {
         })
     }
 
-    fn newest_attempt(&mut self) -> Result<Option<i64>, RegistryError> {
+    /// The due alerts, once this session holds the registry's delivery lock (a session
+    /// advisory lock, kept until the run ends): executors on several hosts take turns, so two
+    /// never send one alert at the same time. While another holds it, nothing is due here:
+    /// that run delivers.
+    fn alerts_due(&mut self, now: i64, limit: usize) -> Result<Vec<OutboxAlert>, RegistryError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let schema = self.settings.schema.clone();
         self.read(|c| {
-            Ok(c.query_one("SELECT max(attempt_id) FROM attempts", &[])?
-                .get(0))
+            let ours: bool = c
+                .query_one(
+                    "SELECT pg_try_advisory_lock($1, hashtext($2))",
+                    &[&DELIVERY_LOCK_CLASS, &schema],
+                )?
+                .get(0);
+            if !ours {
+                log::info!("another executor is delivering alerts; they are left to it");
+                return Ok(Vec::new());
+            }
+            let rows = c.query(
+                "SELECT id, subject, body, draft_id, tries FROM alert_outbox
+                  WHERE delivered_at IS NULL AND next_try_at <= $1 ORDER BY id LIMIT $2",
+                &[&now, &limit],
+            )?;
+            Ok(rows
+                .iter()
+                .map(|r| OutboxAlert {
+                    id: r.get(0),
+                    subject: r.get(1),
+                    body: r.get(2),
+                    draft_id: r.get(3),
+                    tries: r.get(4),
+                })
+                .collect())
+        })
+    }
+
+    fn alerts_waiting(&mut self) -> Result<AlertsWaiting, RegistryError> {
+        self.read(|c| {
+            let row = c.query_one(
+                "SELECT count(*), min(created_at),
+                        (SELECT last_error FROM alert_outbox
+                          WHERE delivered_at IS NULL AND last_error IS NOT NULL
+                          ORDER BY last_try_at DESC NULLS LAST LIMIT 1)
+                   FROM alert_outbox WHERE delivered_at IS NULL",
+                &[],
+            )?;
+            Ok(AlertsWaiting {
+                count: row.get(0),
+                oldest_created_at: row.get(1),
+                last_error: row.get(2),
+            })
         })
     }
 
@@ -458,13 +510,26 @@ fn get(
 fn actions_since(
     client: &mut impl GenericClient,
     since: i64,
-) -> Result<Vec<(i64, i64)>, RegistryError> {
+) -> Result<Vec<RecordedAction>, RegistryError> {
+    // As on SQLite: every dispatch's `execute` attempt, and our claims' `verify ok` (a
+    // claim commits before its side effect, so a crash mid-dispatch cannot hide one).
     let rows = client.query(
-        "SELECT attempt_id, attempted_at FROM attempts
-         WHERE kind = 'verify' AND attempted_at >= $1 AND outcome = 'ok'",
+        "SELECT attempt_id, draft_id, attempted_at FROM attempts
+          WHERE kind = 'execute' AND attempted_at >= $1 AND outcome IN ('ok', 'failed')
+         UNION ALL
+         SELECT a.attempt_id, a.draft_id, a.attempted_at FROM attempts a
+          WHERE a.kind = 'verify' AND a.attempted_at >= $1 AND a.outcome = 'ok'
+            AND EXISTS (SELECT 1 FROM claims c WHERE c.draft_id = a.draft_id)",
         &[&since],
     )?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    Ok(rows
+        .iter()
+        .map(|r| RecordedAction {
+            attempt_id: r.get(0),
+            draft_id: r.get(1),
+            at: r.get(2),
+        })
+        .collect())
 }
 
 /// One transaction. The session locks it takes with a claim are kept when it commits and
@@ -677,6 +742,49 @@ impl Transaction for PgTransaction<'_> {
         Ok(inserted == 1)
     }
 
+    fn enqueue_alert(
+        &mut self,
+        subject: &str,
+        body: &str,
+        draft_id: Option<&str>,
+        now: i64,
+    ) -> Result<i64, RegistryError> {
+        Ok(self
+            .tx()
+            .query_one(
+                "INSERT INTO alert_outbox (created_at, subject, body, draft_id, next_try_at)
+                 VALUES ($1, $2, $3, $4, $1) RETURNING id",
+                &[&now, &subject, &body, &draft_id],
+            )?
+            .get(0))
+    }
+
+    fn alert_delivered(&mut self, id: i64, now: i64) -> Result<(), RegistryError> {
+        self.tx().execute(
+            "UPDATE alert_outbox SET delivered_at = $2, last_try_at = $2
+             WHERE id = $1 AND delivered_at IS NULL",
+            &[&id, &now],
+        )?;
+        Ok(())
+    }
+
+    fn alert_failed(
+        &mut self,
+        id: i64,
+        tries: i64,
+        error: &str,
+        now: i64,
+        next_try_at: i64,
+    ) -> Result<(), RegistryError> {
+        self.tx().execute(
+            "UPDATE alert_outbox SET tries = $2, last_error = $3, last_try_at = $4,
+                 next_try_at = $5
+             WHERE id = $1 AND delivered_at IS NULL",
+            &[&id, &tries, &error, &now, &next_try_at],
+        )?;
+        Ok(())
+    }
+
     fn expire_pending(&mut self, cutoff: i64, now: i64) -> Result<usize, RegistryError> {
         let n = self.tx().execute(
             "UPDATE drafts SET status = 'expired', updated_at = $1
@@ -688,7 +796,7 @@ impl Transaction for PgTransaction<'_> {
 
     /// Serialises check-and-claim with every executor of this registry, on any host, until
     /// this transaction ends, and returns the claims the thermal window counts.
-    fn shared_actions(&mut self, since: i64) -> Result<Option<Vec<(i64, i64)>>, RegistryError> {
+    fn shared_actions(&mut self, since: i64) -> Result<Option<Vec<RecordedAction>>, RegistryError> {
         let schema = self.schema.to_owned();
         let tx = self.tx();
         tx.execute(
@@ -907,7 +1015,7 @@ mod tests {
         assert!(matches!(missing, PgError::Missing { .. }), "{missing}");
         let mut r = PgRegistry::open(&db.url(), &settings(), OpenMode::Create).expect("create");
         assert_eq!(r.counts().expect("counts"), vec![]);
-        assert_eq!(r.newest_attempt().expect("newest"), None);
+        assert_eq!(r.actions_since(0).expect("actions"), vec![]);
         drop(r);
         // Twice, and concurrently, is the same as once.
         let threads: Vec<_> = (0..3)
