@@ -194,6 +194,19 @@ impl World {
         }
     }
 
+    /// Whether the registry has a table of that name.
+    pub fn has_table(&self, name: &str) -> bool {
+        let sql = match &self.pg {
+            Some(_) => format!(
+                "SELECT count(*) FROM pg_tables WHERE schemaname = 'inbox_exec' AND tablename = '{name}'"
+            ),
+            None => format!(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '{name}'"
+            ),
+        };
+        self.query(&sql) == "1"
+    }
+
     /// One string column of one row.
     pub fn query(&self, sql: &str) -> String {
         self.column(sql)

@@ -14,5 +14,9 @@ mod alerts;
 mod drafts;
 #[path = "operate.rs"]
 mod operate;
+#[path = "outbox.rs"]
+mod outbox;
 #[path = "run.rs"]
 mod run;
+#[path = "thermal.rs"]
+mod thermal;
