@@ -5,6 +5,7 @@ mod conformance;
 mod docs;
 mod drafts;
 mod faults;
+mod files;
 mod harness;
 mod operate;
 mod run;
