@@ -61,6 +61,14 @@ pub fn bounded(run: Run, what: &str) -> Done {
     }
 }
 
+/// Seconds since the Unix epoch.
+pub fn now() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970");
+    i64::try_from(since.as_secs()).expect("seconds fit")
+}
+
 /// What can sit where a regular file belongs.
 #[derive(Debug, Clone, Copy)]
 pub enum Odd {

@@ -1,6 +1,7 @@
 //! Integration tests: the real binary against temp directories and real SQLite files.
 
 mod alerts;
+mod columns;
 mod conformance;
 mod docs;
 mod drafts;
