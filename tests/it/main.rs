@@ -1,6 +1,7 @@
 //! Integration tests: the real binary against temp directories and real SQLite files.
 
 mod alerts;
+mod capture;
 mod columns;
 mod conformance;
 mod docs;
@@ -8,7 +9,9 @@ mod drafts;
 mod faults;
 mod files;
 mod harness;
+mod limits;
 mod operate;
 mod run;
 mod security;
+mod settle;
 mod stage;
