@@ -10,6 +10,7 @@ pub mod dispatch;
 pub mod draft;
 pub mod executor;
 pub mod exit;
+pub mod fsutil;
 pub mod lock;
 pub mod logging;
 pub mod man;

@@ -2,9 +2,11 @@
 //! written atomically (temp file, fsync, rename), mode 0600.
 
 use std::fs::{self, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+
+use crate::fsutil::{self, Links, OpenError};
 
 /// `O_NOFOLLOW`, for `OpenOptionsExt::custom_flags`.
 pub const NOFOLLOW: i32 = rustix::fs::OFlags::NOFOLLOW.bits().cast_signed();
@@ -19,33 +21,18 @@ pub enum Contents {
     Missing,
     /// The file's bytes.
     Bytes(Vec<u8>),
-    /// A file that cannot be ours: a symlink, a directory, unreadable, oversized.
+    /// A file that cannot be ours: a symlink, a FIFO, a directory, unreadable, oversized.
+    /// The message names the file and what is wrong with it.
     Unusable(String),
 }
 
-/// Reads a state file, refusing symlinks: the state directory is ours alone, so a link there
-/// is someone steering our reads.
+/// Reads a state file, refusing symlinks (the state directory is ours alone, so a link there
+/// is someone steering our reads) and anything but a regular file, without ever blocking on
+/// a FIFO.
 pub fn read(path: &Path) -> Contents {
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(NOFOLLOW)
-        .open(path);
-    let file = match file {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Contents::Missing,
-        Err(e) => return Contents::Unusable(format!("cannot open it ({e}); a symlink is refused")),
-    };
-    match file.metadata() {
-        Ok(m) if !m.is_file() => return Contents::Unusable("it is not a regular file".into()),
-        Ok(m) if m.len() > MAX_STATE_FILE => {
-            return Contents::Unusable(format!("it is {} bytes, too large to be ours", m.len()));
-        }
-        Ok(_) => {}
-        Err(e) => return Contents::Unusable(e.to_string()),
-    }
-    let mut bytes = Vec::new();
-    match file.take(MAX_STATE_FILE).read_to_end(&mut bytes) {
-        Ok(_) => Contents::Bytes(bytes),
+    match fsutil::read_regular(path, Links::Refuse, MAX_STATE_FILE, "a state file") {
+        Ok((bytes, _)) => Contents::Bytes(bytes),
+        Err(OpenError::Missing(_)) => Contents::Missing,
         Err(e) => Contents::Unusable(e.to_string()),
     }
 }
