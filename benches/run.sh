@@ -282,7 +282,7 @@ done
 
 # --- query plans ------------------------------------------------------------------------------
 say "query plans ($BIG drafts)"
-python3 benches/queries.py src/registry/mod.rs | "$EQP" "$DB" >"$WORK/plans.txt"
+python3 benches/queries.py src/registry/sqlite.rs | "$EQP" "$DB" >"$WORK/plans.txt"
 cat "$WORK/plans.txt"
 
 # --- verify --all (not a target: every draft, by definition) ------------------------------------
