@@ -42,7 +42,7 @@ pub enum OpenError {
         max: u64,
     },
     /// Any other failure to open or read it.
-    #[error("cannot read {path}: {source}")]
+    #[error("{path}: {source}")]
     Io {
         /// The path.
         path: PathBuf,

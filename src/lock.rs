@@ -3,9 +3,10 @@
 //! never leaves a stale lock behind.
 
 use std::fs::{File, OpenOptions, TryLockError};
-use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
+
+use crate::fsutil::{self, Links, OpenError};
 
 /// The lock's file name inside the state directory.
 pub const LOCK_FILE: &str = "inbox-exec.lock";
@@ -17,20 +18,26 @@ pub struct RunLock {
 }
 
 impl RunLock {
-    /// Takes the lock without waiting: `None` when another process holds it.
-    pub fn try_acquire(path: &Path) -> io::Result<Option<RunLock>> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .custom_flags(crate::statefile::NOFOLLOW)
-            .open(path)?;
+    /// Takes the lock without waiting: `None` when another process holds it. The lock file
+    /// must be a regular file (a FIFO or a directory there is refused, never waited on).
+    pub fn try_acquire(path: &Path) -> Result<Option<RunLock>, OpenError> {
+        let (file, _) = fsutil::open_with(
+            path,
+            Links::Refuse,
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600),
+        )?;
         match file.try_lock() {
             Ok(()) => Ok(Some(RunLock { _file: file })),
             Err(TryLockError::WouldBlock) => Ok(None),
-            Err(TryLockError::Error(e)) => Err(e),
+            Err(TryLockError::Error(source)) => Err(OpenError::Io {
+                path: path.to_owned(),
+                source,
+            }),
         }
     }
 }

@@ -93,24 +93,23 @@ impl<'a> Cycle<'a> {
             let mut registry = self.open_registry(OpenMode::ReadOnly)?;
             return self.cycle(&mut *registry, &state_dir, opts);
         }
-        statefile::ensure_dir(&state_dir)
-            .with_context(|| format!("creating state directory {}", state_dir.display()))?;
+        // Decided before the state directory is created: earlier runs leave files there, and a
+        // default registry that vanished after them must not come back empty.
+        let mode = registry::first_use_mode(self.config);
+        statefile::ensure_dir(&state_dir)?;
         let lock_path = state_dir.join(LOCK_FILE);
-        let lock = RunLock::try_acquire(&lock_path)
-            .with_context(|| format!("taking the run lock {}", lock_path.display()))?;
+        let lock = RunLock::try_acquire(&lock_path).context("taking the run lock")?;
         let Some(_lock) = lock else {
             log::info!("another run holds {}", lock_path.display());
             return Ok(CycleReport::new(RunStatus::Skipped, false));
         };
-        let cycle = self
-            .open_registry(OpenMode::Create)
-            .and_then(|mut registry| {
-                let cycle = self.cycle(&mut *registry, &state_dir, opts);
-                // Whatever happened to the cycle, the alerts it committed go out now: under the
-                // lock (two runs never send one alert twice), before the summary says it ended.
-                self.deliver(&mut *registry);
-                cycle
-            });
+        let cycle = self.open_registry(mode).and_then(|mut registry| {
+            let cycle = self.cycle(&mut *registry, &state_dir, opts);
+            // Whatever happened to the cycle, the alerts it committed go out now: under the
+            // lock (two runs never send one alert twice), before the summary says it ended.
+            self.deliver(&mut *registry);
+            cycle
+        });
         let mut report = match cycle {
             Ok(report) => report,
             Err(e) => {
@@ -225,7 +224,7 @@ impl<'a> Cycle<'a> {
         for e in &fresh {
             let alive = liveness(e.claimer.as_ref(), &me);
             let mail = Mail::new(&Alert::stuck(e, &alive, now)).about(&e.id);
-            tx.mark_stuck_alerted(&e.id, now)
+            tx.mark_stuck_alerted(e.rowid, now)
                 .and_then(|()| outbox::enqueue(&mut *tx, &mail, now))
                 .context("recording stuck-draft alerts")?;
         }
