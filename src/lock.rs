@@ -1,8 +1,9 @@
-//! The run lock: a non-blocking exclusive advisory lock (`flock`) on a file in the state
-//! directory. The kernel drops it when the process dies, however it dies, so a crashed run
-//! never leaves a stale lock behind.
+//! The run locks: non-blocking exclusive advisory locks (`flock`) on a file in the state
+//! directory and on the registry file itself. The kernel drops them when the process dies,
+//! however it dies, so a crashed run never leaves a stale lock behind.
 
 use std::fs::{File, OpenOptions, TryLockError};
+use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
@@ -31,13 +32,32 @@ impl RunLock {
                 .truncate(false)
                 .mode(0o600),
         )?;
+        RunLock::try_lock(file).map_err(|source| OpenError::Io {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    /// Takes the lock on an existing file, opened read-only and never written: the registry,
+    /// so that runs from two state directories on one registry never overlap (each name of a
+    /// hard-linked file is the same inode, so the same lock). Opened through fsutil, so a
+    /// FIFO or device at the path is refused, never opened or waited on. `flock` locks are
+    /// separate from the POSIX locks SQLite takes on the same file, but closing any
+    /// descriptor of the file drops all of this process's POSIX locks on it: the caller must
+    /// keep this lock until SQLite's connection is closed.
+    pub fn try_acquire_existing(path: &Path) -> Result<Option<RunLock>, OpenError> {
+        let (file, _) = fsutil::open_regular(path, Links::Follow)?;
+        RunLock::try_lock(file).map_err(|source| OpenError::Io {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    fn try_lock(file: File) -> io::Result<Option<RunLock>> {
         match file.try_lock() {
             Ok(()) => Ok(Some(RunLock { _file: file })),
             Err(TryLockError::WouldBlock) => Ok(None),
-            Err(TryLockError::Error(source)) => Err(OpenError::Io {
-                path: path.to_owned(),
-                source,
-            }),
+            Err(TryLockError::Error(e)) => Err(e),
         }
     }
 }

@@ -140,7 +140,7 @@ The draft registry (SQLite, WAL). Single host only: SQLite on a network filesyst
 The HMAC key for key_version 1: raw bytes, mode 0600, owned by the user running inbox\-exec.
 .TP
 \fB~/.delimit/inbox\-exec/\fR
-The state directory: \fIinbox\-exec.lock\fR (run lock), \fIthermal.json\fR (rate\-limit window), \fIlast\-run.json\fR (summary of the last run).
+The state directory: \fIinbox\-exec.lock\fR (run lock), \fIthermal.json\fR (rate\-limit window), \fIlast\-run.json\fR (summary of the last run), \fIunrecorded\-outcomes.json\fR (outcomes the registry would not take, recorded by the next run; present only then). \fBrun\fR also locks the registry file itself.
 .TP
 \fB$XDG_CONFIG_HOME/inbox\-exec/config.toml\fR, \fB/etc/inbox\-exec/config.toml\fR
 The configuration file, when \-\-config is not given. Refused when group or others can write it.

@@ -139,9 +139,21 @@ pub fn ensure_dir(dir: &Path) -> Result<(), StateDirError> {
 /// torn one, and after a crash the new one is there only if it is whole.
 ///
 /// The directory is not fsynced: after a power loss the rename may be lost and the previous
-/// file found instead, which both state files tolerate (the thermal window is rebuilt when
-/// the sidecar is behind the attempts table; the summary is rewritten by the next run).
+/// file found instead, which both state files tolerate (the registry's record of claims is
+/// merged into the thermal window at every load; the summary is rewritten by the next run).
+/// What is recorded nowhere else goes through [`write_durable`].
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    replace(path, bytes, true)
+}
+
+/// [`write_atomic`] without the fsync: the new file survives this process dying (SIGKILL
+/// included), not necessarily a power loss, and costs no disk flush. For a record written
+/// often and fsynced once at the end.
+pub fn write_atomic_unsynced(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    replace(path, bytes, false)
+}
+
+fn replace(path: &Path, bytes: &[u8], sync: bool) -> io::Result<()> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -167,10 +179,21 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         .open(&tmp)?;
     let result = file
         .write_all(bytes)
-        .and_then(|()| file.sync_all())
+        .and_then(|()| if sync { file.sync_all() } else { Ok(()) })
         .and_then(|()| fs::rename(&tmp, path));
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// [`write_atomic`], then fsync the directory, so the new file survives a power loss once
+/// this returns: for a file that holds something recorded nowhere else.
+pub fn write_durable(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic(path, bytes)?;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::File::open(dir)?.sync_all()
 }

@@ -77,11 +77,13 @@ pub fn run(config: &Config, args: &StatusArgs, now: i64) -> anyhow::Result<Outpu
         last_error: waiting.last_error,
     };
 
-    let mut sidecar = Thermal::peek(&config.state_dir.join(THERMAL_FILE));
-    sidecar.prune(now, &config.thermal);
+    let sidecar = Thermal::peek(&config.state_dir.join(THERMAL_FILE));
+    // As the next run will see it: a pause dated by a clock that was ahead lasts at most
+    // the cooldown.
+    let pause = sidecar.clamped_pause(now, &config.thermal);
     let thermal = ThermalState {
-        recent_actions: sidecar.recent_action_times.len(),
-        paused_until: sidecar.is_paused(now).then_some(sidecar.paused_until),
+        recent_actions: sidecar.in_window(now, &config.thermal),
+        paused_until: (now < pause).then_some(pause),
     };
     let (last_run, summary_unusable) = match summary::last_run(&config.state_dir) {
         Ok(last_run) => (last_run, None),

@@ -88,7 +88,7 @@ pub enum RegistryError {
         source: rusqlite::Error,
     },
     /// Another process held the write lock past the busy timeout.
-    #[error("registry {path} is locked: another process held its write lock for more than {}s; nothing was changed, run again", BUSY_TIMEOUT.as_secs())]
+    #[error("registry {path} is locked: another process held its write lock for more than {}s", BUSY_TIMEOUT.as_secs())]
     Busy {
         /// The database file.
         path: PathBuf,
@@ -261,11 +261,12 @@ pub trait Registry {
     /// A draft's attempts, in order.
     fn attempts(&mut self, id: &str) -> Result<Vec<Attempt>, RegistryError>;
 
-    /// Claims at or after `since`, as `(attempt_id, attempted_at)`: the durable record the
-    /// thermal window is rebuilt from. A claim's `verify ok` attempt commits before its side
-    /// effect, while the outcome may never be recorded (a crash mid-dispatch), so counting
-    /// claims cannot undercount what reached a handler.
-    fn actions_since(&mut self, since: i64) -> Result<Vec<(i64, i64)>, RegistryError>;
+    /// Actions recorded at or after `since` (and any dated later than now): the registry's
+    /// side of the thermal window. Our claims (their `verify ok` attempt commits with the
+    /// claim, before the side effect, so a crash mid-dispatch cannot hide one) and every
+    /// dispatch's `execute` attempt, ok or failed (all the reference records of one); never
+    /// a verification alone, which the reference also records for drafts it then refuses.
+    fn actions_since(&mut self, since: i64) -> Result<Vec<RecordedAction>, RegistryError>;
 
     /// Drafts in `executing` claimed at or before `claimed_before`, oldest claim first, with
     /// who claimed them and their attempts. Rows claimed by the reference have no claim
@@ -277,10 +278,6 @@ pub trait Registry {
 
     /// When the oldest approved draft was created.
     fn oldest_approved(&mut self) -> Result<Option<i64>, RegistryError>;
-
-    /// The newest attempt's id, if any: what the thermal sidecar records as its high-water
-    /// mark, so a sidecar saved before the newest attempt is known to be behind.
-    fn newest_attempt(&mut self) -> Result<Option<i64>, RegistryError>;
 
     /// Alerts waiting in the outbox whose next try is due at `now`, oldest first, at most
     /// `limit`. Read leniently: a row another program wrote badly still goes out, as text.
@@ -380,6 +377,17 @@ pub trait Transaction {
 
     /// Commits, durably: when this returns `Ok`, the writes survive a crash.
     fn commit(self: Box<Self>) -> Result<(), RegistryError>;
+}
+
+/// An action as the registry records it (see [`Registry::actions_since`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedAction {
+    /// `attempts.attempt_id`.
+    pub attempt_id: i64,
+    /// `attempts.draft_id`, as text.
+    pub draft_id: String,
+    /// `attempts.attempted_at`.
+    pub at: i64,
 }
 
 /// A backend's handle on one `drafts` row, opaque outside this module. On SQLite it is the

@@ -17,8 +17,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavio
 
 use super::{
     AlertsWaiting, Attempt, AttemptKind, AttemptOutcome, BUSY_TIMEOUT, Claimer, DraftRow,
-    Executing, MoveFields, OpenMode, OutboxAlert, Registry, RegistryError, RowKey, Status,
-    Transaction, schema,
+    Executing, MoveFields, OpenMode, OutboxAlert, RecordedAction, Registry, RegistryError, RowKey,
+    Status, Transaction, schema,
 };
 use crate::draft::{Signed, SqlValue, StoredDraft};
 use crate::fsutil::{self, Links, OpenError};
@@ -43,16 +43,20 @@ mod sql {
     pub(super) const ATTEMPTS: &str =
         "SELECT kind, outcome, reason, executed_url, attempted_at FROM attempts
              WHERE draft_id = ?1 ORDER BY attempt_id";
-    /// Claims since a moment (thermal rebuild).
-    pub(super) const ACTIONS_SINCE: &str = "SELECT attempt_id, attempted_at FROM attempts
-             WHERE kind = 'verify' AND attempted_at >= ?1 AND outcome = 'ok'";
+    /// Actions since a moment (the thermal window): our claims (a `verify ok` attempt of a
+    /// draft with a claim record; the reference writes `verify ok` also for drafts it then
+    /// refuses) and dispatches (`execute` ok or failed, all the reference records of one).
+    pub(super) const ACTIONS_SINCE: &str = "SELECT attempt_id, draft_id, attempted_at FROM attempts
+             WHERE kind = 'execute' AND attempted_at >= ?1 AND outcome IN ('ok', 'failed')
+         UNION ALL
+         SELECT a.attempt_id, a.draft_id, a.attempted_at FROM attempts a
+             WHERE a.kind = 'verify' AND a.attempted_at >= ?1 AND a.outcome = 'ok'
+               AND EXISTS (SELECT 1 FROM claims c WHERE c.draft_id = a.draft_id)";
     /// Drafts per status.
     pub(super) const COUNTS: &str = "SELECT status, count(*) FROM drafts GROUP BY status";
     /// The oldest approved draft.
     pub(super) const OLDEST_APPROVED: &str =
         "SELECT min(created_at) FROM drafts WHERE status = 'approved'";
-    /// The newest attempt of any kind: the rowid maximum, a single b-tree descent.
-    pub(super) const NEWEST_ATTEMPT: &str = "SELECT max(attempt_id) FROM attempts";
     /// Drafts in executing, with their claims and attempts.
     pub(super) const EXECUTING: &str = "SELECT d.draft_id, d.draft_kind, d.target_json,
                     COALESCE(c.claimed_at, d.updated_at) AS claimed_at,
@@ -88,7 +92,6 @@ mod sql {
         (ACTIONS_SINCE, "ACTIONS_SINCE"),
         (COUNTS, "COUNTS"),
         (OLDEST_APPROVED, "OLDEST_APPROVED"),
-        (NEWEST_ATTEMPT, "NEWEST_ATTEMPT"),
         (EXECUTING, "EXECUTING"),
         (ALERTS_DUE, "ALERTS_DUE"),
         (ALERTS_WAITING, "ALERTS_WAITING"),
@@ -98,7 +101,7 @@ mod sql {
 
 use sql::{
     ACTIONS_SINCE, ALERTS_DUE, ALERTS_LAST_ERROR, ALERTS_WAITING, ALL_DRAFTS, ATTEMPTS, BATCH_KEYS,
-    BY_STATUS, COUNTS, EXECUTING, GET, GET_ROW, NEWEST_ATTEMPT, OLDEST_APPROVED,
+    BY_STATUS, COUNTS, EXECUTING, GET, GET_ROW, OLDEST_APPROVED,
 };
 
 /// The page cache, in KiB as SQLite's negative `cache_size` means it: each process lives for
@@ -292,22 +295,32 @@ impl Registry for Sqlite {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn actions_since(&mut self, since: i64) -> Result<Vec<(i64, i64)>, RegistryError> {
+    fn actions_since(&mut self, since: i64) -> Result<Vec<RecordedAction>, RegistryError> {
         let mut stmt = self.conn.prepare_cached(ACTIONS_SINCE)?;
-        // A BLOB or TEXT `attempted_at` sorts after every integer, so it matches `>=`; it is
-        // not a time, and counts nowhere.
         let rows = stmt.query_map([since], |r| {
-            Ok(sql_value(r.get_ref(1)?)
-                .as_integral()
-                .map(|at| (r.get::<_, i64>(0), at)))
+            Ok((
+                r.get::<_, i64>(0)?,
+                sql_value(r.get_ref(1)?),
+                sql_value(r.get_ref(2)?).as_integral(),
+            ))
         })?;
-        let mut actions = Vec::new();
+        let mut out = Vec::new();
         for row in rows {
-            if let Some((id, at)) = row? {
-                actions.push((id?, at));
-            }
+            // A time that is not a number is no action of ours or the reference's.
+            let (attempt_id, draft_id, Some(at)) = row? else {
+                continue;
+            };
+            let draft_id = match draft_id {
+                SqlValue::Text(s) => s,
+                other => other.to_string(),
+            };
+            out.push(RecordedAction {
+                attempt_id,
+                draft_id,
+                at,
+            });
         }
-        Ok(actions)
+        Ok(out)
     }
 
     fn executing(&mut self, claimed_before: i64) -> Result<Vec<Executing>, RegistryError> {
@@ -362,10 +375,6 @@ impl Registry for Sqlite {
         Ok(self.conn.query_row(OLDEST_APPROVED, [], |r| {
             Ok(sql_value(r.get_ref(0)?).as_integral())
         })?)
-    }
-
-    fn newest_attempt(&mut self) -> Result<Option<i64>, RegistryError> {
-        Ok(self.conn.query_row(NEWEST_ATTEMPT, [], |r| r.get(0))?)
     }
 
     fn alerts_due(&mut self, now: i64, limit: usize) -> Result<Vec<OutboxAlert>, RegistryError> {
