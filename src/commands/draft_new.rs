@@ -7,7 +7,7 @@ use crate::cli::DraftNewArgs;
 use crate::config::Config;
 use crate::draft::json::parse_json;
 use crate::draft::{KeyRing, sign};
-use crate::registry::{self, OpenMode};
+use crate::registry;
 use crate::report::Output;
 
 /// Signs a draft with the newest key and inserts it as pending; the output is its id.
@@ -24,7 +24,7 @@ pub fn run(config: &Config, args: &DraftNewArgs, now: i64) -> anyhow::Result<Out
     let issued_at = args.issued_at.unwrap_or(now);
     let signed = sign(&id, &args.kind, &target, &payload, issued_at, version, key)
         .context("the draft cannot be signed")?;
-    let mut reg = registry::open(&config.db, OpenMode::Create)
+    let mut reg = registry::open(&config.db, registry::first_use_mode(config))
         .with_context(|| format!("opening registry {}", config.db.display()))?;
     registry::write(&mut *reg, |w| {
         w.insert_draft(

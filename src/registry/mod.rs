@@ -31,6 +31,19 @@ pub enum RegistryError {
         "registry {0} does not exist: create it with `inbox-exec init`, or point --db at the right file"
     )]
     Missing(PathBuf),
+    /// The registry, or its -wal or -shm file, is not a regular file (or cannot be opened).
+    #[error(transparent)]
+    File(#[from] crate::fsutil::OpenError),
+    /// The registry file has more than one name.
+    #[error(
+        "registry {path} has {links} hard links: SQLite keys its WAL and locks on the path, so two names would run drafts twice; give it a single name (`cp {path} NEW && mv NEW {path}`, with no run in progress) and remove the other names"
+    )]
+    HardLinked {
+        /// The database file.
+        path: PathBuf,
+        /// Its link count.
+        links: u64,
+    },
     /// The file exists but is not a SQLite database; it was not modified.
     #[error("{0} is not a SQLite database (it was not modified): check --db or the config's `db`")]
     NotADatabase(PathBuf),
@@ -47,7 +60,9 @@ pub enum RegistryError {
         known: usize,
     },
     /// A `db_meta` version that is not a number.
-    #[error("db_meta {key} = {value:?} is not a version number")]
+    #[error(
+        "db_meta {key} = {value} is not a version number: the registry's schema version is unknown, so nothing was read or changed"
+    )]
     BadMeta {
         /// The `db_meta` key.
         key: String,
@@ -81,7 +96,9 @@ pub enum RegistryError {
         source: rusqlite::Error,
     },
     /// The disk is full.
-    #[error("the disk holding registry {path} is full: free some space")]
+    #[error(
+        "the disk holding registry {path} is full (or a table ran out of row ids): free some space"
+    )]
     DiskFull {
         /// The database file.
         path: PathBuf,
@@ -98,6 +115,25 @@ pub fn open(db: &Path, mode: OpenMode) -> Result<Box<dyn Registry>, RegistryErro
     // The one place a second backend branches off: `postgres://` URLs (DESIGN.md §3b) will be
     // told apart from SQLite paths here, before any file is touched.
     Ok(Box::new(sqlite::Sqlite::open(db, mode)?))
+}
+
+/// How `run` and `draft new` open the registry: only the default one may be created, on first
+/// use. A path someone named that is not there is a typo or a missing mount, and a default
+/// registry missing after earlier runs (their files are in the state directory) vanished: an
+/// empty one in its place would report "idle" while the real queue never runs.
+pub fn first_use_mode(config: &crate::config::Config) -> OpenMode {
+    let ran_before = [
+        crate::lock::LOCK_FILE,
+        crate::thermal::THERMAL_FILE,
+        crate::summary::SUMMARY_FILE,
+    ]
+    .iter()
+    .any(|f| std::fs::symlink_metadata(config.state_dir.join(f)).is_ok());
+    if config.db_is_default && !ran_before {
+        OpenMode::Create
+    } else {
+        OpenMode::Existing
+    }
 }
 
 /// Runs `f` in one transaction and commits it (durably) when `f` succeeds; an error rolls
@@ -311,7 +347,7 @@ pub trait Transaction {
     fn record_claim(&mut self, id: &str, claimer: &Claimer, now: i64) -> Result<(), RegistryError>;
 
     /// Remembers that `run` alerted about a stuck draft.
-    fn mark_stuck_alerted(&mut self, id: &str, now: i64) -> Result<(), RegistryError>;
+    fn mark_stuck_alerted(&mut self, rowid: i64, now: i64) -> Result<(), RegistryError>;
 
     /// Puts an alert in the outbox, due at `now`; returns its id.
     fn enqueue_alert(
@@ -536,8 +572,8 @@ pub struct Attempt {
     pub reason: Option<String>,
     /// The URL the action produced.
     pub executed_url: Option<String>,
-    /// Unix seconds.
-    pub attempted_at: i64,
+    /// Unix seconds (`None` when the stored value is not a time).
+    pub attempted_at: Option<i64>,
 }
 
 /// What a status move writes besides the status (the reference's `transition` fields).
@@ -582,6 +618,8 @@ pub struct Executing {
     pub last_attempt: Option<String>,
     /// Whether `run` has alerted about it.
     pub alerted: bool,
+    /// The draft's rowid: the handle on a row whose `draft_id` is not text.
+    pub rowid: i64,
 }
 
 /// The process that claims drafts: enough to tell later whether it is still alive.

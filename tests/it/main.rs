@@ -1,16 +1,21 @@
 //! Integration tests: the real binary against temp directories and real SQLite files.
 
 mod alerts;
+mod capture;
+mod columns;
 mod conformance;
 mod docs;
 mod drafts;
 mod faults;
+mod files;
 mod harness;
 mod install;
 mod journal;
+mod limits;
 mod operate;
 mod outbox;
 mod run;
 mod security;
+mod settle;
 mod stage;
 mod thermal;
