@@ -13,6 +13,7 @@ pub mod dispatch;
 pub mod draft;
 pub mod executor;
 pub mod exit;
+pub mod fsutil;
 pub mod journal;
 pub mod lock;
 pub mod logging;

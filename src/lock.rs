@@ -7,6 +7,8 @@ use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
+use crate::fsutil::{self, Links, OpenError};
+
 /// The lock's file name inside the state directory.
 pub const LOCK_FILE: &str = "inbox-exec.lock";
 
@@ -17,32 +19,38 @@ pub struct RunLock {
 }
 
 impl RunLock {
-    /// Takes the lock without waiting: `None` when another process holds it.
-    pub fn try_acquire(path: &Path) -> io::Result<Option<RunLock>> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .custom_flags(crate::statefile::NOFOLLOW)
-            .open(path)?;
-        RunLock::try_lock(file)
+    /// Takes the lock without waiting: `None` when another process holds it. The lock file
+    /// must be a regular file (a FIFO or a directory there is refused, never waited on).
+    pub fn try_acquire(path: &Path) -> Result<Option<RunLock>, OpenError> {
+        let (file, _) = fsutil::open_with(
+            path,
+            Links::Refuse,
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600),
+        )?;
+        RunLock::try_lock(file).map_err(|source| OpenError::Io {
+            path: path.to_owned(),
+            source,
+        })
     }
 
     /// Takes the lock on an existing file, opened read-only and never written: the registry,
     /// so that runs from two state directories on one registry never overlap (each name of a
-    /// hard-linked file is the same inode, so the same lock). `O_NONBLOCK` keeps a FIFO at the
-    /// path from hanging the open. `flock` locks are separate from the POSIX locks SQLite
-    /// takes on the same file, but closing any descriptor of the file drops all of this
-    /// process's POSIX locks on it: the caller must keep this lock until SQLite's connection
-    /// is closed.
-    pub fn try_acquire_existing(path: &Path) -> io::Result<Option<RunLock>> {
-        let file = OpenOptions::new()
-            .read(true)
-            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits().cast_signed())
-            .open(path)?;
-        RunLock::try_lock(file)
+    /// hard-linked file is the same inode, so the same lock). Opened through fsutil, so a
+    /// FIFO or device at the path is refused, never opened or waited on. `flock` locks are
+    /// separate from the POSIX locks SQLite takes on the same file, but closing any
+    /// descriptor of the file drops all of this process's POSIX locks on it: the caller must
+    /// keep this lock until SQLite's connection is closed.
+    pub fn try_acquire_existing(path: &Path) -> Result<Option<RunLock>, OpenError> {
+        let (file, _) = fsutil::open_regular(path, Links::Follow)?;
+        RunLock::try_lock(file).map_err(|source| OpenError::Io {
+            path: path.to_owned(),
+            source,
+        })
     }
 
     fn try_lock(file: File) -> io::Result<Option<RunLock>> {

@@ -263,11 +263,15 @@ impl Thermal {
     }
 
     /// The sidecar as `status` shows it: what was last saved, nothing merged (empty when
-    /// missing or unusable).
+    /// missing or unusable, with a warning for the latter: the next run rebuilds it).
     pub fn peek(path: &Path) -> Thermal {
         match statefile::read(path) {
             Contents::Bytes(bytes) => Thermal::from_json(&bytes).unwrap_or_default(),
-            _ => Thermal::default(),
+            Contents::Unusable(why) => {
+                log::warn!("thermal sidecar {} is unusable: {why}", path.display());
+                Thermal::default()
+            }
+            Contents::Missing => Thermal::default(),
         }
     }
 

@@ -923,7 +923,7 @@ _inbox__exec() {
             return 0
             ;;
         inbox__subcmd__exec__subcmd__reconcile__subcmd__resolve)
-            opts="-v -q -h -V --as --url --note --config --db --key --state-dir --ttl --json --verbose --quiet --help --version"
+            opts="-v -q -h -V --as --url --note --force --config --db --key --state-dir --ttl --json --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

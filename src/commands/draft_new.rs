@@ -7,7 +7,7 @@ use crate::cli::DraftNewArgs;
 use crate::config::Config;
 use crate::draft::json::parse_json;
 use crate::draft::{KeyRing, sign};
-use crate::registry::{self, OpenMode};
+use crate::registry;
 use crate::report::Output;
 
 /// Signs a draft with the newest key and inserts it as pending; the output is its id.
@@ -24,8 +24,12 @@ pub fn run(config: &Config, args: &DraftNewArgs, now: i64) -> anyhow::Result<Out
     let issued_at = args.issued_at.unwrap_or(now);
     let signed = sign(&id, &args.kind, &target, &payload, issued_at, version, key)
         .context("the draft cannot be signed")?;
-    let mut reg = registry::open(&config.db, &config.postgres, OpenMode::Create)
-        .with_context(|| format!("opening registry {}", crate::registry::shown(&config.db)))?;
+    let mut reg = registry::open(
+        &config.db,
+        &config.postgres,
+        registry::first_use_mode(config),
+    )
+    .with_context(|| format!("opening registry {}", registry::shown(&config.db)))?;
     registry::write(&mut *reg, |w| {
         w.insert_draft(
             &signed,

@@ -92,7 +92,13 @@ pub fn run(config: &Config, args: &StatusArgs, now: i64) -> anyhow::Result<Outpu
         recent_actions: sidecar.in_window(now, &config.thermal),
         paused_until: (now < pause).then_some(pause),
     };
-    let last_run = summary::last_run(&config.state_dir);
+    let (last_run, summary_unusable) = match summary::last_run(&config.state_dir) {
+        Ok(last_run) => (last_run, None),
+        Err(why) => {
+            log::warn!("{why}");
+            (None, Some(why))
+        }
+    };
     let report = StatusReport {
         counts,
         stuck,
@@ -108,7 +114,13 @@ pub fn run(config: &Config, args: &StatusArgs, now: i64) -> anyhow::Result<Outpu
             n.undelivered_after
         });
     let undelivered_after = i64::try_from(undelivered_after.as_secs()).unwrap_or(i64::MAX);
-    let (outcome, problem) = health(&report, now, stuck_after, undelivered_after);
+    let (outcome, problem) = match summary_unusable {
+        Some(why) => (
+            Outcome::LastRunFailed,
+            Some(format!("{why}: the last run's outcome is unknown")),
+        ),
+        None => health(&report, now, stuck_after, undelivered_after),
+    };
     let mut text = render(&report, now);
     if let Some(problem) = &problem {
         text.push_str(&format!("needs attention: {problem}\n"));

@@ -21,6 +21,7 @@ use crate::config::Config;
 use crate::cycle_report::{CycleReport, DraftResult, Outcome, RunStatus};
 use crate::dispatch::{Dispatched, Handlers, Prepared};
 use crate::draft::{KeyRing, SqlValue, VerifyError, verify};
+use crate::fsutil::OpenError;
 use crate::journal::{self, Unrecorded};
 use crate::lock::{LOCK_FILE, RunLock};
 use crate::notify::{Mail, Mailer};
@@ -104,17 +105,18 @@ impl<'a> Cycle<'a> {
             let mut registry = self.open_registry(OpenMode::ReadOnly)?;
             return self.cycle(&mut *registry, &state_dir, opts);
         }
-        statefile::ensure_dir(&state_dir)
-            .with_context(|| format!("creating state directory {}", state_dir.display()))?;
+        // Decided before the state directory is created: earlier runs leave files there, and a
+        // default registry that vanished after them must not come back empty.
+        let mode = registry::first_use_mode(self.config);
+        statefile::ensure_dir(&state_dir)?;
         let lock_path = state_dir.join(LOCK_FILE);
-        let lock = RunLock::try_acquire(&lock_path)
-            .with_context(|| format!("taking the run lock {}", lock_path.display()))?;
+        let lock = RunLock::try_acquire(&lock_path).context("taking the run lock")?;
         let Some(_lock) = lock else {
             log::info!("another run holds {}", lock_path.display());
             return Ok(CycleReport::new(RunStatus::Skipped, false));
         };
         // The registry's own lock: two state directories on one registry never run at once.
-        let cycle = match self.open_locked() {
+        let cycle = match self.open_locked(mode) {
             Ok(Some(mut locked)) => {
                 let cycle = self.cycle(&mut *locked.registry, &state_dir, opts);
                 // Whatever happened to the cycle, the alerts it committed go out now: under the
@@ -155,15 +157,16 @@ impl<'a> Cycle<'a> {
     }
 
     /// The registry under a lock on its file; `None` when another run holds it.
-    fn open_locked(&self) -> anyhow::Result<Option<Locked>> {
+    fn open_locked(&self, mode: OpenMode) -> anyhow::Result<Option<Locked>> {
         let db = &self.config.db;
         let lock = match lock_file(db)? {
             Held::Locked(lock) => lock,
             Held::ByAnother => return Ok(None),
             Held::NoFile => {
-                // A first run creates the registry, then locks it. A registry that is still
-                // no file (a database server) serialises runs itself.
-                let registry = self.open_registry(OpenMode::Create)?;
+                // A first run creates the (default) registry, then locks it; any other missing
+                // registry is an error naming `init`. A registry that is still no file (a
+                // database server) serialises runs itself.
+                let registry = self.open_registry(mode)?;
                 return Ok(match lock_file(db)? {
                     Held::Locked(lock) => Some(Locked {
                         registry,
@@ -178,7 +181,7 @@ impl<'a> Cycle<'a> {
             }
         };
         Ok(Some(Locked {
-            registry: self.open_registry(OpenMode::Create)?,
+            registry: self.open_registry(mode)?,
             _lock: Some(lock),
         }))
     }
@@ -292,7 +295,7 @@ impl<'a> Cycle<'a> {
             let mail = Mail::new(&Alert::stuck(e, &alive, now)).about(&e.id);
             // Alerted only by the run that marks it: another executor sharing the registry
             // may have marked (and alerted about) it a moment ago.
-            tx.mark_stuck_alerted(&e.id, now)
+            tx.mark_stuck_alerted(&e.key, now)
                 .and_then(|marked| {
                     if marked {
                         outbox::enqueue(&mut *tx, &mail, now)?;
@@ -658,10 +661,7 @@ fn lock_file(db: &Path) -> anyhow::Result<Held> {
     match RunLock::try_acquire_existing(db) {
         Ok(Some(lock)) => Ok(Held::Locked(lock)),
         Ok(None) => Ok(Held::ByAnother),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Held::NoFile),
-        Err(e) => Err(anyhow::Error::new(e).context(format!(
-            "taking the run lock on the registry {}",
-            db.display()
-        ))),
+        Err(OpenError::Missing(_)) => Ok(Held::NoFile),
+        Err(e) => Err(anyhow::Error::new(e).context("taking the run lock on the registry")),
     }
 }

@@ -36,6 +36,19 @@ pub enum RegistryError {
         "registry {0} does not exist: create it with `inbox-exec init`, or point --db at the right file"
     )]
     Missing(PathBuf),
+    /// The registry, or its -wal or -shm file, is not a regular file (or cannot be opened).
+    #[error(transparent)]
+    File(#[from] crate::fsutil::OpenError),
+    /// The registry file has more than one name.
+    #[error(
+        "registry {path} has {links} hard links: SQLite keys its WAL and locks on the path, so two names would run drafts twice; give it a single name (`cp {path} NEW && mv NEW {path}`, with no run in progress) and remove the other names"
+    )]
+    HardLinked {
+        /// The database file.
+        path: PathBuf,
+        /// Its link count.
+        links: u64,
+    },
     /// The file exists but is not a SQLite database; it was not modified.
     #[error("{0} is not a SQLite database (it was not modified): check --db or the config's `db`")]
     NotADatabase(PathBuf),
@@ -52,7 +65,9 @@ pub enum RegistryError {
         known: usize,
     },
     /// A `db_meta` version that is not a number.
-    #[error("db_meta {key} = {value:?} is not a version number")]
+    #[error(
+        "db_meta {key} = {value} is not a version number: the registry's schema version is unknown, so nothing was read or changed"
+    )]
     BadMeta {
         /// The `db_meta` key.
         key: String,
@@ -86,7 +101,9 @@ pub enum RegistryError {
         source: rusqlite::Error,
     },
     /// The disk is full.
-    #[error("the disk holding registry {path} is full: free some space")]
+    #[error(
+        "the disk holding registry {path} is full (or a table ran out of row ids): free some space"
+    )]
     DiskFull {
         /// The database file.
         path: PathBuf,
@@ -122,6 +139,25 @@ pub fn shown(db: &Path) -> String {
         postgres::redact(&text)
     } else {
         db.display().to_string()
+    }
+}
+
+/// How `run` and `draft new` open the registry: only the default one may be created, on first
+/// use. A path someone named that is not there is a typo or a missing mount, and a default
+/// registry missing after earlier runs (their files are in the state directory) vanished: an
+/// empty one in its place would report "idle" while the real queue never runs.
+pub fn first_use_mode(config: &crate::config::Config) -> OpenMode {
+    let ran_before = [
+        crate::lock::LOCK_FILE,
+        crate::thermal::THERMAL_FILE,
+        crate::summary::SUMMARY_FILE,
+    ]
+    .iter()
+    .any(|f| std::fs::symlink_metadata(config.state_dir.join(f)).is_ok());
+    if config.db_is_default && !ran_before {
+        OpenMode::Create
+    } else {
+        OpenMode::Existing
     }
 }
 
@@ -343,9 +379,9 @@ pub trait Transaction {
     /// Records who claimed a draft.
     fn record_claim(&mut self, id: &str, claimer: &Claimer, now: i64) -> Result<(), RegistryError>;
 
-    /// Remembers that `run` alerted about a stuck draft; false when some run already had,
-    /// so the alert goes once for all executors.
-    fn mark_stuck_alerted(&mut self, id: &str, now: i64) -> Result<bool, RegistryError>;
+    /// Remembers that `run` alerted about a stuck draft (by its row key: the id may not be
+    /// text); false when some run already had, so the alert goes once for all executors.
+    fn mark_stuck_alerted(&mut self, key: &RowKey, now: i64) -> Result<bool, RegistryError>;
 
     /// Puts an alert in the outbox, due at `now`; returns its id.
     fn enqueue_alert(
@@ -598,8 +634,8 @@ pub struct Attempt {
     pub reason: Option<String>,
     /// The URL the action produced.
     pub executed_url: Option<String>,
-    /// Unix seconds.
-    pub attempted_at: i64,
+    /// Unix seconds (`None` when the stored value is not a time).
+    pub attempted_at: Option<i64>,
 }
 
 /// What a status move writes besides the status (the reference's `transition` fields).
@@ -648,6 +684,8 @@ pub struct Executing {
     /// any host (PostgreSQL); `None` when the backend or the claim cannot tell (SQLite, a
     /// claim by the reference), and the claiming process is looked up on this host instead.
     pub session_alive: Option<bool>,
+    /// The draft's row key: the handle on a row whose `draft_id` is not text.
+    pub key: RowKey,
 }
 
 /// The process that claims drafts: enough to tell later whether it is still alive.

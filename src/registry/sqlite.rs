@@ -6,10 +6,10 @@
 //! concurrent writers, which `busy_timeout` does not retry. `synchronous=FULL` makes each
 //! commit durable before it returns, which is what lets a claim stand before a side effect.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{self, Read};
 use std::ops::ControlFlow;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use rusqlite::types::ValueRef;
@@ -21,6 +21,7 @@ use super::{
     RowKey, Status, Transaction, schema,
 };
 use crate::draft::{Signed, SqlValue, StoredDraft};
+use crate::fsutil::{self, Links, OpenError};
 
 /// The hot queries, named so the query-plan test checks exactly what runs.
 mod sql {
@@ -63,7 +64,8 @@ mod sql {
                     (SELECT count(*) FROM attempts a WHERE a.draft_id = d.draft_id),
                     (SELECT a.kind || ' ' || a.outcome FROM attempts a
                       WHERE a.draft_id = d.draft_id ORDER BY a.attempt_id DESC LIMIT 1),
-                    EXISTS (SELECT 1 FROM stuck_alerts s WHERE s.draft_id = d.draft_id)
+                    EXISTS (SELECT 1 FROM stuck_alerts s WHERE s.draft_id = d.draft_id),
+                    d.rowid
              FROM drafts d LEFT JOIN claims c ON c.draft_id = d.draft_id
              WHERE d.status = 'executing' AND COALESCE(c.claimed_at, d.updated_at) <= ?1
              ORDER BY claimed_at, d.draft_id";
@@ -145,8 +147,23 @@ impl Sqlite {
             path: path.to_owned(),
             source,
         };
-        match File::open(path) {
-            Ok(mut file) => {
+        // Every file SQLite will open must be a regular file: a FIFO would block its open
+        // for ever, a directory or socket fails with an opaque "disk I/O error".
+        for companion in ["-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(companion);
+            fsutil::check_regular(Path::new(&name), Links::Follow)?;
+        }
+        match fsutil::open_regular(path, Links::Follow) {
+            Ok((mut file, meta)) => {
+                // SQLite names its WAL and locks after the path, so a second name is a second,
+                // unlocked view of the same database: two runs would execute drafts twice.
+                if meta.nlink() > 1 {
+                    return Err(RegistryError::HardLinked {
+                        path: path.to_owned(),
+                        links: meta.nlink(),
+                    });
+                }
                 // Look before SQLite does: it would happily start a new database in an empty
                 // file, and a truncated registry must be reported, not silently replaced.
                 let mut magic = [0u8; 16];
@@ -155,7 +172,7 @@ impl Sqlite {
                     return Err(RegistryError::NotADatabase(path.to_owned()));
                 }
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            Err(OpenError::Missing(_)) => {
                 if mode != OpenMode::Create {
                     return Err(RegistryError::Missing(path.to_owned()));
                 }
@@ -180,7 +197,7 @@ impl Sqlite {
                     Err(e) => return Err(io_err(e)),
                 }
             }
-            Err(e) => return Err(io_err(e)),
+            Err(e) => return Err(e.into()),
         }
         if mode == OpenMode::ReadOnly {
             let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -267,13 +284,14 @@ impl Registry for Sqlite {
 
     fn attempts(&mut self, id: &str) -> Result<Vec<Attempt>, RegistryError> {
         let mut stmt = self.conn.prepare_cached(ATTEMPTS)?;
+        // Read leniently: any column of a row written by other tools may hold anything.
         let rows = stmt.query_map([id], |r| {
             Ok(Attempt {
-                kind: r.get(0)?,
-                outcome: r.get(1)?,
-                reason: r.get(2)?,
-                executed_url: r.get(3)?,
-                attempted_at: r.get(4)?,
+                kind: lenient_text(r.get_ref(0)?).unwrap_or_default(),
+                outcome: lenient_text(r.get_ref(1)?).unwrap_or_default(),
+                reason: lenient_text(r.get_ref(2)?),
+                executed_url: lenient_text(r.get_ref(3)?),
+                attempted_at: sql_value(r.get_ref(4)?).as_integral(),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -310,12 +328,18 @@ impl Registry for Sqlite {
     fn executing(&mut self, claimed_before: i64) -> Result<Vec<Executing>, RegistryError> {
         let mut stmt = self.conn.prepare_cached(EXECUTING)?;
         let rows = stmt.query_map([claimed_before], |r| {
-            let claimer = match r.get::<_, Option<i64>>(4)? {
+            // A claim whose pid is not a pid says nothing about its claimer: treated as no
+            // claim record (liveness unknown), never as a dead claimer a human may overrule.
+            let pid = sql_value(r.get_ref(4)?)
+                .as_integral()
+                .and_then(|p| u32::try_from(p).ok())
+                .filter(|p| *p > 0);
+            let claimer = match pid {
                 Some(pid) => Some(Claimer {
-                    pid: u32::try_from(pid).unwrap_or(0),
-                    host: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
-                    boot_id: r.get(6)?,
-                    process_start: r.get(7)?,
+                    pid,
+                    host: lenient_text(r.get_ref(5)?).unwrap_or_default(),
+                    boot_id: lenient_text(r.get_ref(6)?),
+                    process_start: sql_value(r.get_ref(7)?).as_integral(),
                 }),
                 None => None,
             };
@@ -326,9 +350,10 @@ impl Registry for Sqlite {
                 claimed_at: sql_value(r.get_ref(3)?).as_integral().unwrap_or(0),
                 claimer,
                 attempts: r.get(8)?,
-                last_attempt: r.get(9)?,
+                last_attempt: lenient_text(r.get_ref(9)?),
                 alerted: r.get(10)?,
                 session_alive: None,
+                key: RowKey(KeyRepr::Rowid(r.get(11)?)),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -336,7 +361,15 @@ impl Registry for Sqlite {
 
     fn counts(&mut self) -> Result<Vec<(String, i64)>, RegistryError> {
         let mut stmt = self.conn.prepare_cached(COUNTS)?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        // A status that is not one of ours still counts, under a name showing what it is.
+        let rows = stmt.query_map([], |r| {
+            let status = match sql_value(r.get_ref(0)?) {
+                SqlValue::Text(s) => s,
+                SqlValue::Null => "NULL".to_owned(),
+                other => other.to_string(),
+            };
+            Ok((status, r.get(1)?))
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -541,10 +574,13 @@ impl Transaction for SqliteTransaction<'_> {
         Ok(())
     }
 
-    fn mark_stuck_alerted(&mut self, id: &str, now: i64) -> Result<bool, RegistryError> {
+    fn mark_stuck_alerted(&mut self, key: &RowKey, now: i64) -> Result<bool, RegistryError> {
+        // By rowid, copying the stored id as it is: the foreign key holds even for an id that
+        // is not text.
         let inserted = self.execute(
-            "INSERT OR IGNORE INTO stuck_alerts (draft_id, alerted_at) VALUES (?1, ?2)",
-            params![id, now],
+            "INSERT OR IGNORE INTO stuck_alerts (draft_id, alerted_at)
+                 SELECT draft_id, ?2 FROM drafts WHERE rowid = ?1",
+            params![rowid(key), now],
         )?;
         Ok(inserted == 1)
     }
@@ -683,6 +719,16 @@ fn sql_value(v: ValueRef<'_>) -> SqlValue {
             Err(_) => SqlValue::BadText(t.to_vec()),
         },
         ValueRef::Blob(b) => SqlValue::Blob(b.to_vec()),
+    }
+}
+
+/// Any stored value as text for display: `None` for NULL, other storage classes shown as
+/// their value (`b'..'` for bytes).
+fn lenient_text(v: ValueRef<'_>) -> Option<String> {
+    match sql_value(v) {
+        SqlValue::Null => None,
+        SqlValue::Text(s) => Some(s),
+        other => Some(other.to_string()),
     }
 }
 

@@ -416,8 +416,12 @@ fn read_commands_name_init_when_the_registry_is_missing_and_run_creates_it_priva
             .fails_with(&[db.as_str(), "does not exist", "inbox-exec init"]);
         assert!(!w.db.exists(), "{args:?} created the registry");
     }
-    let db = w.path("var/lib/inbox-exec/drafts.db");
-    let out = w.cmd(&["run"]).env("INBOX_EXEC_DB", &db).ok();
+    // Only the default registry is created on first use; a named one is made by `init`.
+    let db = w.home.join(".delimit/drafts.db");
+    let out = crate::harness::Run {
+        cmd: w.bare(&["run"]),
+    }
+    .ok();
     assert_eq!(out.stdout, "idle: no approved drafts\n");
     assert!(db.is_file());
     assert_eq!(mode(&db), 0o600);

@@ -8,14 +8,18 @@ macro_rules! sqlite_only {
 }
 
 mod alerts;
+mod capture;
+mod columns;
 mod conformance;
 mod copy;
 mod docs;
 mod drafts;
 mod faults;
+mod files;
 mod harness;
 mod install;
 mod journal;
+mod limits;
 mod many_hosts;
 mod operate;
 mod outbox;
@@ -25,5 +29,6 @@ mod pgdb;
 mod postgres;
 mod run;
 mod security;
+mod settle;
 mod stage;
 mod thermal;

@@ -59,17 +59,25 @@ fn a_claimer_on_another_host_is_seen_alive_while_its_session_holds_the_draft() {
     wait_for("the server to notice", || {
         reconcile(&s)[0]["claimer"] == "dead"
     });
-    s.w.cmd(&[
-        "reconcile",
-        "resolve",
-        &id,
-        "--as",
-        "failed",
-        "--note",
-        "checked",
-    ])
-    .env("INBOX_EXEC_CONFIG", &s.config)
-    .ok();
+    // Dead, but claimed a moment ago: a claimer that lost its connection may still have a
+    // handler running, so settling waits for stuck_after unless the human says --force.
+    let settle = |force: bool| {
+        let mut args = vec![
+            "reconcile",
+            "resolve",
+            id.as_str(),
+            "--as",
+            "failed",
+            "--note",
+            "checked",
+        ];
+        if force {
+            args.push("--force");
+        }
+        s.w.cmd(&args).env("INBOX_EXEC_CONFIG", &s.config)
+    };
+    settle(false).fails_with(&["less than stuck_after"]);
+    settle(true).ok();
     assert_eq!(s.w.status(&id), "completed_with_error");
 }
 

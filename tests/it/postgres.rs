@@ -18,5 +18,7 @@ mod operate;
 mod outbox;
 #[path = "run.rs"]
 mod run;
+#[path = "settle.rs"]
+mod settle;
 #[path = "thermal.rs"]
 mod thermal;

@@ -546,7 +546,7 @@ fn an_unusable_registry_or_state_dir_is_an_error_that_names_it() {
     fs::write(s.w.path("statefile"), "").expect("write");
     s.run(&[])
         .env("INBOX_EXEC_STATE_DIR", s.w.path("statefile"))
-        .fails_with(&["creating state directory", "statefile"]);
+        .fails_with(&["state directory", "statefile", "not a directory"]);
 }
 
 fn mode(path: &Path) -> u32 {

@@ -360,6 +360,7 @@ impl Registry for PgRegistry {
                     last_attempt: r.get(9),
                     alerted: r.get(10),
                     session_alive: r.get(11),
+                    key: RowKey(KeyRepr::Id(r.get(0))),
                 }
             })
             .collect())
@@ -733,7 +734,8 @@ impl Transaction for PgTransaction<'_> {
         Ok(())
     }
 
-    fn mark_stuck_alerted(&mut self, id: &str, now: i64) -> Result<bool, RegistryError> {
+    fn mark_stuck_alerted(&mut self, key: &RowKey, now: i64) -> Result<bool, RegistryError> {
+        let id = row_id(key).to_owned();
         let inserted = self.tx().execute(
             "INSERT INTO stuck_alerts (draft_id, alerted_at) VALUES ($1, $2)
              ON CONFLICT (draft_id) DO NOTHING",
