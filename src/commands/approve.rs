@@ -1,6 +1,6 @@
 //! `approve`: pending → approved, only after a fresh verify.
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use serde_json::json;
 
 use crate::cli::IdArg;
@@ -12,8 +12,7 @@ use crate::report::Output;
 /// Approves a pending draft that verifies now.
 pub fn run(config: &Config, args: &IdArg, now: i64) -> anyhow::Result<Output> {
     let id = args.id.as_str();
-    let mut reg = registry::open(&config.db, OpenMode::Existing)
-        .with_context(|| format!("opening registry {}", config.db.display()))?;
+    let mut reg = registry::open_named(&config.db, OpenMode::Existing)?;
     let row = registry::find(&mut *reg, id)?;
     row.require(Status::Pending, "approved")?;
     let ring = KeyRing::new(config.keys.clone());

@@ -1,6 +1,5 @@
 //! `cancel`: pending → cancelled.
 
-use anyhow::Context as _;
 use serde_json::json;
 
 use crate::cli::IdArg;
@@ -10,8 +9,7 @@ use crate::report::Output;
 
 /// Cancels a pending draft.
 pub fn run(config: &Config, args: &IdArg, now: i64) -> anyhow::Result<Output> {
-    let mut reg = registry::open(&config.db, OpenMode::Existing)
-        .with_context(|| format!("opening registry {}", config.db.display()))?;
+    let mut reg = registry::open_named(&config.db, OpenMode::Existing)?;
     let row = registry::find(&mut *reg, &args.id)?;
     row.require(Status::Pending, "cancelled")?;
     let to = Status::Cancelled;

@@ -24,8 +24,7 @@ pub fn run(config: &Config, args: &DraftNewArgs, now: i64) -> anyhow::Result<Out
     let issued_at = args.issued_at.unwrap_or(now);
     let signed = sign(&id, &args.kind, &target, &payload, issued_at, version, key)
         .context("the draft cannot be signed")?;
-    let mut reg = registry::open(&config.db, OpenMode::Create)
-        .with_context(|| format!("opening registry {}", config.db.display()))?;
+    let mut reg = registry::open_named(&config.db, OpenMode::Create)?;
     registry::write(&mut *reg, |w| {
         w.insert_draft(
             &signed,

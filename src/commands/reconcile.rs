@@ -22,8 +22,7 @@ pub fn run(config: &Config, args: &ReconcileArgs, now: i64) -> anyhow::Result<Ou
         }
         None => 0,
     };
-    let mut reg = registry::open(&config.db, OpenMode::Existing)
-        .with_context(|| format!("opening registry {}", config.db.display()))?;
+    let mut reg = registry::open_named(&config.db, OpenMode::Existing)?;
     let rows = reg
         .executing(now.saturating_sub(older))
         .context("listing drafts in executing")?;
@@ -82,8 +81,7 @@ fn resolve(config: &Config, args: &ResolveArgs, now: i64) -> anyhow::Result<Outp
     if args.url.is_some() && to != Status::Completed {
         bail!("--url goes with --as completed only");
     }
-    let mut reg = registry::open(&config.db, OpenMode::Existing)
-        .with_context(|| format!("opening registry {}", config.db.display()))?;
+    let mut reg = registry::open_named(&config.db, OpenMode::Existing)?;
     registry::find(&mut *reg, id)?.require(Status::Executing, "reconciled")?;
     let claim = reg.executing(i64::MAX)?.into_iter().find(|e| e.id == id);
     if let Some(claim) = &claim

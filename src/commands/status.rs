@@ -52,8 +52,7 @@ pub struct StatusReport {
 
 /// `status [--check]`: the report, and with `--check` an exit code for monitoring.
 pub fn run(config: &Config, args: &StatusArgs, now: i64) -> anyhow::Result<Output> {
-    let mut reg = registry::open(&config.db, OpenMode::Existing)
-        .with_context(|| format!("opening registry {}", config.db.display()))?;
+    let mut reg = registry::open_named(&config.db, OpenMode::Existing)?;
     let mut counts = serde_json::Map::new();
     for s in Status::ALL {
         counts.insert(s.as_str().to_owned(), json!(0));

@@ -30,7 +30,7 @@ pub enum KeyError {
     )]
     Missing(PathBuf),
     /// The key file could not be read.
-    #[error("cannot read HMAC key {path}: {source}")]
+    #[error("cannot read HMAC key {path}")]
     Unreadable {
         /// The key file.
         path: PathBuf,
@@ -80,7 +80,7 @@ pub enum KeyError {
     )]
     Exists(PathBuf),
     /// `keygen` could not create the key.
-    #[error("cannot create HMAC key {path}: {source}")]
+    #[error("cannot create HMAC key {path}")]
     Create {
         /// The key file.
         path: PathBuf,

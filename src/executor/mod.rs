@@ -130,7 +130,7 @@ impl<'a> Cycle<'a> {
 
     fn open_registry(&self, mode: OpenMode) -> anyhow::Result<Box<dyn Registry>> {
         let db = &self.config.db;
-        registry::open(db, mode).with_context(|| format!("opening registry {}", db.display()))
+        registry::open_named(db, mode)
     }
 
     /// The delivery phase: the outbox's due alerts, within `[notify] deadline`.

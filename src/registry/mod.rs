@@ -54,8 +54,9 @@ pub enum RegistryError {
         /// The value found.
         value: String,
     },
-    /// Filesystem trouble around the database file.
-    #[error("{path}: {source}")]
+    /// Filesystem trouble around the database file. The cause is the source, printed once
+    /// by whoever prints the chain.
+    #[error("cannot create or open {path}")]
     Io {
         /// The file or directory.
         path: PathBuf,
@@ -98,6 +99,48 @@ pub fn open(db: &Path, mode: OpenMode) -> Result<Box<dyn Registry>, RegistryErro
     // The one place a second backend branches off: `postgres://` URLs (DESIGN.md §3b) will be
     // told apart from SQLite paths here, before any file is touched.
     Ok(Box::new(sqlite::Sqlite::open(db, mode)?))
+}
+
+impl RegistryError {
+    /// Whether the message already names the registry's file, so a caller adds no context
+    /// that would name it again.
+    pub fn names_file(&self) -> bool {
+        matches!(
+            self,
+            RegistryError::Missing(_)
+                | RegistryError::NotADatabase(_)
+                | RegistryError::Io { .. }
+                | RegistryError::ReadOnly { .. }
+                | RegistryError::Busy { .. }
+                | RegistryError::DiskFull { .. }
+        )
+    }
+}
+
+/// [`open`] for a command: an error names the registry exactly once, and a registry this
+/// call had to create (`OpenMode::Create` on first use) is reported once it exists, never
+/// before: a warning for a creation that then failed would be a lie.
+pub fn open_named(db: &Path, mode: OpenMode) -> anyhow::Result<Box<dyn Registry>> {
+    let existed = mode != OpenMode::Create || db.symlink_metadata().is_ok();
+    let registry = open(db, mode).map_err(|e| named(e, db))?;
+    if !existed {
+        log::warn!("created a new, empty registry {}", registry.location());
+    }
+    Ok(registry)
+}
+
+/// [`open`] for `init`: creating the registry is what was asked, so it says nothing about it.
+pub fn init(db: &Path) -> anyhow::Result<Box<dyn Registry>> {
+    open(db, OpenMode::Create).map_err(|e| named(e, db))
+}
+
+/// `e`, with the registry's name added when its message lacks it.
+fn named(e: RegistryError, db: &Path) -> anyhow::Error {
+    if e.names_file() {
+        e.into()
+    } else {
+        anyhow::Error::new(e).context(format!("registry {}", db.display()))
+    }
 }
 
 /// Runs `f` in one transaction and commits it (durably) when `f` succeeds; an error rolls

@@ -156,7 +156,6 @@ impl Sqlite {
                 if mode != OpenMode::Create {
                     return Err(RegistryError::Missing(path.to_owned()));
                 }
-                log::warn!("created a new, empty registry {}", path.display());
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                     fs::DirBuilder::new()
                         .recursive(true)
