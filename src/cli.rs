@@ -2,6 +2,7 @@
 
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::builder::RangedI64ValueParser;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
@@ -12,6 +13,13 @@ pub const BATCH_RANGE: RangeInclusive<u16> = 1..=1000;
 /// `--batch`'s parser: a number within [`BATCH_RANGE`].
 fn batch_parser() -> RangedI64ValueParser<u16> {
     clap::value_parser!(u16).range(i64::from(*BATCH_RANGE.start())..=i64::from(*BATCH_RANGE.end()))
+}
+
+/// `--ttl` and `--older-than`'s parser: a bad duration is a usage error (exit 2) that says what
+/// one looks like, like any other bad value.
+fn duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim())
+        .map_err(|e| format!("{text:?} is not a duration ({e}); write e.g. 30s, 15m, 24h"))
 }
 
 /// Execute approved, HMAC-signed drafts at most once.
@@ -55,8 +63,8 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "INBOX_EXEC_STATE_DIR", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
     /// How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h.
-    #[arg(long, global = true, env = "INBOX_EXEC_TTL", value_name = "DURATION")]
-    pub ttl: Option<String>,
+    #[arg(long, global = true, env = "INBOX_EXEC_TTL", value_name = "DURATION", value_parser = duration)]
+    pub ttl: Option<Duration>,
     /// Print one JSON document instead of human-readable text.
     #[arg(long, global = true)]
     pub json: bool,
@@ -189,8 +197,8 @@ pub struct ReconcileArgs {
     #[command(subcommand)]
     pub action: Option<ReconcileAction>,
     /// Only drafts claimed longer ago than this, e.g. `10m`.
-    #[arg(long, value_name = "DURATION")]
-    pub older_than: Option<String>,
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub older_than: Option<Duration>,
 }
 
 /// `reconcile …`.

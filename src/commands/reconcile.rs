@@ -5,7 +5,7 @@ use anyhow::{Context as _, bail};
 use serde_json::json;
 
 use crate::cli::{ReconcileAction, ReconcileArgs, Resolution, ResolveArgs};
-use crate::config::{Config, parse_duration};
+use crate::config::Config;
 use crate::process::{Liveness, liveness, this_process};
 use crate::registry::{self, AttemptKind, AttemptOutcome, MoveFields, OpenMode, Status};
 use crate::report::{Output, ago, table};
@@ -16,12 +16,9 @@ pub fn run(config: &Config, args: &ReconcileArgs, now: i64) -> anyhow::Result<Ou
     if let Some(ReconcileAction::Resolve(resolve_args)) = &args.action {
         return resolve(config, resolve_args, now);
     }
-    let older = match &args.older_than {
-        Some(text) => {
-            i64::try_from(parse_duration(text, "--older-than")?.as_secs()).unwrap_or(i64::MAX)
-        }
-        None => 0,
-    };
+    let older = args
+        .older_than
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
     let mut reg = registry::open_named(&config.db, OpenMode::Existing)?;
     let rows = reg
         .executing(now.saturating_sub(older))

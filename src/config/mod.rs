@@ -271,7 +271,7 @@ impl Config {
                 .join(DEFAULT_STATE_DIR),
         };
         let ttl = match (&args.ttl, &file.ttl) {
-            (Some(t), _) => parse_duration(t, "--ttl / INBOX_EXEC_TTL")?,
+            (Some(t), _) => *t,
             (None, Some(t)) => parse_duration(t, &format!("{}: ttl", src.origin))?,
             (None, None) => DEFAULT_TTL,
         };

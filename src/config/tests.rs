@@ -348,9 +348,11 @@ fn bad_durations_name_their_key() {
     ] {
         assert_invalid(world.load(file, &["status"]), key, "is not a duration");
     }
-    let cli =
-        Cli::try_parse_from(["inbox-exec", "--ttl", "x", "--db", "/d", "status"]).expect("parse");
-    assert!(message(Config::load(&cli, &world.env())).starts_with("--ttl / INBOX_EXEC_TTL: "));
+    // A bad --ttl never reaches the configuration: it is a usage error, caught by clap.
+    let err = Cli::try_parse_from(["inbox-exec", "--ttl", "x", "--db", "/d", "status"])
+        .expect_err("a bad --ttl is a usage error");
+    assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
+    assert!(err.to_string().contains("is not a duration"), "{err}");
 }
 
 #[test]
