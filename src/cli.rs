@@ -45,8 +45,10 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Options shared by every command.
+/// Options shared by every command. Each command's `--help` lists them apart from its own,
+/// under their own heading.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then
     /// /etc/inbox-exec/config.toml, when present.

@@ -21,8 +21,10 @@ impl Log for StderrLog {
             // Messages carry text from drafts and handlers: escape control characters line
             // by line and indent continuation lines, so no line can pass for one of ours.
             let message = record.args().to_string();
-            let lines: Vec<_> = message.lines().map(crate::report::printable).collect();
-            eprintln!("inbox-exec: {level}: {}", lines.join("\n    "));
+            eprintln!(
+                "inbox-exec: {level}: {}",
+                crate::report::printable_lines(&message, "    ")
+            );
         }
     }
 

@@ -4,7 +4,7 @@ use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
-use inbox_exec::{cli::Cli, exit, report::printable};
+use inbox_exec::{cli::Cli, exit, report::printable_lines};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -15,7 +15,7 @@ fn main() -> ExitCode {
     let output = match inbox_exec::run(&cli, &inbox_exec::host_env()) {
         Ok(output) => output,
         Err(e) => {
-            eprintln!("inbox-exec: error: {}", printable(&format!("{e:#}")));
+            eprintln!("inbox-exec: error: {}", printable_lines(&format!("{e:#}"), "    "));
             return ExitCode::from(exit::FAILURE);
         }
     };
@@ -29,7 +29,7 @@ fn main() -> ExitCode {
         }
     }
     if let Some(error) = &output.error {
-        eprintln!("inbox-exec: error: {}", printable(error));
+        eprintln!("inbox-exec: error: {}", printable_lines(error, "    "));
     }
     ExitCode::from(output.outcome.code())
 }

@@ -121,11 +121,25 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// `text` as lines for a terminal or a log: each line break starts a new line indented by
+/// `indent`, so a multi-line message (a TOML error's diagram, a handler's stderr) reads as
+/// lines under the one that introduces it, while every other control character is escaped
+/// as [`printable`] does. Trailing line breaks are dropped.
+pub fn printable_lines(text: &str, indent: &str) -> String {
+    let lines: Vec<std::borrow::Cow<'_, str>> = text
+        .trim_end_matches(['\n', '\r'])
+        .split('\n')
+        .map(|line| printable(line.strip_suffix('\r').unwrap_or(line)))
+        .collect();
+    lines.join(&format!("\n{indent}"))
+}
+
 /// Lays out rows as left-aligned columns separated by two spaces; the last column is not
 /// padded. Widths count characters, which is right for the ids, words and numbers we print.
-/// Cells are passed through [`printable`]: they often hold what a draft or handler wrote.
+/// Cells hold what a draft or handler wrote: they pass through [`printable`], except that a
+/// multi-line last cell (a handler's stderr) continues on lines indented to its column.
 pub fn table(rows: &[Vec<String>]) -> String {
-    let rows: Vec<Vec<String>> = rows
+    let escaped: Vec<Vec<String>> = rows
         .iter()
         .map(|row| {
             row.iter()
@@ -133,19 +147,20 @@ pub fn table(rows: &[Vec<String>]) -> String {
                 .collect()
         })
         .collect();
-    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let columns = escaped.iter().map(Vec::len).max().unwrap_or(0);
     let mut widths = vec![0; columns];
-    for row in &rows {
+    for row in &escaped {
         for (i, cell) in row.iter().enumerate() {
             widths[i] = widths[i].max(cell.chars().count());
         }
     }
     let mut out = String::new();
-    for row in &rows {
+    for (row, raw) in escaped.iter().zip(rows) {
         let mut line = String::new();
         for (i, cell) in row.iter().enumerate() {
             if i + 1 == row.len() {
-                line.push_str(cell);
+                let indent = " ".repeat(line.chars().count());
+                line.push_str(&printable_lines(&raw[i], &indent));
             } else {
                 let _ = write!(line, "{cell:<width$}  ", width = widths[i]);
             }
@@ -175,6 +190,13 @@ fn two_units(big: i64, big_unit: char, small: i64, small_unit: char) -> String {
     }
 }
 
+/// A Unix time as people and logs read it: RFC 3339 in UTC, to the second
+/// (`2026-11-30T12:00:00Z`). Times before 1970 are shown as 1970.
+pub fn date(unix: i64) -> String {
+    let since_epoch = std::time::Duration::from_secs(u64::try_from(unix).unwrap_or(0));
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + since_epoch).to_string()
+}
+
 /// `3m ago`, or `in 3m` for a moment ahead of now.
 pub fn ago(then: i64, now: i64) -> String {
     if then > now {
@@ -198,6 +220,7 @@ mod tests {
         assert_eq!(span(86_400 * 2), "2d");
         assert_eq!(ago(100, 280), "3m ago");
         assert_eq!(ago(400, 100), "in 5m");
+        assert_eq!(date(1_795_965_616), "2026-11-29T15:20:16Z");
     }
 
     #[test]
@@ -215,6 +238,16 @@ mod tests {
             "a\\u{1b}]0;x\\u{7}\\u{a}b"
         );
         assert!(matches!(printable("plain"), std::borrow::Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn multi_line_text_continues_on_indented_lines_with_controls_escaped() {
+        assert_eq!(
+            printable_lines("first\r\nsecond \u{1b}[2J\n\n", "  "),
+            "first\n  second \\u{1b}[2J"
+        );
+        let rows = vec![vec!["k".to_owned(), "one\ntwo".to_owned()]];
+        assert_eq!(table(&rows), "k  one\n   two\n");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use crate::cli::StatusArgs;
 use crate::config::Config;
 use crate::exit::Outcome;
 use crate::registry::{self, OpenMode, Status};
-use crate::report::{Output, ago, span, table};
+use crate::report::{Output, ago, date, span, table};
 use crate::stuck::{StuckDraft, stuck};
 use crate::summary;
 use crate::thermal::{THERMAL_FILE, Thermal};
@@ -191,7 +191,8 @@ fn render(report: &StatusReport, now: i64) -> String {
         "thermal".into(),
         match report.thermal.paused_until {
             Some(until) => format!(
-                "paused until {until} ({}), {} recent actions",
+                "paused until {} ({}), {} recent actions",
+                date(until),
                 ago(until, now),
                 report.thermal.recent_actions
             ),

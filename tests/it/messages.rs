@@ -268,7 +268,7 @@ fn an_alert_subject_is_one_line_cut_at_the_end() {
         &s.bin.join("ledger"),
         &format!(
             "#!/bin/sh\ncat >/dev/null\nprintf 'BEGIN {}END\\nsecond line\\n' >&2\nexit 3\n",
-            "x".repeat(300)
+            "x".repeat(200)
         ),
     );
     s.run(&[]).ok();
