@@ -117,7 +117,9 @@ pub enum Command {
     ///
     /// With --check, exit non-zero when something needs a human (for monitoring): 4 the last
     /// run failed, is missing or is older than stuck_after; 5 drafts are stuck in executing;
-    /// 6 the thermal cutout is paused. The first that applies, in that order, sets the code.
+    /// 6 the thermal cutout is paused; 7 an alert has waited undelivered longer than [notify]
+    /// undelivered_after. The first that applies, in that order, sets the code. With --plugin,
+    /// one monitoring-plugins line and 0/1/2/3 instead.
     Status(StatusArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
@@ -244,6 +246,14 @@ pub struct StatusArgs {
     /// Exit non-zero when something needs a human (see the command's help).
     #[arg(long)]
     pub check: bool,
+    /// Print one monitoring-plugins status line (`INBOX-EXEC OK|WARNING|CRITICAL|UNKNOWN -
+    /// text | perfdata`) and exit 0, 1, 2 or 3, for Nagios, Icinga, Naemon or Sensu.
+    ///
+    /// CRITICAL: the last run failed, is missing or is older than stuck_after, or drafts are
+    /// stuck in executing. WARNING: the thermal cutout is paused, or an alert has waited
+    /// undelivered longer than [notify] undelivered_after. UNKNOWN: the status cannot be read.
+    #[arg(long, conflicts_with_all = ["check", "json"])]
+    pub plugin: bool,
 }
 
 /// `completions`.

@@ -30,9 +30,18 @@ use cli::{Cli, Command, DraftCommand};
 use config::{Config, HostEnv};
 use report::Output;
 
-/// Runs one command. Completions and the man page need no configuration, so they work on a
-/// bare machine; everything else resolves the configuration first.
+/// Runs one command. `status --plugin` answers UNKNOWN rather than failing: a monitor must
+/// get its one line whatever went wrong.
 pub fn run(cli: &Cli, env: &HostEnv) -> anyhow::Result<Output> {
+    match (&cli.command, run_command(cli, env)) {
+        (Command::Status(args), Err(e)) if args.plugin => Ok(commands::status::unknown(&e)),
+        (_, result) => result,
+    }
+}
+
+/// Completions and the man page need no configuration, so they work on a bare machine;
+/// everything else resolves the configuration first.
+fn run_command(cli: &Cli, env: &HostEnv) -> anyhow::Result<Output> {
     match &cli.command {
         Command::Completions(args) => return Ok(man::completions(args.shell)),
         Command::Man => return Ok(man::page()),

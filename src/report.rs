@@ -7,6 +7,24 @@ use serde::Serialize;
 
 use crate::exit::Outcome;
 
+/// The version of every `--json` document's shape (docs/json.md). Object documents carry it
+/// as `"format"`; it changes only when a field is removed or changes meaning, never when one
+/// is added.
+pub const JSON_FORMAT: u64 = 1;
+
+/// The `--json` document for a command that failed: the message as printed on stderr and the
+/// exit code.
+pub fn error_document(message: &str, exit_code: u8) -> String {
+    let doc = serde_json::json!({
+        "format": JSON_FORMAT,
+        "error": message,
+        "exit_code": exit_code,
+    });
+    let mut s = serde_json::to_string_pretty(&doc).expect("a Value serializes");
+    s.push('\n');
+    s
+}
+
 /// A finished command's output.
 #[derive(Debug)]
 pub struct Output {
@@ -49,7 +67,17 @@ impl Output {
     /// What to print, as chosen by `--json`; `color` paints outcome words for a terminal.
     pub fn render(&self, json: bool, color: bool) -> String {
         if json {
-            let mut s = serde_json::to_string_pretty(&self.json).expect("a Value serializes");
+            let mut doc = self.json.clone();
+            // The design fixes `verify` and `reconcile` as arrays; every object gets the
+            // format, and the error of a command that failed after its output.
+            if let Some(object) = doc.as_object_mut() {
+                object.insert("format".into(), JSON_FORMAT.into());
+                if let Some(error) = &self.error {
+                    object.insert("error".into(), error.as_str().into());
+                    object.insert("exit_code".into(), self.outcome.code().into());
+                }
+            }
+            let mut s = serde_json::to_string_pretty(&doc).expect("a Value serializes");
             s.push('\n');
             s
         } else if color {
