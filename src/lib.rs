@@ -16,6 +16,7 @@ pub mod exit;
 pub mod lock;
 pub mod logging;
 pub mod man;
+pub mod metrics;
 pub mod notify;
 pub mod outbox;
 pub mod process;

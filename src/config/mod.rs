@@ -205,6 +205,8 @@ pub struct Config {
     pub batch: u16,
     /// A draft claimed longer ago than this is stuck: `run` alerts once, `status` reports it.
     pub stuck_after: Duration,
+    /// `[run] metrics_file`: the Prometheus textfile each run rewrites, if any.
+    pub metrics_file: Option<PathBuf>,
     /// The thermal cutout.
     pub thermal: ThermalConfig,
     /// Non-delegable kinds: the built-in list plus `[refuse] extra_kinds`.
@@ -280,6 +282,7 @@ impl Config {
             Command::Run(run) => run.batch,
             _ => None,
         };
+        let metrics_file = file.run.metrics_file.clone().map(|p| src.resolve(p));
         let (batch, stuck_after) = run(&src, file.run, batch_flag)?;
         let thermal = thermal(&src, file.thermal)?;
         let non_delegable = refuse(&src, file.refuse)?;
@@ -299,6 +302,7 @@ impl Config {
             keys,
             batch,
             stuck_after,
+            metrics_file,
             thermal,
             non_delegable,
             github,
