@@ -80,5 +80,36 @@ pub fn host_env() -> HostEnv {
     }
 }
 
+/// Which standard streams are the systemd journal.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JournalStreams {
+    /// stdout is the journal.
+    pub stdout: bool,
+    /// stderr is the journal.
+    pub stderr: bool,
+}
+
+/// Which of stdout and stderr are the journal: systemd sets `JOURNAL_STREAM` to the journal
+/// stream's `device:inode`, and a stream is the journal only while its descriptor is still
+/// that socket (a process whose output was redirected inherits the variable, not the stream).
+pub fn journal_streams() -> JournalStreams {
+    let Some((dev, ino)) = std::env::var("JOURNAL_STREAM").ok().and_then(|v| {
+        let (dev, ino) = v.split_once(':')?;
+        Some((dev.parse::<u64>().ok()?, ino.parse::<u64>().ok()?))
+    }) else {
+        return JournalStreams::default();
+    };
+    let is_journal = |fd: std::os::fd::BorrowedFd<'_>| {
+        rustix::fs::fstat(fd).is_ok_and(|st| {
+            u64::try_from(st.st_dev).ok() == Some(dev) && u64::try_from(st.st_ino).ok() == Some(ino)
+        })
+    };
+    use std::os::fd::AsFd as _;
+    JournalStreams {
+        stdout: is_journal(std::io::stdout().as_fd()),
+        stderr: is_journal(std::io::stderr().as_fd()),
+    }
+}
+
 /// The wall clock, for the integration tests that sign drafts "now" (see [`clock`]).
 pub use clock::unix_now;

@@ -4,7 +4,7 @@ use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
-use inbox_exec::report::{error_document, printable_lines};
+use inbox_exec::report::error_document;
 use inbox_exec::{cli::Cli, exit};
 
 fn main() -> ExitCode {
@@ -25,7 +25,8 @@ fn main() -> ExitCode {
         }
     };
     let host = inbox_exec::host_env();
-    inbox_exec::logging::init(cli.global.verbose, cli.global.quiet);
+    let journal = inbox_exec::journal_streams();
+    inbox_exec::logging::init(cli.global.verbose, cli.global.quiet, journal.stderr);
     // Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org).
     let color =
         io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
@@ -37,16 +38,16 @@ fn main() -> ExitCode {
                 // The message goes to stderr next; stdout failing cannot be reported better.
                 let _ = print_stdout(&error_document(&message, exit::FAILURE));
             }
-            eprintln!("inbox-exec: error: {}", printable_lines(&message, "    "));
+            log::error!("{message}");
             return ExitCode::from(exit::FAILURE);
         }
     };
-    if let Err(e) = print_stdout(&output.render(cli.global.json, color)) {
-        eprintln!("inbox-exec: error: writing output: {e}");
+    if let Err(e) = print_stdout(&output.render(cli.global.json, color, journal.stdout)) {
+        log::error!("writing output: {e}");
         return ExitCode::from(exit::FAILURE);
     }
     if let Some(error) = &output.error {
-        eprintln!("inbox-exec: error: {}", printable_lines(error, "    "));
+        log::error!("{error}");
     }
     ExitCode::from(output.outcome.code())
 }

@@ -97,10 +97,7 @@ pub fn render(
         "inbox_exec_last_run_success",
         "gauge",
         "1 when the last run did its work (ran, idle or paused), 0 when it failed.",
-        &[(
-            String::new(),
-            i64::from(report.status != RunStatus::Failed),
-        )],
+        &[(String::new(), i64::from(report.status != RunStatus::Failed))],
     );
     let statuses: Vec<(String, i64)> = STATUSES
         .iter()

@@ -64,8 +64,9 @@ impl Output {
         self
     }
 
-    /// What to print, as chosen by `--json`; `color` paints outcome words for a terminal.
-    pub fn render(&self, json: bool, color: bool) -> String {
+    /// What to print, as chosen by `--json`; `color` paints outcome words for a terminal;
+    /// `journal` (stdout is the systemd journal) gives each line of text a priority.
+    pub fn render(&self, json: bool, color: bool, journal: bool) -> String {
         if json {
             let mut doc = self.json.clone();
             // The design fixes `verify` and `reconcile` as arrays; every object gets the
@@ -80,6 +81,8 @@ impl Output {
             let mut s = serde_json::to_string_pretty(&doc).expect("a Value serializes");
             s.push('\n');
             s
+        } else if journal {
+            journal_lines(&self.text)
         } else if color {
             paint(&self.text)
         } else {
@@ -88,36 +91,87 @@ impl Output {
     }
 }
 
+/// What a line's first word says about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tone {
+    /// Done.
+    Good,
+    /// A failure.
+    Bad,
+    /// Needs a look.
+    Notice,
+    /// Nothing happened (an idle or skipped run).
+    Quiet,
+}
+
+/// The first word of `line` (after its indent, up to a space or a colon) and where it ends.
+fn first_word(line: &str) -> (usize, usize) {
+    let indent = line.len() - line.trim_start().len();
+    let end = line[indent..]
+        .find(|c: char| c.is_whitespace() || c == ':')
+        .map_or(line.len(), |i| indent + i);
+    (indent, end)
+}
+
+/// The tone of an outcome or status word.
+fn tone(word: &str) -> Option<Tone> {
+    match word {
+        "executed" | "ok" | "completed" | "ran" => Some(Tone::Good),
+        "execute_failed"
+        | "verify_failed"
+        | "FAILED"
+        | "failed"
+        | "completed_with_error"
+        | "terminal_unrecoverable"
+        | "needs" => Some(Tone::Bad),
+        "refused_non_delegable"
+        | "lost_race"
+        | "deferred_thermal"
+        | "would_execute"
+        | "paused"
+        | "executing"
+        | "dead"
+        | "running" => Some(Tone::Notice),
+        "idle" | "skipped" => Some(Tone::Quiet),
+        _ => None,
+    }
+}
+
+/// Text for stdout when it is the systemd journal: each line with an sd-daemon(3) priority
+/// prefix chosen by its first word, so `journalctl -p warning` finds failures and an idle
+/// run's one line sits at debug. Continuation lines share their first line's priority.
+fn journal_lines(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 64);
+    let mut current = 6;
+    for line in text.lines() {
+        let (indent, end) = first_word(line);
+        // A line indented deeper than a table's own rows continues the one before it.
+        if indent <= 2 || tone(&line[indent..end]).is_some() {
+            current = match tone(&line[indent..end]) {
+                Some(Tone::Bad) => 4,
+                Some(Tone::Notice) => 5,
+                Some(Tone::Quiet) => 7,
+                Some(Tone::Good) | None => 6,
+            };
+        }
+        let _ = writeln!(out, "<{current}>{line}");
+    }
+    out
+}
+
 /// Colours the first word of each line when it is an outcome or status word: green for
 /// done, red for failures, yellow for what needs a look. Escape codes take no width, so
 /// tables stay aligned.
 fn paint(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 64);
     for line in text.split_inclusive('\n') {
-        let indent = line.len() - line.trim_start().len();
-        let word_end = line[indent..]
-            .find(|c: char| c.is_whitespace() || c == ':')
-            .map_or(line.len(), |i| indent + i);
+        let (indent, word_end) = first_word(line);
         let word = &line[indent..word_end];
-        let code = match word {
-            "executed" | "ok" | "completed" | "ran" => Some("32"),
-            "execute_failed"
-            | "verify_failed"
-            | "FAILED"
-            | "failed"
-            | "completed_with_error"
-            | "terminal_unrecoverable"
-            | "needs" => Some("31"),
-            "refused_non_delegable"
-            | "lost_race"
-            | "deferred_thermal"
-            | "would_execute"
-            | "paused"
-            | "skipped"
-            | "executing"
-            | "dead"
-            | "running" => Some("33"),
-            _ => None,
+        let code = match tone(word) {
+            Some(Tone::Good) => Some("32"),
+            Some(Tone::Bad) => Some("31"),
+            Some(Tone::Notice) => Some("33"),
+            Some(Tone::Quiet) | None => None,
         };
         match code {
             Some(code) if !word.is_empty() => {
@@ -256,6 +310,20 @@ mod tests {
         assert_eq!(
             paint("  executed  01X  k\nidle: nothing\nFAILED  01Y  why failed\n"),
             "  \x1b[32mexecuted\x1b[0m  01X  k\nidle: nothing\n\x1b[31mFAILED\x1b[0m  01Y  why failed\n"
+        );
+    }
+
+    #[test]
+    fn journal_lines_carry_priorities_by_their_first_word() {
+        assert_eq!(
+            journal_lines("idle: no approved drafts\n"),
+            "<7>idle: no approved drafts\n"
+        );
+        assert_eq!(
+            journal_lines(
+                "ran: 2 draft(s)\n  executed  01X  k\n  execute_failed  01Y  k  why\n                                  more\n"
+            ),
+            "<6>ran: 2 draft(s)\n<6>  executed  01X  k\n<4>  execute_failed  01Y  k  why\n<4>                                  more\n"
         );
     }
 

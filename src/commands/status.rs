@@ -331,7 +331,9 @@ fn health(report: &StatusReport, now: i64, stale_after: i64, undelivered_after: 
             .map(|p| p.severity)
             .max()
             .unwrap_or(Verdict::Ok),
-        check_exit_code: problems.first().map_or(exit::SUCCESS, |p| p.check_exit_code),
+        check_exit_code: problems
+            .first()
+            .map_or(exit::SUCCESS, |p| p.check_exit_code),
         problems,
     }
 }

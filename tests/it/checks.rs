@@ -30,8 +30,16 @@ fn draft_new_refuses_what_run_would_refuse() {
     for (kind, target, why) in [
         ("force_push_shared", "{}", "non-delegable"),
         ("github_comment", "[1,2]", "target"),
-        ("github_comment", r#"{"repo":"onlyname","issue":1}"#, "owner/name"),
-        ("github_comment", r#"{"repo":"octo-org/demo","issue":"1"}"#, "issue"),
+        (
+            "github_comment",
+            r#"{"repo":"onlyname","issue":1}"#,
+            "owner/name",
+        ),
+        (
+            "github_comment",
+            r#"{"repo":"octo-org/demo","issue":"1"}"#,
+            "issue",
+        ),
     ] {
         let done = draft_new(&w, kind, target, &[]).code(1);
         assert!(
@@ -69,20 +77,31 @@ fn allow_unrunnable_inserts_it_anyway_and_approve_checks_again() {
 #[test]
 fn approve_refuses_a_draft_whose_shape_its_handler_refuses() {
     let w = World::ready();
-    let id = draft_new(&w, "github_comment", r#"{"repo":"onlyname","issue":1}"#, &["--allow-unrunnable"])
-        .ok()
-        .stdout
-        .trim()
-        .to_owned();
-    w.cmd(&["approve", &id]).fails_with(&["owner/name", "stays pending"]);
+    let id = draft_new(
+        &w,
+        "github_comment",
+        r#"{"repo":"onlyname","issue":1}"#,
+        &["--allow-unrunnable"],
+    )
+    .ok()
+    .stdout
+    .trim()
+    .to_owned();
+    w.cmd(&["approve", &id])
+        .fails_with(&["owner/name", "stays pending"]);
     assert_eq!(w.status(&id), "pending");
 }
 
 #[test]
 fn approve_subject_is_recorded_as_the_approval_subject() {
     let w = World::ready();
-    let id = draft_new(&w, "github_comment", TARGET, &[]).ok().stdout.trim().to_owned();
-    w.cmd(&["approve", &id, "--subject", "alice via review #12"]).ok();
+    let id = draft_new(&w, "github_comment", TARGET, &[])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    w.cmd(&["approve", &id, "--subject", "alice via review #12"])
+        .ok();
     assert_eq!(
         w.query(&format!(
             "SELECT approval_subject FROM drafts WHERE draft_id = '{id}'"
@@ -92,7 +111,11 @@ fn approve_subject_is_recorded_as_the_approval_subject() {
     let shown = w.cmd(&["show", &id, "--json"]).ok().json();
     assert_eq!(shown["approval_subject"], "alice via review #12");
     // Without --subject the column stays as it was (NULL), as before.
-    let other = draft_new(&w, "github_comment", TARGET, &[]).ok().stdout.trim().to_owned();
+    let other = draft_new(&w, "github_comment", TARGET, &[])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
     w.cmd(&["approve", &other]).ok();
     assert_eq!(
         w.query(&format!(

@@ -73,7 +73,10 @@ fn bash_completes_past_the_first_word() {
     for posix in [false, true] {
         let subcommands = complete(&script, &["inbox-exec", ""], posix);
         for sub in ["run", "status", "reconcile", "draft"] {
-            assert!(has(&subcommands, sub), "posix={posix}: no {sub} in {subcommands:?}");
+            assert!(
+                has(&subcommands, sub),
+                "posix={posix}: no {sub} in {subcommands:?}"
+            );
         }
         assert!(
             !has(&subcommands, "man"),
@@ -81,7 +84,10 @@ fn bash_completes_past_the_first_word() {
         );
         let run = complete(&script, &["inbox-exec", "run", "--"], posix);
         for flag in ["--batch", "--dry-run", "--db", "--json"] {
-            assert!(has(&run, flag), "posix={posix}: run --<TAB> lacks {flag}: {run:?}");
+            assert!(
+                has(&run, flag),
+                "posix={posix}: run --<TAB> lacks {flag}: {run:?}"
+            );
         }
         let new = complete(&script, &["inbox-exec", "draft", "new", "--"], posix);
         assert!(has(&new, "--kind"), "draft new --<TAB>: {new:?}");

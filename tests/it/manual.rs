@@ -61,11 +61,22 @@ const KEYS: &[&str] = &[
 fn the_man_page_has_examples_and_every_config_key() {
     let page = man_page();
     let examples = section(&page, "EXAMPLES");
-    for example in ["inbox\\-exec draft new", "inbox\\-exec approve", "status \\-\\-plugin"] {
-        assert!(examples.contains(example), "EXAMPLES lacks {example}:\n{examples}");
+    for example in [
+        "inbox\\-exec draft new",
+        "inbox\\-exec approve",
+        "status \\-\\-plugin",
+    ] {
+        assert!(
+            examples.contains(example),
+            "EXAMPLES lacks {example}:\n{examples}"
+        );
     }
     let config = section(&page, "CONFIGURATION");
-    let plain = config.replace("\\-", "-").replace("\\fB", "").replace("\\fR", "").replace("\\fI", "");
+    let plain = config
+        .replace("\\-", "-")
+        .replace("\\fB", "")
+        .replace("\\fR", "")
+        .replace("\\fI", "");
     for key in KEYS {
         let (table, name) = match key.split_once("] ") {
             Some((t, n)) => (Some(format!("{t}]")), n),
@@ -87,7 +98,10 @@ fn the_man_page_renders_markdown_code_as_bold_not_backticks() {
         page.lines().find(|l| l.contains('`')).unwrap_or_default()
     );
     // `inbox-exec reconcile` in a help text becomes bold.
-    assert!(page.contains("\\fBinbox\\-exec reconcile\\fR"), "no bold code");
+    assert!(
+        page.contains("\\fBinbox\\-exec reconcile\\fR"),
+        "no bold code"
+    );
 }
 
 #[test]

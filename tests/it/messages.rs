@@ -62,7 +62,8 @@ fn every_failing_file_names_its_cause_once() {
     let cases: Vec<(&str, crate::harness::Run)> = vec![
         (
             "keygen where the key cannot be created (KeyError::Create)",
-            w.cmd(&["keygen"]).env("INBOX_EXEC_KEY", under("k/hmac.key")),
+            w.cmd(&["keygen"])
+                .env("INBOX_EXEC_KEY", under("k/hmac.key")),
         ),
         (
             "draft new with a key that cannot be read (KeyError::Unreadable)",
@@ -212,9 +213,15 @@ fn a_toml_error_is_printed_as_lines_not_escapes() {
     );
     // The parser's caret diagram, each line indented under the error line.
     let lines: Vec<&str> = done.stderr.lines().collect();
-    assert!(lines[0].starts_with("inbox-exec: error: config "), "{lines:?}");
+    assert!(
+        lines[0].starts_with("inbox-exec: error: config "),
+        "{lines:?}"
+    );
     assert!(lines.len() > 2, "{lines:?}");
-    assert!(lines[1..].iter().all(|l| l.starts_with("    ")), "{lines:?}");
+    assert!(
+        lines[1..].iter().all(|l| l.starts_with("    ")),
+        "{lines:?}"
+    );
 }
 
 /// A stage whose ledger handler fails with a multi-line, escape-laden stderr.
@@ -272,9 +279,8 @@ fn an_alert_subject_is_one_line_cut_at_the_end() {
         ),
     );
     s.run(&[]).ok();
-    let subject = s
-        .w
-        .query("SELECT subject FROM alert_outbox WHERE subject LIKE '%failed%'");
+    let subject =
+        s.w.query("SELECT subject FROM alert_outbox WHERE subject LIKE '%failed%'");
     assert!(!subject.contains('\n'), "{subject:?}");
     assert!(
         subject.contains("BEGIN"),
@@ -326,7 +332,16 @@ fn subcommand_help_groups_the_global_options_under_their_own_heading() {
     for flag in ["--batch", "--dry-run"] {
         assert!(own.contains(flag), "{flag} is not among run's own options");
     }
-    for flag in ["--config", "--db", "--key", "--state-dir", "--ttl", "--json", "--verbose", "--quiet"] {
+    for flag in [
+        "--config",
+        "--db",
+        "--key",
+        "--state-dir",
+        "--ttl",
+        "--json",
+        "--verbose",
+        "--quiet",
+    ] {
         assert!(
             global.contains(flag) && !own.contains(flag),
             "{flag} is not under Global options:\n{help}"

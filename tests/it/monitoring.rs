@@ -34,7 +34,10 @@ fn with_json_an_error_is_a_json_document_too() {
     assert_format("a usage error", &doc);
     assert_eq!(doc["exit_code"], 2, "{doc}");
     assert!(
-        doc["error"].as_str().expect("error").contains("--no-such-flag"),
+        doc["error"]
+            .as_str()
+            .expect("error")
+            .contains("--no-such-flag"),
         "{doc}"
     );
 }
@@ -50,7 +53,10 @@ fn with_json_a_run_whose_summary_cannot_be_written_reports_the_error_in_the_docu
     assert_format("run", &doc);
     assert_eq!(doc["results"][0]["draft_id"], id.as_str(), "{doc}");
     assert!(
-        doc["error"].as_str().expect("error").contains("last-run.json"),
+        doc["error"]
+            .as_str()
+            .expect("error")
+            .contains("last-run.json"),
         "{doc}"
     );
 }
@@ -62,10 +68,7 @@ fn every_json_document_carries_its_format_version() {
     let run_cmd = |args: &[&str]| -> Value {
         let mut all = vec!["--json"];
         all.extend_from_slice(args);
-        w.cmd(&all)
-            .env("INBOX_EXEC_CONFIG", &s.config)
-            .ok()
-            .json()
+        w.cmd(&all).env("INBOX_EXEC_CONFIG", &s.config).ok().json()
     };
     let new = run_cmd(&[
         "draft",
@@ -105,15 +108,29 @@ fn every_json_document_carries_its_format_version() {
     let json_doc = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/json.md"))
         .expect("docs/json.md");
     for command in [
-        "run", "status", "show", "verify", "reconcile", "draft new", "approve", "cancel",
-        "expire", "init", "keygen", "completions", "error",
+        "run",
+        "status",
+        "show",
+        "verify",
+        "reconcile",
+        "draft new",
+        "approve",
+        "cancel",
+        "expire",
+        "init",
+        "keygen",
+        "completions",
+        "error",
     ] {
         assert!(
             json_doc.contains(&format!("`{command}")),
             "docs/json.md does not document {command}"
         );
     }
-    assert!(json_doc.contains("\"format\": 1"), "docs/json.md names no format");
+    assert!(
+        json_doc.contains("\"format\": 1"),
+        "docs/json.md names no format"
+    );
 }
 
 /// `status --json`'s health verdict.
@@ -127,11 +144,10 @@ fn health(s: &Stage) -> Value {
 
 /// `status --plugin`: the one line and the exit code.
 fn plugin(s: &Stage) -> (i32, String) {
-    let done = s
-        .w
-        .cmd(&["status", "--plugin"])
-        .env("INBOX_EXEC_CONFIG", &s.config)
-        .output();
+    let done =
+        s.w.cmd(&["status", "--plugin"])
+            .env("INBOX_EXEC_CONFIG", &s.config)
+            .output();
     assert_eq!(
         done.stdout.lines().count(),
         1,
@@ -144,7 +160,10 @@ fn plugin(s: &Stage) -> (i32, String) {
 /// Checks the monitoring-plugins form: `INBOX-EXEC STATE - text | label=value[uom];;;…`.
 fn assert_plugin_line(line: &str, state: &str) {
     let prefix = format!("INBOX-EXEC {state} - ");
-    assert!(line.starts_with(&prefix), "{line:?} does not start {prefix:?}");
+    assert!(
+        line.starts_with(&prefix),
+        "{line:?} does not start {prefix:?}"
+    );
     let (_, perfdata) = line
         .split_once(" | ")
         .unwrap_or_else(|| panic!("no perfdata in {line:?}"));
@@ -152,7 +171,10 @@ fn assert_plugin_line(line: &str, state: &str) {
         let (label, rest) = item
             .split_once('=')
             .unwrap_or_else(|| panic!("perfdata item {item:?} has no ="));
-        assert!(!label.is_empty() && !label.contains(['\'', '=']), "{item:?}");
+        assert!(
+            !label.is_empty() && !label.contains(['\'', '=']),
+            "{item:?}"
+        );
         let value = rest.split(';').next().expect("a value");
         if value == "U" {
             continue; // monitoring-plugins' "undetermined"
@@ -162,7 +184,13 @@ fn assert_plugin_line(line: &str, state: &str) {
             .parse::<f64>()
             .unwrap_or_else(|e| panic!("perfdata {item:?}: {number:?} is not a number ({e})"));
     }
-    for label in ["approved=", "stuck=", "paused=", "alerts_waiting=", "last_run_age="] {
+    for label in [
+        "approved=",
+        "stuck=",
+        "paused=",
+        "alerts_waiting=",
+        "last_run_age=",
+    ] {
         assert!(perfdata.contains(label), "no {label} in {perfdata:?}");
     }
 }
@@ -291,7 +319,11 @@ fn parse_labels(text: &str) -> Vec<(String, String)> {
     let mut chars = text.chars().peekable();
     while chars.peek().is_some() {
         let name: String = chars.by_ref().take_while(|c| *c != '=').collect();
-        assert_eq!(chars.next(), Some('"'), "label {name} is not quoted in {text}");
+        assert_eq!(
+            chars.next(),
+            Some('"'),
+            "label {name} is not quoted in {text}"
+        );
         let mut value = String::new();
         loop {
             match chars.next().expect("unterminated label value") {
@@ -344,7 +376,10 @@ fn each_run_writes_the_prometheus_textfile_atomically() {
     let now = inbox_exec::unix_now() as f64;
     let last = sample(&samples, "inbox_exec_last_run_timestamp_seconds", &[]).value;
     assert!((now - last).abs() < 60.0, "{last}");
-    assert_eq!(sample(&samples, "inbox_exec_last_run_success", &[]).value, 1.0);
+    assert_eq!(
+        sample(&samples, "inbox_exec_last_run_success", &[]).value,
+        1.0
+    );
     assert_eq!(
         sample(&samples, "inbox_exec_last_run_status", &[("status", "ran")]).value,
         1.0
@@ -361,18 +396,29 @@ fn each_run_writes_the_prometheus_textfile_atomically() {
     assert_eq!(by("github_comment", "executed"), 1.0);
     assert_eq!(by(weird, "execute_failed"), 1.0);
     assert_eq!(
-        sample(&samples, "inbox_exec_drafts_total", &[("outcome", "executed")]).value,
+        sample(
+            &samples,
+            "inbox_exec_drafts_total",
+            &[("outcome", "executed")]
+        )
+        .value,
         3.0
     );
     assert_eq!(sample(&samples, "inbox_exec_cycles_total", &[]).value, 1.0);
     assert_eq!(sample(&samples, "inbox_exec_stuck_drafts", &[]).value, 0.0);
     assert_eq!(sample(&samples, "inbox_exec_paused", &[]).value, 0.0);
-    assert_eq!(sample(&samples, "inbox_exec_approved_drafts", &[]).value, 0.0);
+    assert_eq!(
+        sample(&samples, "inbox_exec_approved_drafts", &[]).value,
+        0.0
+    );
     assert_eq!(
         sample(&samples, "inbox_exec_oldest_approved_age_seconds", &[]).value,
         0.0
     );
-    assert_eq!(sample(&samples, "inbox_exec_alerts_waiting", &[]).value, 0.0);
+    assert_eq!(
+        sample(&samples, "inbox_exec_alerts_waiting", &[]).value,
+        0.0
+    );
     // node_exporter runs as another user; the temp file never lingers.
     let mode = fs::metadata(&metrics).expect("meta").permissions().mode() & 0o777;
     assert_eq!(mode, 0o644, "{mode:o}");
@@ -387,14 +433,19 @@ fn each_run_writes_the_prometheus_textfile_atomically() {
     s.run(&[]).ok();
     let samples = parse_exposition(&fs::read_to_string(&metrics).expect("metrics"));
     assert_eq!(
-        sample(&samples, "inbox_exec_drafts_total", &[("outcome", "executed")]).value,
+        sample(
+            &samples,
+            "inbox_exec_drafts_total",
+            &[("outcome", "executed")]
+        )
+        .value,
         4.0
     );
     assert_eq!(sample(&samples, "inbox_exec_cycles_total", &[]).value, 2.0);
     assert!(
-        !samples
-            .iter()
-            .any(|x| x.name == "inbox_exec_last_run_drafts" && x.labels.iter().any(|l| l.1 == weird)),
+        !samples.iter().any(
+            |x| x.name == "inbox_exec_last_run_drafts" && x.labels.iter().any(|l| l.1 == weird)
+        ),
         "a per-run gauge carried over"
     );
 }
@@ -411,25 +462,46 @@ fn a_failed_run_is_in_the_metrics_file() {
     fs::set_permissions(&s.w.key, fs::Permissions::from_mode(0o644)).expect("chmod");
     s.run(&[]).code(1);
     let samples = parse_exposition(&fs::read_to_string(&metrics).expect("metrics"));
-    assert_eq!(sample(&samples, "inbox_exec_last_run_success", &[]).value, 0.0);
     assert_eq!(
-        sample(&samples, "inbox_exec_last_run_status", &[("status", "failed")]).value,
+        sample(&samples, "inbox_exec_last_run_success", &[]).value,
+        0.0
+    );
+    assert_eq!(
+        sample(
+            &samples,
+            "inbox_exec_last_run_status",
+            &[("status", "failed")]
+        )
+        .value,
         1.0
     );
 }
 
 /// Runs with stdout and stderr going to files; `journal` names the file whose dev:ino goes
 /// into JOURNAL_STREAM. Returns (stdout, stderr, exit code).
-fn with_journal(run: Run, journal: &Path, other: &Path, stdout_is_journal: bool) -> (String, String, i32) {
+fn with_journal(
+    run: Run,
+    journal: &Path,
+    other: &Path,
+    stdout_is_journal: bool,
+) -> (String, String, i32) {
     let (out_path, err_path) = if stdout_is_journal {
         (journal, journal)
     } else {
         (other, journal)
     };
     let meta = fs::metadata(journal).expect("journal file");
-    let mut cmd = run.env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino())).cmd;
-    let out = File::options().append(true).open(out_path).expect("stdout file");
-    let err = File::options().append(true).open(err_path).expect("stderr file");
+    let mut cmd = run
+        .env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()))
+        .cmd;
+    let out = File::options()
+        .append(true)
+        .open(out_path)
+        .expect("stdout file");
+    let err = File::options()
+        .append(true)
+        .open(err_path)
+        .expect("stderr file");
     let status = cmd
         .stdin(Stdio::null())
         .stdout(out)
@@ -477,16 +549,14 @@ fn under_the_journal_lines_carry_priorities_and_an_idle_run_stays_quiet() {
 
     // A refused draft with no mail configured: its alert is a warning, every line of it.
     s.w.approved("force_push_shared", "{}", "{}");
-    let run = s
-        .w
-        .cmd(&["run", "-v"])
-        .env("INBOX_EXEC_CONFIG", &s.config);
+    let run = s.w.cmd(&["run", "-v"]).env("INBOX_EXEC_CONFIG", &s.config);
     let (_, err, code) = with_journal(run, &journal, &other, false);
     assert_eq!(code, 0, "{err}");
     let prios = priorities(&err);
     assert!(prios.contains(&4), "no warning:\n{err}");
     assert!(
-        err.lines().any(|l| l.starts_with("<4>") && l.contains("non-delegable")),
+        err.lines()
+            .any(|l| l.starts_with("<4>") && l.contains("non-delegable")),
         "the alert is not a warning:\n{err}"
     );
 
@@ -495,18 +565,18 @@ fn under_the_journal_lines_carry_priorities_and_an_idle_run_stays_quiet() {
     let (_, err, code) = with_journal(fail, &journal, &other, false);
     assert_eq!(code, 1);
     assert!(
-        err.lines().any(|l| l.starts_with("<3>") && l.contains("NOSUCHID")),
+        err.lines()
+            .any(|l| l.starts_with("<3>") && l.contains("NOSUCHID")),
         "{err}"
     );
     assert!(priorities(&err).iter().all(|p| *p == 3), "{err}");
 
     // JOURNAL_STREAM naming another file (inherited, not ours): plain lines.
     let meta = fs::metadata(&other).expect("other");
-    let done: Done = s
-        .w
-        .cmd(&["show", "NOSUCHID"])
-        .env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()))
-        .code(1);
+    let done: Done =
+        s.w.cmd(&["show", "NOSUCHID"])
+            .env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()))
+            .code(1);
     assert!(
         done.stderr.starts_with("inbox-exec: error: "),
         "prefixes without the journal: {}",
