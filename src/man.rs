@@ -7,9 +7,12 @@ use crate::cli::{Cli, Shell};
 use crate::exit::CODES;
 use crate::report::Output;
 
+/// The binary's name, as completions register it.
+const BIN: &str = "inbox-exec";
+
 /// The completion script for `shell`.
 pub fn completions(shell: Shell) -> Output {
-    let shell = match shell {
+    let complete_shell = match shell {
         Shell::Bash => CompleteShell::Bash,
         Shell::Zsh => CompleteShell::Zsh,
         Shell::Fish => CompleteShell::Fish,
@@ -17,9 +20,51 @@ pub fn completions(shell: Shell) -> Output {
         Shell::Powershell => CompleteShell::PowerShell,
     };
     let mut buf = Vec::new();
-    clap_complete::generate(shell, &mut Cli::command(), "inbox-exec", &mut buf);
-    let text = String::from_utf8(buf).expect("completion scripts are UTF-8");
+    clap_complete::generate(complete_shell, &mut completion_command(), BIN, &mut buf);
+    let mut text = String::from_utf8(buf).expect("completion scripts are UTF-8");
+    if matches!(shell, Shell::Bash) {
+        text = fix_bash_case_labels(&text, BIN);
+    }
     Output::done(text.clone(), serde_json::json!({ "script": text }))
+}
+
+/// The command line as completions see it: without the hidden subcommands (`man`), which
+/// clap_complete would otherwise offer.
+fn completion_command() -> clap::Command {
+    let full = Cli::command();
+    let visible: Vec<clap::Command> = full
+        .get_subcommands()
+        .filter(|s| !s.is_hide_set())
+        .cloned()
+        .collect();
+    clap::Command::new(BIN)
+        .version(env!("CARGO_PKG_VERSION"))
+        .args(full.get_arguments().cloned())
+        .subcommands(visible)
+}
+
+/// Works around clap_complete's bash generator for a binary name with a hyphen
+/// (clap-rs/clap#6421): the loop over the words builds states such as
+/// `inbox__exec__subcmd__run`, but the `case` arms that complete them are labelled
+/// `inbox__subcmd__exec__subcmd__run`, so nothing past the first word ever completes. The
+/// arm labels are rewritten to the loop's spelling.
+fn fix_bash_case_labels(script: &str, bin: &str) -> String {
+    let right = bin.replace('-', "__");
+    let wrong = bin.replace('-', "__subcmd__");
+    let mut out = String::with_capacity(script.len());
+    for line in script.split_inclusive('\n') {
+        let label = line.trim();
+        let is_arm = label.ends_with(')')
+            && label
+                .strip_prefix(&wrong)
+                .is_some_and(|rest| rest == ")" || rest.starts_with("__subcmd__"));
+        if is_arm {
+            out.push_str(&line.replacen(&wrong, &right, 1));
+        } else {
+            out.push_str(line);
+        }
+    }
+    out
 }
 
 /// The whole man page, in roff: clap's sections plus EXIT STATUS, FILES, ENVIRONMENT, SEE ALSO.
@@ -101,6 +146,33 @@ fn render_subcommand(page: &mut String, parent: &str, sub: &clap::Command) {
         .filter(|s| !s.is_hide_set() && s.get_name() != "help")
     {
         render_subcommand(page, &name, nested);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bash_arm_labels_take_the_loops_spelling() {
+        let script = "    case x in\n        inbox__subcmd__exec__subcmd__run)\n            cmd=\"inbox__exec__subcmd__run\"\n";
+        assert_eq!(
+            fix_bash_case_labels(script, "inbox-exec"),
+            "    case x in\n        inbox__exec__subcmd__run)\n            cmd=\"inbox__exec__subcmd__run\"\n"
+        );
+    }
+
+    #[test]
+    fn no_subcommand_name_has_a_hyphen() {
+        // The label fix rewrites the binary's name only; a hyphenated subcommand would need
+        // the same treatment.
+        fn walk(cmd: &clap::Command) {
+            for sub in cmd.get_subcommands() {
+                assert!(!sub.get_name().contains('-'), "{}", sub.get_name());
+                walk(sub);
+            }
+        }
+        walk(&Cli::command());
     }
 }
 

@@ -40,9 +40,6 @@ _inbox__exec() {
             inbox__exec,keygen)
                 cmd="inbox__exec__subcmd__keygen"
                 ;;
-            inbox__exec,man)
-                cmd="inbox__exec__subcmd__man"
-                ;;
             inbox__exec,reconcile)
                 cmd="inbox__exec__subcmd__reconcile"
                 ;;
@@ -94,9 +91,6 @@ _inbox__exec() {
             inbox__exec__subcmd__help,keygen)
                 cmd="inbox__exec__subcmd__help__subcmd__keygen"
                 ;;
-            inbox__exec__subcmd__help,man)
-                cmd="inbox__exec__subcmd__help__subcmd__man"
-                ;;
             inbox__exec__subcmd__help,reconcile)
                 cmd="inbox__exec__subcmd__help__subcmd__reconcile"
                 ;;
@@ -137,7 +131,7 @@ _inbox__exec() {
 
     case "${cmd}" in
         inbox__exec)
-            opts="-v -q -h -V --config --db --key --state-dir --ttl --json --verbose --quiet --help --version run init keygen draft approve cancel expire show verify reconcile status completions man help"
+            opts="-v -q -h -V --config --db --key --state-dir --ttl --json --verbose --quiet --help --version run init keygen draft approve cancel expire show verify reconcile status completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -170,8 +164,8 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__approve)
-            opts="-v -q -h -V --config --db --key --state-dir --ttl --json --verbose --quiet --help --version"
+        inbox__exec__subcmd__approve)
+            opts="-v -q -h --config --db --key --state-dir --ttl --json --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -204,8 +198,8 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__cancel)
-            opts="-v -q -h -V --config --db --key --state-dir --ttl --json --verbose --quiet --help --version"
+        inbox__exec__subcmd__cancel)
+            opts="-v -q -h --config --db --key --state-dir --ttl --json --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -238,8 +232,8 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__completions)
-            opts="-v -q -h -V --config --db --key --state-dir --ttl --json --verbose --quiet --help --version bash zsh fish elvish powershell"
+        inbox__exec__subcmd__completions)
+            opts="-v -q -h --config --db --key --state-dir --ttl --json --verbose --quiet --help bash zsh fish elvish powershell"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -272,8 +266,8 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__draft)
-            opts="-v -q -h -V --config --db --key --state-dir --ttl --json --verbose --quiet --help --version new help"
+        inbox__exec__subcmd__draft)
+            opts="-v -q -h --config --db --key --state-dir --ttl --json --verbose --quiet --help new help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -306,7 +300,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__draft__subcmd__help)
+        inbox__exec__subcmd__draft__subcmd__help)
             opts="new help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -320,7 +314,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__draft__subcmd__help__subcmd__help)
+        inbox__exec__subcmd__draft__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -334,7 +328,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__draft__subcmd__help__subcmd__new)
+        inbox__exec__subcmd__draft__subcmd__help__subcmd__new)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -348,8 +342,8 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__draft__subcmd__new)
-            opts="-v -q -h -V --kind --target --payload --issued-at --led-ref --config --db --key --state-dir --ttl --json --verbose --quiet --help --version"
+        inbox__exec__subcmd__draft__subcmd__new)
+            opts="-v -q -h --kind --target --payload --issued-at --led-ref --config --db --key --state-dir --ttl --json --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -402,8 +396,8 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__expire)
-            opts="-v -q -h -V --config --db --key --state-dir --ttl --json --verbose --quiet --help --version"
+        inbox__exec__subcmd__expire)
+            opts="-v -q -h --config --db --key --state-dir --ttl --json --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -436,8 +430,8 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__help)
-            opts="run init keygen draft approve cancel expire show verify reconcile status completions man help"
+        inbox__exec__subcmd__help)
+            opts="run init keygen draft approve cancel expire show verify reconcile status completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -450,7 +444,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__help__subcmd__approve)
+        inbox__exec__subcmd__help__subcmd__approve)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -464,7 +458,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__help__subcmd__cancel)
+        inbox__exec__subcmd__help__subcmd__cancel)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -478,7 +472,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__help__subcmd__completions)
+        inbox__exec__subcmd__help__subcmd__completions)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -492,7 +486,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__help__subcmd__draft)
+        inbox__exec__subcmd__help__subcmd__draft)
             opts="new"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -506,7 +500,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__help__subcmd__draft__subcmd__new)
+        inbox__exec__subcmd__help__subcmd__draft__subcmd__new)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -520,7 +514,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__help__subcmd__expire)
+        inbox__exec__subcmd__help__subcmd__expire)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -534,7 +528,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__help__subcmd__help)
+        inbox__exec__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -548,7 +542,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__help__subcmd__init)
+        inbox__exec__subcmd__help__subcmd__init)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -562,7 +556,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__help__subcmd__keygen)
+        inbox__exec__subcmd__help__subcmd__keygen)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -576,21 +570,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__help__subcmd__man)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        inbox__subcmd__exec__subcmd__help__subcmd__reconcile)
+        inbox__exec__subcmd__help__subcmd__reconcile)
             opts="resolve"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -604,7 +584,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__help__subcmd__reconcile__subcmd__resolve)
+        inbox__exec__subcmd__help__subcmd__reconcile__subcmd__resolve)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -618,7 +598,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__help__subcmd__run)
+        inbox__exec__subcmd__help__subcmd__run)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -632,7 +612,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__help__subcmd__show)
+        inbox__exec__subcmd__help__subcmd__show)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -646,7 +626,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__help__subcmd__status)
+        inbox__exec__subcmd__help__subcmd__status)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -660,7 +640,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__help__subcmd__verify)
+        inbox__exec__subcmd__help__subcmd__verify)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -674,8 +654,8 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__init)
-            opts="-v -q -h -V --config --db --key --state-dir --ttl --json --verbose --quiet --help --version"
+        inbox__exec__subcmd__init)
+            opts="-v -q -h --config --db --key --state-dir --ttl --json --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -708,8 +688,8 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__keygen)
-            opts="-v -q -h -V --key-version --config --db --key --state-dir --ttl --json --verbose --quiet --help --version"
+        inbox__exec__subcmd__keygen)
+            opts="-v -q -h --key-version --config --db --key --state-dir --ttl --json --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -746,42 +726,8 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__man)
-            opts="-v -q -h -V --config --db --key --state-dir --ttl --json --verbose --quiet --help --version"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                --config)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --db)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --key)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --state-dir)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --ttl)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        inbox__subcmd__exec__subcmd__reconcile)
-            opts="-v -q -h -V --older-than --config --db --key --state-dir --ttl --json --verbose --quiet --help --version resolve help"
+        inbox__exec__subcmd__reconcile)
+            opts="-v -q -h --older-than --config --db --key --state-dir --ttl --json --verbose --quiet --help resolve help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -818,7 +764,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__reconcile__subcmd__help)
+        inbox__exec__subcmd__reconcile__subcmd__help)
             opts="resolve help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -832,7 +778,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__reconcile__subcmd__help__subcmd__help)
+        inbox__exec__subcmd__reconcile__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -846,7 +792,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__reconcile__subcmd__help__subcmd__resolve)
+        inbox__exec__subcmd__reconcile__subcmd__help__subcmd__resolve)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -860,8 +806,8 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__reconcile__subcmd__resolve)
-            opts="-v -q -h -V --as --url --note --config --db --key --state-dir --ttl --json --verbose --quiet --help --version"
+        inbox__exec__subcmd__reconcile__subcmd__resolve)
+            opts="-v -q -h --as --url --note --config --db --key --state-dir --ttl --json --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -906,8 +852,8 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__run)
-            opts="-v -q -h -V --batch --dry-run --config --db --key --state-dir --ttl --json --verbose --quiet --help --version"
+        inbox__exec__subcmd__run)
+            opts="-v -q -h --batch --dry-run --config --db --key --state-dir --ttl --json --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -944,8 +890,8 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__show)
-            opts="-v -q -h -V --config --db --key --state-dir --ttl --json --verbose --quiet --help --version"
+        inbox__exec__subcmd__show)
+            opts="-v -q -h --config --db --key --state-dir --ttl --json --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -978,8 +924,8 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__status)
-            opts="-v -q -h -V --check --config --db --key --state-dir --ttl --json --verbose --quiet --help --version"
+        inbox__exec__subcmd__status)
+            opts="-v -q -h --check --plugin --config --db --key --state-dir --ttl --json --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1012,8 +958,8 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__verify)
-            opts="-v -q -h -V --all --now --config --db --key --state-dir --ttl --json --verbose --quiet --help --version"
+        inbox__exec__subcmd__verify)
+            opts="-v -q -h --all --now --config --db --key --state-dir --ttl --json --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
