@@ -95,7 +95,11 @@ pub enum Command {
     #[command(subcommand)]
     Draft(DraftCommand),
     /// Approve a pending draft after verifying it afresh.
-    Approve(IdArg),
+    ///
+    /// Like `draft new`, it refuses a draft `run` would refuse without running it (a
+    /// non-delegable kind, a target or payload its handler rejects), unless
+    /// --allow-unrunnable.
+    Approve(ApproveArgs),
     /// Cancel a pending draft.
     Cancel(IdArg),
     /// Mark pending drafts older than the TTL as expired.
@@ -151,6 +155,10 @@ pub struct KeygenArgs {
 #[derive(Debug, Subcommand)]
 pub enum DraftCommand {
     /// Sign a new draft with the newest key and insert it as pending; prints its id.
+    ///
+    /// A draft `run` would refuse without running it (a non-delegable kind, a target or
+    /// payload its handler rejects) is refused here, unless --allow-unrunnable; a kind with
+    /// no handler in this configuration only warns (the executor may be configured apart).
     New(DraftNewArgs),
 }
 
@@ -172,6 +180,24 @@ pub struct DraftNewArgs {
     /// A ledger reference to store with the draft.
     #[arg(long, value_name = "REF")]
     pub led_ref: Option<String>,
+    /// Insert it even when `run` would refuse it: a non-delegable kind, or a target or
+    /// payload its handler rejects (e.g. for another executor's configuration).
+    #[arg(long)]
+    pub allow_unrunnable: bool,
+}
+
+/// `approve`.
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// The draft id.
+    pub id: String,
+    /// Who or what approved it (a person, a review), recorded as the draft's
+    /// approval_subject, as the reference does.
+    #[arg(long, value_name = "TEXT")]
+    pub subject: Option<String>,
+    /// Approve it even when `run` would refuse it (see `draft new --allow-unrunnable`).
+    #[arg(long)]
+    pub allow_unrunnable: bool,
 }
 
 /// A command that takes one draft id.

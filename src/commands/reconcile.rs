@@ -94,6 +94,7 @@ fn resolve(config: &Config, args: &ResolveArgs, now: i64) -> anyhow::Result<Outp
         executed_url: args.url.as_deref(),
         last_error: (to != Status::Completed).then_some(reason.as_str()),
         completed: true,
+        ..MoveFields::default()
     };
     let moved = registry::write(&mut *reg, |w| {
         let moved = w.transition(id, Status::Executing, to, &fields, now)?;

@@ -136,6 +136,7 @@ fn record_outcome(w: &mut dyn Transaction, o: &Recorded) -> Result<(), RegistryE
         executed_url: o.executed_url.as_deref(),
         last_error: o.reason.as_deref(),
         completed: true,
+        ..MoveFields::default()
     };
     if !w.transition(&o.id, Status::Executing, to, &fields, o.at)? {
         log::warn!(

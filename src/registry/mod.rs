@@ -211,22 +211,23 @@ pub fn find(registry: &mut dyn Registry, id: &str) -> Result<DraftRow, Transitio
         })
 }
 
-/// Moves draft `id` from `from` to `to` for a command (`action` names the move, as a past
-/// participle, for the message); someone moving it first is a [`TransitionError::WrongStatus`].
+/// Moves draft `id` from `from` to `to` for a command, writing `fields` with the status
+/// (`action` names the move, as a past participle, for the message); someone moving it first
+/// is a [`TransitionError::WrongStatus`].
 pub fn move_draft(
     registry: &mut dyn Registry,
     id: &str,
     from: Status,
     to: Status,
+    fields: &MoveFields<'_>,
     action: &'static str,
     now: i64,
 ) -> Result<(), TransitionError> {
-    let moved = write(registry, |w| {
-        w.transition(id, from, to, &MoveFields::default(), now)
-    })
-    .map_err(|source| TransitionError::Update {
-        id: id.to_owned(),
-        source,
+    let moved = write(registry, |w| w.transition(id, from, to, fields, now)).map_err(|source| {
+        TransitionError::Update {
+            id: id.to_owned(),
+            source,
+        }
     })?;
     if moved {
         return Ok(());
@@ -584,6 +585,8 @@ pub struct MoveFields<'a> {
     pub last_error: Option<&'a str>,
     /// Sets `completed_at` to now.
     pub completed: bool,
+    /// Sets `approval_subject` when given (`approve --subject`): who or what approved it.
+    pub approval_subject: Option<&'a str>,
 }
 
 /// Whether `open` may create the database.
