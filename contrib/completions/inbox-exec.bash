@@ -165,12 +165,16 @@ _inbox__exec() {
             return 0
             ;;
         inbox__exec__subcmd__approve)
-            opts="-v -q -h --config --db --key --state-dir --ttl --json --verbose --quiet --help"
+            opts="-v -q -h --subject --allow-unrunnable --config --db --key --state-dir --ttl --json --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --subject)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -343,7 +347,7 @@ _inbox__exec() {
             return 0
             ;;
         inbox__exec__subcmd__draft__subcmd__new)
-            opts="-v -q -h --kind --target --payload --issued-at --led-ref --config --db --key --state-dir --ttl --json --verbose --quiet --help"
+            opts="-v -q -h --kind --target --payload --issued-at --led-ref --allow-unrunnable --config --db --key --state-dir --ttl --json --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

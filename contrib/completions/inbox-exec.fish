@@ -98,21 +98,24 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_seen_subcommand_from new" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_seen_subcommand_from new" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_seen_subcommand_from new" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_seen_subcommand_from new" -l allow-unrunnable -d 'Insert it even when `run` would refuse it: a non-delegable kind, or a target or payload its handler rejects (e.g. for another executor\'s configuration)'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_seen_subcommand_from new" -l json -d 'Print one JSON document instead of human-readable text'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_seen_subcommand_from new" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_seen_subcommand_from new" -s q -l quiet -d 'Only errors on stderr'
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_seen_subcommand_from new" -s h -l help -d 'Print help'
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_seen_subcommand_from new" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_seen_subcommand_from help" -f -a "new" -d 'Sign a new draft with the newest key and insert it as pending; prints its id'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -l subject -d 'Who or what approved it (a person, a review), recorded as the draft\'s approval_subject, as the reference does' -r
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -l db -d 'The SQLite draft registry. Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -l allow-unrunnable -d 'Approve it even when `run` would refuse it (see `draft new --allow-unrunnable`)'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -l json -d 'Print one JSON document instead of human-readable text'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -s q -l quiet -d 'Only errors on stderr'
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -s h -l help -d 'Print help'
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand cancel" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand cancel" -l db -d 'The SQLite draft registry. Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand cancel" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F

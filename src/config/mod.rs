@@ -6,6 +6,7 @@
 //! Clap types stop here; the rest of the program sees only `Config`.
 
 mod file;
+pub mod keys;
 #[cfg(test)]
 mod tests;
 
