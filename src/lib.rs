@@ -100,9 +100,7 @@ pub fn journal_streams() -> JournalStreams {
         return JournalStreams::default();
     };
     let is_journal = |fd: std::os::fd::BorrowedFd<'_>| {
-        rustix::fs::fstat(fd).is_ok_and(|st| {
-            u64::try_from(st.st_dev).ok() == Some(dev) && u64::try_from(st.st_ino).ok() == Some(ino)
-        })
+        rustix::fs::fstat(fd).is_ok_and(|st| st.st_dev == dev && st.st_ino == ino)
     };
     use std::os::fd::AsFd as _;
     JournalStreams {

@@ -208,41 +208,6 @@ fn render_subcommand(page: &mut String, parent: &str, sub: &clap::Command) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bash_arm_labels_take_the_loops_spelling() {
-        let script = "    case x in\n        inbox__subcmd__exec__subcmd__run)\n            cmd=\"inbox__exec__subcmd__run\"\n";
-        assert_eq!(
-            fix_bash_case_labels(script, "inbox-exec"),
-            "    case x in\n        inbox__exec__subcmd__run)\n            cmd=\"inbox__exec__subcmd__run\"\n"
-        );
-    }
-
-    #[test]
-    fn code_spans_become_bold() {
-        assert_eq!(
-            bold_code("see `inbox\\-exec reconcile` now\nodd ` left\n"),
-            "see \\fBinbox\\-exec reconcile\\fR now\nodd ` left\n"
-        );
-    }
-
-    #[test]
-    fn no_subcommand_name_has_a_hyphen() {
-        // The label fix rewrites the binary's name only; a hyphenated subcommand would need
-        // the same treatment.
-        fn walk(cmd: &clap::Command) {
-            for sub in cmd.get_subcommands() {
-                assert!(!sub.get_name().contains('-'), "{}", sub.get_name());
-                walk(sub);
-            }
-        }
-        walk(&Cli::command());
-    }
-}
-
 fn escape(text: &str) -> String {
     text.replace('\\', "\\\\").replace('-', "\\-")
 }
@@ -357,3 +322,38 @@ When set, output is never coloured.
 .SH "SEE ALSO"
 \fBsystemd.timer\fR(5), \fBgh\fR(1), \fBsqlite3\fR(1)
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bash_arm_labels_take_the_loops_spelling() {
+        let script = "    case x in\n        inbox__subcmd__exec__subcmd__run)\n            cmd=\"inbox__exec__subcmd__run\"\n";
+        assert_eq!(
+            fix_bash_case_labels(script, "inbox-exec"),
+            "    case x in\n        inbox__exec__subcmd__run)\n            cmd=\"inbox__exec__subcmd__run\"\n"
+        );
+    }
+
+    #[test]
+    fn code_spans_become_bold() {
+        assert_eq!(
+            bold_code("see `inbox\\-exec reconcile` now\nodd ` left\n"),
+            "see \\fBinbox\\-exec reconcile\\fR now\nodd ` left\n"
+        );
+    }
+
+    #[test]
+    fn no_subcommand_name_has_a_hyphen() {
+        // The label fix rewrites the binary's name only; a hyphenated subcommand would need
+        // the same treatment.
+        fn walk(cmd: &clap::Command) {
+            for sub in cmd.get_subcommands() {
+                assert!(!sub.get_name().contains('-'), "{}", sub.get_name());
+                walk(sub);
+            }
+        }
+        walk(&Cli::command());
+    }
+}
