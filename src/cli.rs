@@ -253,6 +253,11 @@ pub struct ResolveArgs {
     /// Why: what you checked and found. Required with --as failed and --as terminal.
     #[arg(long, value_name = "TEXT", required_if_eq_any([("resolution", "failed"), ("resolution", "terminal")]))]
     pub note: Option<String>,
+    /// Settle it even though it was claimed less than `stuck_after` ago or its claimer may
+    /// still be acting (a live process, another host, or the reference executor, which leaves
+    /// no claim record). Only after checking that no executor is still dispatching it.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// How a human settles a stuck draft.

@@ -13,6 +13,8 @@ pub mod dispatch;
 pub mod draft;
 pub mod executor;
 pub mod exit;
+pub mod fsutil;
+pub mod journal;
 pub mod lock;
 pub mod logging;
 pub mod man;

@@ -305,7 +305,7 @@ The default registry, when no configuration names one (SQLite, WAL). Single host
 The default HMAC key for key_version 1: raw bytes, mode 0600, owned by the user running inbox\-exec.
 .TP
 \fB~/.delimit/inbox\-exec/\fR
-The default state directory: \fIinbox\-exec.lock\fR (run lock), \fIthermal.json\fR (rate\-limit window), \fIlast\-run.json\fR (summary of the last run).
+The default state directory: \fIinbox\-exec.lock\fR (run lock), \fIthermal.json\fR (rate\-limit window), \fIlast\-run.json\fR (summary of the last run), \fIunrecorded\-outcomes.json\fR (outcomes the registry would not take, recorded by the next run; present only then). \fBrun\fR also locks the registry file itself.
 .TP
 \fB$XDG_CONFIG_HOME/inbox\-exec/config.toml\fR
 The user's configuration file, read before /etc/inbox\-exec/config.toml when \-\-config is not given.

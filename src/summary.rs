@@ -109,15 +109,23 @@ pub fn write(state_dir: &Path, report: &CycleReport, now: i64) -> anyhow::Result
     Ok(totals)
 }
 
-/// The last run's summary without its per-draft results, for `status`; `None` when there is
-/// none or it cannot be read.
-pub fn last_run(state_dir: &Path) -> Option<Value> {
-    let Contents::Bytes(bytes) = statefile::read(&state_dir.join(SUMMARY_FILE)) else {
-        return None;
+/// The last run's summary without its per-draft results, for `status`: `Ok(None)` when there
+/// is none (or it does not parse), `Err` saying why when the file is not one we can read (a
+/// FIFO, a directory, a symlink), so a monitor hears about it.
+pub fn last_run(state_dir: &Path) -> Result<Option<Value>, String> {
+    let path = state_dir.join(SUMMARY_FILE);
+    let bytes = match statefile::read(&path) {
+        Contents::Bytes(bytes) => bytes,
+        Contents::Missing => return Ok(None),
+        Contents::Unusable(why) => {
+            return Err(format!("run summary {} is unusable: {why}", path.display()));
+        }
     };
-    let mut summary = serde_json::from_slice::<Value>(&bytes).ok()?;
+    let Ok(mut summary) = serde_json::from_slice::<Value>(&bytes) else {
+        return Ok(None);
+    };
     if let Some(obj) = summary.as_object_mut() {
         obj.remove("results");
     }
-    Some(summary)
+    Ok(Some(summary))
 }

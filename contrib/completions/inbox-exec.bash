@@ -811,7 +811,7 @@ _inbox__exec() {
             return 0
             ;;
         inbox__exec__subcmd__reconcile__subcmd__resolve)
-            opts="-v -q -h --as --url --note --config --db --key --state-dir --ttl --json --verbose --quiet --help"
+            opts="-v -q -h --as --url --note --force --config --db --key --state-dir --ttl --json --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

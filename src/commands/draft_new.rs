@@ -7,7 +7,7 @@ use crate::cli::DraftNewArgs;
 use crate::config::Config;
 use crate::draft::json::parse_json;
 use crate::draft::{KeyRing, Verified, sign};
-use crate::registry::{self, OpenMode};
+use crate::registry;
 use crate::report::Output;
 
 /// Signs a draft with the newest key and inserts it as pending; the output is its id.
@@ -32,7 +32,7 @@ pub fn run(config: &Config, args: &DraftNewArgs, now: i64) -> anyhow::Result<Out
         issued_at: issued_at.into(),
     };
     super::check_runnable(config, &draft, args.allow_unrunnable, "inserted")?;
-    let mut reg = registry::open_named(&config.db, OpenMode::Create)?;
+    let mut reg = registry::open_named(&config.db, registry::first_use_mode(config))?;
     registry::write(&mut *reg, |w| {
         w.insert_draft(
             &signed,

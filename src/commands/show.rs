@@ -96,7 +96,11 @@ pub fn run(config: &Config, args: &IdArg, now: i64) -> anyhow::Result<Output> {
             .iter()
             .map(|a| {
                 vec![
-                    format!("  {}", ago(a.attempted_at, now)),
+                    format!(
+                        "  {}",
+                        a.attempted_at
+                            .map_or_else(|| "-".to_owned(), |t| ago(t, now))
+                    ),
                     a.kind.clone(),
                     a.outcome.clone(),
                     a.reason

@@ -132,13 +132,21 @@ pub fn run(config: &Config, args: &StatusArgs, now: i64) -> anyhow::Result<Outpu
         last_error: waiting.last_error,
     };
 
-    let mut sidecar = Thermal::peek(&config.state_dir.join(THERMAL_FILE));
-    sidecar.prune(now, &config.thermal);
+    let sidecar = Thermal::peek(&config.state_dir.join(THERMAL_FILE));
+    // As the next run will see it: a pause dated by a clock that was ahead lasts at most
+    // the cooldown.
+    let pause = sidecar.clamped_pause(now, &config.thermal);
     let thermal = ThermalState {
-        recent_actions: sidecar.recent_action_times.len(),
-        paused_until: sidecar.is_paused(now).then_some(sidecar.paused_until),
+        recent_actions: sidecar.in_window(now, &config.thermal),
+        paused_until: (now < pause).then_some(pause),
     };
-    let last_run = summary::last_run(&config.state_dir);
+    let (last_run, summary_unusable) = match summary::last_run(&config.state_dir) {
+        Ok(last_run) => (last_run, None),
+        Err(why) => {
+            log::warn!("{why}");
+            (None, Some(why))
+        }
+    };
     let undelivered_after = config
         .notify
         .as_ref()
@@ -159,7 +167,13 @@ pub fn run(config: &Config, args: &StatusArgs, now: i64) -> anyhow::Result<Outpu
             problems: Vec::new(),
         },
     };
-    report.health = health(&report, now, stuck_after, undelivered_after);
+    report.health = health(
+        &report,
+        now,
+        stuck_after,
+        undelivered_after,
+        summary_unusable.as_deref(),
+    );
     if args.plugin {
         let (line, outcome) = plugin_line(&report, now);
         return Ok(Output::done(line, &report).with_outcome(outcome));
@@ -255,7 +269,15 @@ fn plugin_line(report: &StatusReport, now: i64) -> (String, Outcome) {
 /// Critical: the queue is not being worked (the last run failed, is missing or stale) or a
 /// draft may have acted without a record (stuck). Warning: what clears by itself or only
 /// delays a human's knowing (a pause, alerts not delivered).
-fn health(report: &StatusReport, now: i64, stale_after: i64, undelivered_after: i64) -> Health {
+/// An unusable summary (`summary_unusable`, why) leaves the last run's outcome unknown: a
+/// critical problem of its own, in place of the last-run checks.
+fn health(
+    report: &StatusReport,
+    now: i64,
+    stale_after: i64,
+    undelivered_after: i64,
+    summary_unusable: Option<&str>,
+) -> Health {
     let mut problems = Vec::new();
     let mut found = |severity, check_exit_code, message: String| {
         problems.push(Problem {
@@ -266,7 +288,13 @@ fn health(report: &StatusReport, now: i64, stale_after: i64, undelivered_after: 
     };
     let last = report.last_run.as_ref();
     let finished = last.and_then(|l| l["finished_at"].as_i64());
-    if last.is_some_and(|l| l["status"] == "failed") {
+    if let Some(why) = summary_unusable {
+        found(
+            Verdict::Critical,
+            exit::LAST_RUN_FAILED,
+            format!("{why}: the last run's outcome is unknown"),
+        );
+    } else if last.is_some_and(|l| l["status"] == "failed") {
         found(
             Verdict::Critical,
             exit::LAST_RUN_FAILED,

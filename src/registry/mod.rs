@@ -31,6 +31,19 @@ pub enum RegistryError {
         "registry {0} does not exist: create it with `inbox-exec init`, or point --db at the right file"
     )]
     Missing(PathBuf),
+    /// The registry, or its -wal or -shm file, is not a regular file (or cannot be opened).
+    #[error(transparent)]
+    File(#[from] crate::fsutil::OpenError),
+    /// The registry file has more than one name.
+    #[error(
+        "registry {path} has {links} hard links: SQLite keys its WAL and locks on the path, so two names would run drafts twice; give it a single name (`cp {path} NEW && mv NEW {path}`, with no run in progress) and remove the other names"
+    )]
+    HardLinked {
+        /// The database file.
+        path: PathBuf,
+        /// Its link count.
+        links: u64,
+    },
     /// The file exists but is not a SQLite database; it was not modified.
     #[error("{0} is not a SQLite database (it was not modified): check --db or the config's `db`")]
     NotADatabase(PathBuf),
@@ -47,7 +60,9 @@ pub enum RegistryError {
         known: usize,
     },
     /// A `db_meta` version that is not a number.
-    #[error("db_meta {key} = {value:?} is not a version number")]
+    #[error(
+        "db_meta {key} = {value} is not a version number: the registry's schema version is unknown, so nothing was read or changed"
+    )]
     BadMeta {
         /// The `db_meta` key.
         key: String,
@@ -74,7 +89,7 @@ pub enum RegistryError {
         source: rusqlite::Error,
     },
     /// Another process held the write lock past the busy timeout.
-    #[error("registry {path} is locked: another process held its write lock for more than {}s; nothing was changed, run again", BUSY_TIMEOUT.as_secs())]
+    #[error("registry {path} is locked: another process held its write lock for more than {}s", BUSY_TIMEOUT.as_secs())]
     Busy {
         /// The database file.
         path: PathBuf,
@@ -82,7 +97,9 @@ pub enum RegistryError {
         source: rusqlite::Error,
     },
     /// The disk is full.
-    #[error("the disk holding registry {path} is full: free some space")]
+    #[error(
+        "the disk holding registry {path} is full (or a table ran out of row ids): free some space"
+    )]
     DiskFull {
         /// The database file.
         path: PathBuf,
@@ -108,6 +125,8 @@ impl RegistryError {
         matches!(
             self,
             RegistryError::Missing(_)
+                | RegistryError::File(_)
+                | RegistryError::HardLinked { .. }
                 | RegistryError::NotADatabase(_)
                 | RegistryError::Io { .. }
                 | RegistryError::ReadOnly { .. }
@@ -140,6 +159,25 @@ fn named(e: RegistryError, db: &Path) -> anyhow::Error {
         e.into()
     } else {
         anyhow::Error::new(e).context(format!("registry {}", db.display()))
+    }
+}
+
+/// How `run` and `draft new` open the registry: only the default one may be created, on first
+/// use. A path someone named that is not there is a typo or a missing mount, and a default
+/// registry missing after earlier runs (their files are in the state directory) vanished: an
+/// empty one in its place would report "idle" while the real queue never runs.
+pub fn first_use_mode(config: &crate::config::Config) -> OpenMode {
+    let ran_before = [
+        crate::lock::LOCK_FILE,
+        crate::thermal::THERMAL_FILE,
+        crate::summary::SUMMARY_FILE,
+    ]
+    .iter()
+    .any(|f| std::fs::symlink_metadata(config.state_dir.join(f)).is_ok());
+    if config.db_is_default && !ran_before {
+        OpenMode::Create
+    } else {
+        OpenMode::Existing
     }
 }
 
@@ -269,11 +307,12 @@ pub trait Registry {
     /// A draft's attempts, in order.
     fn attempts(&mut self, id: &str) -> Result<Vec<Attempt>, RegistryError>;
 
-    /// Claims at or after `since`, as `(attempt_id, attempted_at)`: the durable record the
-    /// thermal window is rebuilt from. A claim's `verify ok` attempt commits before its side
-    /// effect, while the outcome may never be recorded (a crash mid-dispatch), so counting
-    /// claims cannot undercount what reached a handler.
-    fn actions_since(&mut self, since: i64) -> Result<Vec<(i64, i64)>, RegistryError>;
+    /// Actions recorded at or after `since` (and any dated later than now): the registry's
+    /// side of the thermal window. Our claims (their `verify ok` attempt commits with the
+    /// claim, before the side effect, so a crash mid-dispatch cannot hide one) and every
+    /// dispatch's `execute` attempt, ok or failed (all the reference records of one); never
+    /// a verification alone, which the reference also records for drafts it then refuses.
+    fn actions_since(&mut self, since: i64) -> Result<Vec<RecordedAction>, RegistryError>;
 
     /// Drafts in `executing` claimed at or before `claimed_before`, oldest claim first, with
     /// who claimed them and their attempts. Rows claimed by the reference have no claim
@@ -285,10 +324,6 @@ pub trait Registry {
 
     /// When the oldest approved draft was created.
     fn oldest_approved(&mut self) -> Result<Option<i64>, RegistryError>;
-
-    /// The newest attempt's id, if any: what the thermal sidecar records as its high-water
-    /// mark, so a sidecar saved before the newest attempt is known to be behind.
-    fn newest_attempt(&mut self) -> Result<Option<i64>, RegistryError>;
 
     /// Alerts waiting in the outbox whose next try is due at `now`, oldest first, at most
     /// `limit`. Read leniently: a row another program wrote badly still goes out, as text.
@@ -358,7 +393,7 @@ pub trait Transaction {
     fn record_claim(&mut self, id: &str, claimer: &Claimer, now: i64) -> Result<(), RegistryError>;
 
     /// Remembers that `run` alerted about a stuck draft.
-    fn mark_stuck_alerted(&mut self, id: &str, now: i64) -> Result<(), RegistryError>;
+    fn mark_stuck_alerted(&mut self, rowid: i64, now: i64) -> Result<(), RegistryError>;
 
     /// Puts an alert in the outbox, due at `now`; returns its id.
     fn enqueue_alert(
@@ -388,6 +423,17 @@ pub trait Transaction {
 
     /// Commits, durably: when this returns `Ok`, the writes survive a crash.
     fn commit(self: Box<Self>) -> Result<(), RegistryError>;
+}
+
+/// An action as the registry records it (see [`Registry::actions_since`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedAction {
+    /// `attempts.attempt_id`.
+    pub attempt_id: i64,
+    /// `attempts.draft_id`, as text.
+    pub draft_id: String,
+    /// `attempts.attempted_at`.
+    pub at: i64,
 }
 
 /// A backend's handle on one `drafts` row, opaque outside this module. On SQLite it is the
@@ -572,8 +618,8 @@ pub struct Attempt {
     pub reason: Option<String>,
     /// The URL the action produced.
     pub executed_url: Option<String>,
-    /// Unix seconds.
-    pub attempted_at: i64,
+    /// Unix seconds (`None` when the stored value is not a time).
+    pub attempted_at: Option<i64>,
 }
 
 /// What a status move writes besides the status (the reference's `transition` fields).
@@ -620,6 +666,8 @@ pub struct Executing {
     pub last_attempt: Option<String>,
     /// Whether `run` has alerted about it.
     pub alerted: bool,
+    /// The draft's rowid: the handle on a row whose `draft_id` is not text.
+    pub rowid: i64,
 }
 
 /// The process that claims drafts: enough to tell later whether it is still alive.

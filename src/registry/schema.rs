@@ -142,6 +142,29 @@ fn apply(
     Ok(())
 }
 
+/// A stored schema version, or the value shown for a message (cut short: a megabyte of junk
+/// is not worth echoing).
+fn version_of(value: rusqlite::types::ValueRef<'_>) -> Result<usize, String> {
+    use rusqlite::types::ValueRef;
+    let text = match value {
+        ValueRef::Integer(i) => return usize::try_from(i).map_err(|_| i.to_string()),
+        ValueRef::Text(t) => match std::str::from_utf8(t) {
+            Ok(s) => match s.trim().parse() {
+                Ok(v) => return Ok(v),
+                Err(_) => format!("{s:?}"),
+            },
+            Err(_) => format!("{}-byte text that is not UTF-8", t.len()),
+        },
+        ValueRef::Null => "NULL".to_owned(),
+        ValueRef::Real(r) => r.to_string(),
+        ValueRef::Blob(b) => format!("a {}-byte BLOB", b.len()),
+    };
+    Err(match text.char_indices().nth(60) {
+        Some((cut, _)) => format!("{}… ({} bytes)", &text[..cut], text.len()),
+        None => text,
+    })
+}
+
 /// Refuses a registry migrated by a newer program, without migrating anything.
 pub(super) fn check(conn: &Connection) -> Result<(), RegistryError> {
     versions(conn).map(|_| ())
@@ -159,15 +182,16 @@ fn versions(conn: &Connection) -> Result<(usize, usize), RegistryError> {
         return Ok((0, 0));
     }
     let read = |key: &str, known: usize| -> Result<usize, RegistryError> {
-        let value: Option<String> = conn
+        // Read as whatever is stored: the value column is anyone's to write.
+        let value: Option<Result<usize, String>> = conn
             .query_row("SELECT value FROM db_meta WHERE key = ?1", [key], |r| {
-                r.get(0)
+                Ok(version_of(r.get_ref(0)?))
             })
             .optional()?;
-        let Some(value) = value else { return Ok(0) };
-        let version: usize = value.trim().parse().map_err(|_| RegistryError::BadMeta {
+        let Some(version) = value else { return Ok(0) };
+        let version = version.map_err(|value| RegistryError::BadMeta {
             key: key.to_owned(),
-            value: value.clone(),
+            value,
         })?;
         if version > known {
             return Err(RegistryError::NewerSchema {

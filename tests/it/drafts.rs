@@ -495,6 +495,8 @@ mod config {
         };
         let db = w.path("k.db");
         let dbs = db.to_str().expect("utf8");
+        // Only the default registry is created on first use.
+        run(&["init", "--config", cfg, "--db", dbs]);
         let id = run(&[
             "draft",
             "new",

@@ -149,10 +149,7 @@ fn an_empty_or_truncated_thermal_sidecar_is_rebuilt_from_the_attempts_table_with
         );
         let rebuilt = json_file(&sidecar);
         assert_eq!(
-            rebuilt["recent_action_times"]
-                .as_array()
-                .expect("times")
-                .len(),
+            rebuilt["actions"].as_array().expect("actions").len(),
             2,
             "{what}: {rebuilt}"
         );
@@ -187,9 +184,9 @@ fn a_symlinked_thermal_sidecar_is_neither_followed_nor_written_through() {
     let meta = fs::symlink_metadata(&sidecar).expect("sidecar");
     assert!(meta.file_type().is_file(), "the link is replaced by a file");
     assert_eq!(
-        json_file(&sidecar)["recent_action_times"]
+        json_file(&sidecar)["actions"]
             .as_array()
-            .expect("times")
+            .expect("actions")
             .len(),
         1
     );
@@ -229,7 +226,8 @@ fn a_pause_in_a_sidecar_that_is_behind_the_attempts_table_is_kept() {
     let s = Setup::new("");
     s.ledger(1);
     s.run(&[]).ok();
-    let until = inbox_exec::unix_now() + 600;
+    // Within the default 5 min cooldown: a longer pause would be cut to it (clock jumps).
+    let until = inbox_exec::unix_now() + 200;
     fs::write(
         s.state_file("thermal.json"),
         format!("{{\"recent_action_times\": [], \"paused_until\": {until}, \"high_water\": 0}}\n"),
@@ -243,9 +241,10 @@ fn a_pause_in_a_sidecar_that_is_behind_the_attempts_table_is_kept() {
     assert_eq!(s.dispatched(&id), 0);
     let sidecar = json_file(&s.state_file("thermal.json"));
     assert_eq!(sidecar["paused_until"], until);
-    assert!(
-        sidecar["high_water"].as_i64().expect("high_water") > 0,
-        "the rebuilt sidecar accounts for the table: {sidecar}"
+    assert_eq!(
+        sidecar["actions"].as_array().expect("actions").len(),
+        1,
+        "the registry's action is merged in: {sidecar}"
     );
 }
 
@@ -417,8 +416,12 @@ fn read_commands_name_init_when_the_registry_is_missing_and_run_creates_it_priva
             .fails_with(&[db.as_str(), "does not exist", "inbox-exec init"]);
         assert!(!w.db.exists(), "{args:?} created the registry");
     }
-    let db = w.path("var/lib/inbox-exec/drafts.db");
-    let out = w.cmd(&["run"]).env("INBOX_EXEC_DB", &db).ok();
+    // Only the default registry is created on first use; a named one is made by `init`.
+    let db = w.home.join(".delimit/drafts.db");
+    let out = crate::harness::Run {
+        cmd: w.bare(&["run"]),
+    }
+    .ok();
     assert_eq!(out.stdout, "idle: no approved drafts\n");
     assert!(db.is_file());
     assert_eq!(mode(&db), 0o600);
@@ -740,7 +743,7 @@ fn a_full_disk_under_the_registry_stops_the_cycle_and_leaves_only_the_dispatched
     let ids = s.ledger(3);
     let out = s
         .run(&[])
-        .fails_with(&[ids[0].as_str(), "reconcile", "full"]);
+        .fails_with(&[ids[0].as_str(), "the next run records it", "full"]);
     // Even with the disk still full, the registry opens and reads whole.
     assert_eq!(s.w.query("PRAGMA integrity_check"), "ok", "{}", out.stderr);
     assert_eq!(s.w.status(&ids[0]), "executing", "its side effect ran");
@@ -756,13 +759,18 @@ fn a_full_disk_under_the_registry_stops_the_cycle_and_leaves_only_the_dispatched
     assert_eq!(summary["status"], "failed", "{summary}");
     let stuck = s.w.cmd(&["reconcile", "--json"]).ok().json();
     assert_eq!(stuck[0]["draft_id"], ids[0].as_str(), "{stuck}");
-    // With room again, the rest run and the stuck one waits for a human.
+    // With room again, the kept outcome is recorded first, and the rest run.
     let s = Setup::build(s.w, "", "");
     let doc = s.run(&[]).ok().json();
+    assert_eq!(
+        doc["recorded_late"][0]["draft_id"],
+        ids[0].as_str(),
+        "{doc}"
+    );
     for id in &ids[1..] {
         assert_eq!(outcome_of(&doc, id)["outcome"], "executed");
     }
-    assert_eq!(s.w.status(&ids[0]), "executing");
+    assert_eq!(s.w.status(&ids[0]), "completed");
     assert_eq!(s.w.query("PRAGMA integrity_check"), "ok");
 }
 
@@ -813,9 +821,9 @@ fn a_full_disk_under_the_state_dir_fails_the_run_after_recording_and_keeps_the_o
         .json();
     assert_eq!(doc["status"], "idle");
     assert_eq!(
-        json_file(&thermal)["recent_action_times"]
+        json_file(&thermal)["actions"]
             .as_array()
-            .expect("times")
+            .expect("actions")
             .len(),
         1
     );

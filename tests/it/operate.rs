@@ -107,6 +107,7 @@ fn a_draft_left_executing_by_a_killed_run_is_listed_with_a_dead_claimer_and_sett
         .cmd(&["reconcile", "resolve", &id, "--as", "failed"])
         .code(2);
     assert!(usage.stderr.contains("--note"), "{}", usage.stderr);
+    // Claimed moments ago: settling needs --force until stuck_after has passed.
     s.cmd(&[
         "reconcile",
         "resolve",
@@ -115,6 +116,17 @@ fn a_draft_left_executing_by_a_killed_run_is_listed_with_a_dead_claimer_and_sett
         "completed",
         "--url",
         "https://example.org/done",
+    ])
+    .fails_with(&["stuck_after", "--force"]);
+    s.cmd(&[
+        "reconcile",
+        "resolve",
+        &id,
+        "--as",
+        "completed",
+        "--url",
+        "https://example.org/done",
+        "--force",
     ])
     .ok();
     assert_eq!(s.w.status(&id), "completed");
@@ -172,6 +184,8 @@ fn rows_claimed_by_the_reference_are_listed_and_settled_like_any_other() {
         "terminal",
         "--note",
         "posted twice by hand, do not retry",
+        // The reference leaves no claim record: whether it still runs is unknown here.
+        "--force",
     ])
     .ok();
     assert_eq!(s.w.status(&id), "terminal_unrecoverable");
@@ -240,8 +254,15 @@ fn status_reports_counts_stuck_drafts_thermal_and_the_last_run() {
     let out = s.cmd(&["status", "--check"]).code(5);
     assert!(out.stdout.contains("stuck in executing"), "{}", out.stdout);
 
-    s.cmd(&["reconcile", "resolve", &approved, "--as", "completed"])
-        .ok();
+    s.cmd(&[
+        "reconcile",
+        "resolve",
+        &approved,
+        "--as",
+        "completed",
+        "--force",
+    ])
+    .ok();
     s.cmd(&["status", "--check"]).ok();
 
     let paused = serde_json::json!({
