@@ -43,9 +43,6 @@ _inbox__exec() {
             inbox__exec,keygen)
                 cmd="inbox__exec__subcmd__keygen"
                 ;;
-            inbox__exec,man)
-                cmd="inbox__exec__subcmd__man"
-                ;;
             inbox__exec,reconcile)
                 cmd="inbox__exec__subcmd__reconcile"
                 ;;
@@ -100,9 +97,6 @@ _inbox__exec() {
             inbox__exec__subcmd__help,keygen)
                 cmd="inbox__exec__subcmd__help__subcmd__keygen"
                 ;;
-            inbox__exec__subcmd__help,man)
-                cmd="inbox__exec__subcmd__help__subcmd__man"
-                ;;
             inbox__exec__subcmd__help,reconcile)
                 cmd="inbox__exec__subcmd__help__subcmd__reconcile"
                 ;;
@@ -143,7 +137,7 @@ _inbox__exec() {
 
     case "${cmd}" in
         inbox__exec)
-            opts="-v -q -h -V --config --db --key --state-dir --ttl --json --verbose --quiet --help --version run init keygen draft approve cancel expire show verify reconcile status copy completions man help"
+            opts="-v -q -h -V --config --db --key --state-dir --ttl --json --verbose --quiet --help --version run init keygen draft approve cancel expire show verify reconcile status copy completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -176,8 +170,46 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__approve)
-            opts="-v -q -h -V --config --db --key --state-dir --ttl --json --verbose --quiet --help --version"
+        inbox__exec__subcmd__approve)
+            opts="-v -q -h --subject --allow-unrunnable --config --db --key --state-dir --ttl --json --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --subject)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ttl)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        inbox__exec__subcmd__cancel)
+            opts="-v -q -h --config --db --key --state-dir --ttl --json --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -210,8 +242,8 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__cancel)
-            opts="-v -q -h -V --config --db --key --state-dir --ttl --json --verbose --quiet --help --version"
+        inbox__exec__subcmd__completions)
+            opts="-v -q -h --config --db --key --state-dir --ttl --json --verbose --quiet --help bash zsh fish elvish powershell"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -244,42 +276,8 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__completions)
-            opts="-v -q -h -V --config --db --key --state-dir --ttl --json --verbose --quiet --help --version bash zsh fish elvish powershell"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                --config)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --db)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --key)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --state-dir)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --ttl)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        inbox__subcmd__exec__subcmd__copy)
-            opts="-v -q -h -V --from --to --force --config --db --key --state-dir --ttl --json --verbose --quiet --help --version"
+        inbox__exec__subcmd__copy)
+            opts="-v -q -h --from --to --force --config --db --key --state-dir --ttl --json --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -320,8 +318,8 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__draft)
-            opts="-v -q -h -V --config --db --key --state-dir --ttl --json --verbose --quiet --help --version new help"
+        inbox__exec__subcmd__draft)
+            opts="-v -q -h --config --db --key --state-dir --ttl --json --verbose --quiet --help new help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -354,7 +352,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__draft__subcmd__help)
+        inbox__exec__subcmd__draft__subcmd__help)
             opts="new help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -368,7 +366,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__draft__subcmd__help__subcmd__help)
+        inbox__exec__subcmd__draft__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -382,7 +380,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__draft__subcmd__help__subcmd__new)
+        inbox__exec__subcmd__draft__subcmd__help__subcmd__new)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -396,8 +394,8 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__draft__subcmd__new)
-            opts="-v -q -h -V --kind --target --payload --issued-at --led-ref --config --db --key --state-dir --ttl --json --verbose --quiet --help --version"
+        inbox__exec__subcmd__draft__subcmd__new)
+            opts="-v -q -h --kind --target --payload --issued-at --led-ref --allow-unrunnable --config --db --key --state-dir --ttl --json --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -450,8 +448,8 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__expire)
-            opts="-v -q -h -V --config --db --key --state-dir --ttl --json --verbose --quiet --help --version"
+        inbox__exec__subcmd__expire)
+            opts="-v -q -h --config --db --key --state-dir --ttl --json --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -484,8 +482,8 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__help)
-            opts="run init keygen draft approve cancel expire show verify reconcile status copy completions man help"
+        inbox__exec__subcmd__help)
+            opts="run init keygen draft approve cancel expire show verify reconcile status copy completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -498,7 +496,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__help__subcmd__approve)
+        inbox__exec__subcmd__help__subcmd__approve)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -512,7 +510,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__help__subcmd__cancel)
+        inbox__exec__subcmd__help__subcmd__cancel)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -526,7 +524,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__help__subcmd__completions)
+        inbox__exec__subcmd__help__subcmd__completions)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -540,7 +538,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__help__subcmd__copy)
+        inbox__exec__subcmd__help__subcmd__copy)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -554,7 +552,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__help__subcmd__draft)
+        inbox__exec__subcmd__help__subcmd__draft)
             opts="new"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -568,7 +566,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__help__subcmd__draft__subcmd__new)
+        inbox__exec__subcmd__help__subcmd__draft__subcmd__new)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -582,7 +580,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__help__subcmd__expire)
+        inbox__exec__subcmd__help__subcmd__expire)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -596,7 +594,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__help__subcmd__help)
+        inbox__exec__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -610,7 +608,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__help__subcmd__init)
+        inbox__exec__subcmd__help__subcmd__init)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -624,7 +622,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__help__subcmd__keygen)
+        inbox__exec__subcmd__help__subcmd__keygen)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -638,21 +636,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__help__subcmd__man)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        inbox__subcmd__exec__subcmd__help__subcmd__reconcile)
+        inbox__exec__subcmd__help__subcmd__reconcile)
             opts="resolve"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -666,7 +650,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__help__subcmd__reconcile__subcmd__resolve)
+        inbox__exec__subcmd__help__subcmd__reconcile__subcmd__resolve)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -680,7 +664,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__help__subcmd__run)
+        inbox__exec__subcmd__help__subcmd__run)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -694,7 +678,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__help__subcmd__show)
+        inbox__exec__subcmd__help__subcmd__show)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -708,7 +692,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__help__subcmd__status)
+        inbox__exec__subcmd__help__subcmd__status)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -722,7 +706,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__help__subcmd__verify)
+        inbox__exec__subcmd__help__subcmd__verify)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -736,8 +720,8 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__init)
-            opts="-v -q -h -V --config --db --key --state-dir --ttl --json --verbose --quiet --help --version"
+        inbox__exec__subcmd__init)
+            opts="-v -q -h --config --db --key --state-dir --ttl --json --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -770,8 +754,8 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__keygen)
-            opts="-v -q -h -V --key-version --config --db --key --state-dir --ttl --json --verbose --quiet --help --version"
+        inbox__exec__subcmd__keygen)
+            opts="-v -q -h --key-version --config --db --key --state-dir --ttl --json --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -808,42 +792,8 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__man)
-            opts="-v -q -h -V --config --db --key --state-dir --ttl --json --verbose --quiet --help --version"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                --config)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --db)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --key)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --state-dir)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --ttl)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        inbox__subcmd__exec__subcmd__reconcile)
-            opts="-v -q -h -V --older-than --config --db --key --state-dir --ttl --json --verbose --quiet --help --version resolve help"
+        inbox__exec__subcmd__reconcile)
+            opts="-v -q -h --older-than --config --db --key --state-dir --ttl --json --verbose --quiet --help resolve help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -880,7 +830,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__reconcile__subcmd__help)
+        inbox__exec__subcmd__reconcile__subcmd__help)
             opts="resolve help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -894,7 +844,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__reconcile__subcmd__help__subcmd__help)
+        inbox__exec__subcmd__reconcile__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -908,7 +858,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__reconcile__subcmd__help__subcmd__resolve)
+        inbox__exec__subcmd__reconcile__subcmd__help__subcmd__resolve)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -922,8 +872,8 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__reconcile__subcmd__resolve)
-            opts="-v -q -h -V --as --url --note --force --config --db --key --state-dir --ttl --json --verbose --quiet --help --version"
+        inbox__exec__subcmd__reconcile__subcmd__resolve)
+            opts="-v -q -h --as --url --note --force --config --db --key --state-dir --ttl --json --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -968,8 +918,8 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__run)
-            opts="-v -q -h -V --batch --dry-run --config --db --key --state-dir --ttl --json --verbose --quiet --help --version"
+        inbox__exec__subcmd__run)
+            opts="-v -q -h --batch --dry-run --config --db --key --state-dir --ttl --json --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1006,8 +956,8 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__show)
-            opts="-v -q -h -V --config --db --key --state-dir --ttl --json --verbose --quiet --help --version"
+        inbox__exec__subcmd__show)
+            opts="-v -q -h --config --db --key --state-dir --ttl --json --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1040,8 +990,8 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__status)
-            opts="-v -q -h -V --check --config --db --key --state-dir --ttl --json --verbose --quiet --help --version"
+        inbox__exec__subcmd__status)
+            opts="-v -q -h --check --plugin --config --db --key --state-dir --ttl --json --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1074,8 +1024,8 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__verify)
-            opts="-v -q -h -V --all --now --config --db --key --state-dir --ttl --json --verbose --quiet --help --version"
+        inbox__exec__subcmd__verify)
+            opts="-v -q -h --all --now --config --db --key --state-dir --ttl --json --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -14,10 +14,8 @@ use crate::report::Output;
 /// Copies every draft of `--from`, with its attempts, into `--to` in one transaction.
 pub fn run(config: &Config, args: &CopyArgs) -> anyhow::Result<Output> {
     let (from, to) = (registry::shown(&args.from), registry::shown(&args.to));
-    let mut source = registry::open(&args.from, &config.postgres, OpenMode::ReadOnly)
-        .with_context(|| format!("opening registry {from}"))?;
-    let mut target = registry::open(&args.to, &config.postgres, OpenMode::Create)
-        .with_context(|| format!("opening registry {to}"))?;
+    let mut source = registry::open_named(&args.from, &config.postgres, OpenMode::ReadOnly)?;
+    let mut target = registry::init(&args.to, &config.postgres)?;
     if source.location() == target.location() {
         bail!("--from and --to are the same registry ({from})");
     }

@@ -55,6 +55,7 @@ pub(super) struct FilePostgres {
 pub(super) struct FileRun {
     pub(super) batch: Option<u16>,
     pub(super) stuck_after: Option<String>,
+    pub(super) metrics_file: Option<PathBuf>,
 }
 
 /// `[thermal]`.

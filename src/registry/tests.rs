@@ -125,6 +125,7 @@ fn a_move_someone_else_made_first_names_the_status_found() {
         "a",
         Status::Pending,
         Status::Cancelled,
+        &MoveFields::default(),
         "cancelled",
         1,
     )
@@ -134,6 +135,7 @@ fn a_move_someone_else_made_first_names_the_status_found() {
         "a",
         Status::Pending,
         Status::Approved,
+        &MoveFields::default(),
         "approved",
         2,
     )

@@ -9,7 +9,9 @@ macro_rules! sqlite_only {
 
 mod alerts;
 mod capture;
+mod checks;
 mod columns;
+mod completion;
 mod conformance;
 mod copy;
 mod docs;
@@ -20,7 +22,10 @@ mod harness;
 mod install;
 mod journal;
 mod limits;
+mod manual;
 mod many_hosts;
+mod messages;
+mod monitoring;
 mod operate;
 mod outbox;
 mod pg_cluster;
