@@ -47,6 +47,8 @@ pub struct World {
     pub state: PathBuf,
     /// The PostgreSQL database, for a test in the postgres suites.
     pub pg: Option<PgDb>,
+    /// A registry URL of the test's own (a server it started), instead of either.
+    pub db_url: Option<String>,
 }
 
 impl World {
@@ -73,6 +75,7 @@ impl World {
             state: root.join("state"),
             dir,
             pg,
+            db_url: None,
         }
     }
 
@@ -83,6 +86,9 @@ impl World {
 
     /// What `--db` / `INBOX_EXEC_DB` names: the SQLite path or the PostgreSQL URL.
     pub fn db_arg(&self) -> std::ffi::OsString {
+        if let Some(url) = &self.db_url {
+            return url.into();
+        }
         match &self.pg {
             Some(pg) => pg.url().into(),
             None => self.db.clone().into_os_string(),

@@ -7,7 +7,7 @@ use std::fs;
 use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use crate::harness::World;
 use crate::pgdb::skip;
@@ -137,6 +137,30 @@ impl Cluster {
             return Err(format!("pg_ctl start: {log}"));
         }
         Ok(Cluster { dir, bin, port })
+    }
+
+    /// Stops the server at once, as a crash or a network cut looks to its clients.
+    fn stop(&self) {
+        let out = as_postgres(&self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(self.dir.path().join("data"))
+            .args(["-m", "immediate", "-w", "stop"])
+            .output()
+            .expect("pg_ctl stop");
+        assert!(out.status.success(), "pg_ctl stop: {out:?}");
+    }
+
+    /// Starts the stopped server again.
+    fn restart(&self) {
+        let out = as_postgres(&self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(self.dir.path().join("data"))
+            .arg("-l")
+            .arg(self.dir.path().join("log"))
+            .args(["-w", "-t", "30", "start"])
+            .output()
+            .expect("pg_ctl start");
+        assert!(out.status.success(), "pg_ctl start: {out:?}");
     }
 
     /// A session over the cluster's Unix socket, where every role is trusted.
@@ -324,4 +348,61 @@ fn the_password_comes_from_the_password_file_or_pgpass_and_never_from_the_url() 
     assert_eq!(out.code, 1, "{out:?}");
     assert!(out.stderr.contains("password"), "{}", out.stderr);
     assert!(!out.stderr.contains("not-it"), "{}", out.stderr);
+}
+
+#[test]
+fn an_outcome_the_vanished_database_could_not_take_is_journalled_and_recorded_when_it_is_back() {
+    let pki = pki();
+    let cluster = match Cluster::start(&pki, "trust") {
+        Ok(c) => c,
+        Err(reason) => return skip("postgres-server-binaries", &reason),
+    };
+    let mut w = World::new();
+    w.db_url = Some(format!(
+        "postgres://postgres@localhost:{}/postgres?sslmode=require&connect_timeout=2",
+        cluster.port
+    ));
+    w.cmd(&["keygen"]).ok();
+    w.cmd(&["init"]).ok();
+    let s = crate::stage::Stage::build(w, "sleep 1", "");
+    let id = s.ledger(1).remove(0);
+    let mut run = s.run(&[]);
+    run.cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = run.cmd.spawn().expect("spawn run");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while s.calls().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the handler never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // The draft is claimed and its handler runs: the database goes away.
+    cluster.stop();
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the run fails and says why:\n{stderr}"
+    );
+    assert!(
+        stderr.contains(&id),
+        "the message names the draft: {stderr}"
+    );
+    assert_eq!(s.dispatched(&id), 1);
+
+    // Back: the next run records what the handler did, and runs nothing again.
+    cluster.restart();
+    s.run(&[]).ok();
+    let status: String = cluster
+        .admin()
+        .query_one(
+            "SELECT status FROM inbox_exec.drafts WHERE draft_id = $1",
+            &[&id],
+        )
+        .expect("status")
+        .get(0);
+    assert_eq!(status, "completed");
+    assert_eq!(s.dispatched(&id), 1, "dispatched once");
 }
