@@ -260,7 +260,11 @@ fn is_missing_user_complaint(line: &str) -> bool {
 #[test]
 fn the_systemd_units_verify() {
     let Some(analyze) = on_path("systemd-analyze") else {
-        println!("skipped the_systemd_units_verify: systemd-analyze is not on PATH");
+        crate::harness::skip(
+            "the_systemd_units_verify",
+            "systemd-analyze",
+            "systemd-analyze is not on PATH",
+        );
         return;
     };
     let dir = tempfile::tempdir().expect("temp dir");

@@ -4,14 +4,10 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
-use crate::harness::World;
+use crate::harness::{World, mode};
 
 const TARGET: &str = r#"{"repo":"octo-org/demo","issue":42}"#;
 const PAYLOAD: &str = r#"{"body":"Thanks for the report."}"#;
-
-fn mode(path: &std::path::Path) -> u32 {
-    fs::metadata(path).expect("metadata").permissions().mode() & 0o777
-}
 
 #[test]
 fn keygen_creates_a_private_key_and_never_overwrites_it() {

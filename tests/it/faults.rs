@@ -4,7 +4,8 @@
 //! dispatched and left approved.
 //!
 //! Faults that need a filesystem the test can break (read-only, full) mount a small tmpfs;
-//! where that is impossible (not root, no `mount`), the test prints why and skips.
+//! where that is impossible (not root, no `mount`), the test says so through `harness::skip`
+//! (need `mount`) and returns.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -14,12 +15,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::harness::{Done, World};
-use crate::stage::{Stage as Setup, TARGET, outcome_of, thermal_config};
-
-fn mode(path: &Path) -> u32 {
-    fs::metadata(path).expect("metadata").permissions().mode() & 0o777
-}
+use crate::harness::{Done, World, is_root, mode, outcome_of, skip};
+use crate::stage::{Stage as Setup, TARGET, thermal_config};
 
 fn json_file(path: &Path) -> Value {
     serde_json::from_slice(&fs::read(path).expect("read state file"))
@@ -36,10 +33,6 @@ fn assert_mentions(done: &Done, fragments: &[&str]) {
     }
 }
 
-fn is_root() -> bool {
-    rustix::process::geteuid().is_root()
-}
-
 /// A tmpfs mounted for one test, unmounted (and its mount point removed) on drop, panics
 /// included.
 struct Mount {
@@ -49,8 +42,8 @@ struct Mount {
 
 impl Mount {
     /// A fresh tmpfs of `size` (e.g. `512k`) with extra mount `options`, or `None` (after
-    /// printing why) where this test cannot mount one.
-    fn tmpfs(size: &str, options: &str) -> Option<Mount> {
+    /// reporting the skip of `test`) where this process cannot mount one.
+    fn tmpfs(test: &str, size: &str, options: &str) -> Option<Mount> {
         let point = tempfile::tempdir().expect("mount point");
         let dir = point.path().to_owned();
         let opts = format!("size={size},mode=0700{options}");
@@ -61,14 +54,15 @@ impl Mount {
         match out {
             Ok(o) if o.status.success() => Some(Mount { dir, _point: point }),
             Ok(o) => {
-                println!(
-                    "SKIPPED: cannot mount a tmpfs (mount -t tmpfs -o {opts}): {}",
+                let why = format!(
+                    "mount -t tmpfs -o {opts} failed: {}",
                     String::from_utf8_lossy(&o.stderr).trim()
                 );
+                skip(test, "mount", &why);
                 None
             }
             Err(e) => {
-                println!("SKIPPED: cannot run mount: {e}");
+                skip(test, "mount", &format!("cannot run mount: {e}"));
                 None
             }
         }
@@ -429,7 +423,11 @@ fn read_commands_name_init_when_the_registry_is_missing_and_run_creates_it_priva
 fn a_read_only_registry_fails_the_run_and_leaves_the_draft_approved() {
     // chmod does not stop root: make the filesystem itself read-only.
     let mount = if is_root() {
-        let Some(m) = Mount::tmpfs("8m", "") else {
+        let Some(m) = Mount::tmpfs(
+            "a_read_only_registry_fails_the_run_and_leaves_the_draft_approved",
+            "8m",
+            "",
+        ) else {
             return;
         };
         Some(m)
@@ -576,7 +574,11 @@ fn a_ten_megabyte_payload_reaches_its_handler_whole() {
     let doc = s.run(&[]).ok().json();
     assert_eq!(outcome_of(&doc, id)["outcome"], "executed", "{doc}");
     assert_eq!(s.w.status(id), "completed");
-    let calls = s.stdins();
+    let calls: Vec<String> = s
+        .calls()
+        .iter()
+        .map(crate::stage::Call::stdin_text)
+        .collect();
     assert_eq!(calls.len(), 1);
     assert!(
         calls[0].len() > 10 * 1024 * 1024,
@@ -691,7 +693,11 @@ fn an_unwritable_state_dir_fails_the_run_before_anything_is_claimed() {
     let mount;
     let state = if is_root() {
         // Permissions do not stop root: a read-only filesystem does.
-        let Some(m) = Mount::tmpfs("64k", ",ro") else {
+        let Some(m) = Mount::tmpfs(
+            "an_unwritable_state_dir_fails_the_run_before_anything_is_claimed",
+            "64k",
+            ",ro",
+        ) else {
             return;
         };
         mount = m;
@@ -723,7 +729,11 @@ fn an_unwritable_state_dir_fails_the_run_before_anything_is_claimed() {
 
 #[test]
 fn a_full_disk_under_the_registry_stops_the_cycle_and_leaves_only_the_dispatched_draft_executing() {
-    let Some(mount) = Mount::tmpfs("4m", "") else {
+    let Some(mount) = Mount::tmpfs(
+        "a_full_disk_under_the_registry_stops_the_cycle_and_leaves_only_the_dispatched_draft_executing",
+        "4m",
+        "",
+    ) else {
         return;
     };
     let mut w = World::new();
@@ -768,7 +778,11 @@ fn a_full_disk_under_the_registry_stops_the_cycle_and_leaves_only_the_dispatched
 
 #[test]
 fn a_full_disk_under_the_state_dir_fails_the_run_after_recording_and_keeps_the_old_state_files() {
-    let Some(mount) = Mount::tmpfs("256k", "") else {
+    let Some(mount) = Mount::tmpfs(
+        "a_full_disk_under_the_state_dir_fails_the_run_after_recording_and_keeps_the_old_state_files",
+        "256k",
+        "",
+    ) else {
         return;
     };
     let s = Setup::new("");
