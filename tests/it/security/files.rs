@@ -158,6 +158,7 @@ fn a_symlink_at_the_registrys_wal_or_shm_is_never_written_through() {
     // A fresh registry, and an existing one whose WAL was checkpointed away.
     for existing in [false, true] {
         for names in [&["-wal"][..], &["-shm"], &["-wal", "-shm"]] {
+            let case = format!("existing={existing} {names:?}");
             let w = World::new();
             w.cmd(&["keygen"]).ok();
             if existing {
@@ -170,12 +171,14 @@ fn a_symlink_at_the_registrys_wal_or_shm_is_never_written_through() {
             for suffix in names {
                 let victim = w.path(&format!("victim{suffix}"));
                 fs::write(&victim, "precious").expect("victim");
-                symlink(&victim, w.path(&format!("drafts.db{suffix}"))).expect("symlink");
-                victims.push(victim);
+                fs::set_permissions(&victim, fs::Permissions::from_mode(0o644)).expect("chmod");
+                let link = w.path(&format!("drafts.db{suffix}"));
+                symlink(&victim, &link).expect("symlink");
+                victims.push((*suffix, link, victim));
             }
-            let _ = w.cmd(&["init"]).output();
-            let _ = w
-                .cmd(&[
+            let runs = [
+                w.cmd(&["init"]),
+                w.cmd(&[
                     "draft",
                     "new",
                     "--kind",
@@ -184,16 +187,40 @@ fn a_symlink_at_the_registrys_wal_or_shm_is_never_written_through() {
                     "{}",
                     "--payload",
                     "{}",
-                ])
-                .output();
-            let _ = w.cmd(&["run"]).output();
-            for victim in &victims {
+                ]),
+                w.cmd(&["run"]),
+            ];
+            // SQLite refuses a symlinked -shm, and the -wal of an existing database; only a
+            // new database unlinks a -wal link and makes its own file.
+            let works = !existing && names == ["-wal"];
+            let db = w.db.display().to_string();
+            let refusal = format!("registry {db} is read-only or cannot be written");
+            for run in runs {
+                if works {
+                    run.ok();
+                } else {
+                    run.fails_with(&[&refusal, "its -wal and -shm files"]);
+                }
+            }
+            for (suffix, link, victim) in &victims {
                 assert_eq!(
                     fs::read_to_string(victim).expect("victim"),
                     "precious",
-                    "existing={existing} {names:?}: written through {}",
-                    victim.display()
+                    "{case}: written through {}",
+                    link.display()
                 );
+                assert_eq!(mode(victim), 0o644, "{case}: {suffix} target re-moded");
+                let kind = fs::symlink_metadata(link).expect("link").file_type();
+                if *suffix == "-wal" && !existing {
+                    assert!(kind.is_file(), "{case}: the -wal link was not replaced");
+                    assert_eq!(mode(link), 0o600, "{case}");
+                } else {
+                    assert!(kind.is_symlink(), "{case}: {suffix} link replaced");
+                    assert_eq!(&fs::read_link(link).expect("link"), victim, "{case}");
+                }
+            }
+            if works {
+                assert_eq!(w.query("SELECT count(*) FROM drafts"), "1", "{case}");
             }
         }
     }

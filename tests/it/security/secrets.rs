@@ -63,19 +63,23 @@ fn assert_no_key(what: &str, bytes: &[u8], key: &[u8]) {
 #[test]
 fn the_key_never_appears_in_output_logs_alerts_state_files_or_the_registry() {
     let s = Stage::with_gh_tail("echo 'gh: HTTP 502' >&2; exit 1", "");
-    let key = fs::read(&s.w.key).expect("key");
-    assert_eq!(key.len(), 32);
     let other_key = s.w.path("other.key");
     let other = other_key.to_str().expect("utf8");
+    let third_key = s.w.path("third.key");
+    // Every output is checked at the end, against every key, the ones these commands make
+    // included.
     let mut seen = Vec::new();
     let mut check = |what: &str, run: Run| {
         let (code, bytes) = raw_output(run);
-        assert_no_key(what, &bytes, &key);
         seen.push((what.to_owned(), code, bytes));
     };
     check(
         "keygen --json",
         s.w.cmd(&["keygen", "--json", "--key", other, "-vv"]),
+    );
+    check(
+        "keygen",
+        s.w.cmd(&["keygen", "-vv", "--key", third_key.to_str().expect("utf8")]),
     );
     check("keygen (exists)", s.w.cmd(&["keygen", "-vv"]));
     check("init", s.w.cmd(&["init", "-vv"]));
@@ -159,6 +163,20 @@ fn the_key_never_appears_in_output_logs_alerts_state_files_or_the_registry() {
             .env("INBOX_EXEC_CONFIG", &s.config),
     );
 
+    let keys: Vec<(String, Vec<u8>)> = [&s.w.key, &other_key, &third_key]
+        .iter()
+        .map(|k| {
+            let bytes = fs::read(k).expect("a key keygen made");
+            assert_eq!(bytes.len(), 32, "{}", k.display());
+            (k.display().to_string(), bytes)
+        })
+        .collect();
+    for (what, _, bytes) in &seen {
+        for (name, key) in &keys {
+            assert_no_key(&format!("{what} (key {name})"), bytes, key);
+        }
+    }
+
     let run_out = &seen
         .iter()
         .find(|(what, _, _)| what == "run -vv")
@@ -196,11 +214,23 @@ fn the_key_never_appears_in_output_logs_alerts_state_files_or_the_registry() {
     for expected in ["drafts.db", "thermal.json", "last-run.json"] {
         assert!(names.iter().any(|n| n == expected), "{expected}: {names:?}");
     }
-    for file in files.iter().filter(|f| **f != s.w.key && **f != other_key) {
-        let bytes = fs::read(file).expect("read file");
-        assert_no_key(&file.display().to_string(), &bytes, &key);
+    let contents: Vec<(String, Vec<u8>)> = files
+        .iter()
+        .filter(|f| keys.iter().all(|(k, _)| f.display().to_string() != *k))
+        .map(|f| (f.display().to_string(), fs::read(f).expect("read file")))
+        .collect();
+    // Read after the files: opening the registry may add or remove its -wal and -shm.
+    let dump = s.w.dump();
+    for (name, key) in &keys {
+        for (file, bytes) in &contents {
+            assert_no_key(&format!("{file} (key {name})"), bytes, key);
+        }
+        assert_no_key(
+            &format!("the registry dump (key {name})"),
+            dump.as_bytes(),
+            key,
+        );
     }
-    assert_no_key("the registry dump", s.w.dump().as_bytes(), &key);
 }
 
 #[test]
