@@ -124,53 +124,60 @@ fn no_source_file_starts_a_shell_and_only_the_child_runner_spawns_processes() {
     );
 }
 
-#[test]
-fn a_relative_gh_path_is_not_resolved_against_the_working_directory() {
-    let s = Stage::new("");
-    // Whoever can write the directory a run starts in plants `tools/gh` there.
-    let cwd = s.w.path("cwd");
-    fs::create_dir_all(cwd.join("tools")).expect("cwd");
-    let planted = cwd.join("planted-ran");
-    script(
-        &cwd.join("tools/gh"),
-        &format!("#!/bin/sh\ntouch {}\n", planted.display()),
-    );
-    s.write_config("[github]\ngh = \"tools/gh\"\n");
-    let id = s.w.approved("github_comment", TARGET, r#"{"body":"hi"}"#);
-    let mut run = s.run(&[]);
-    run.cmd.current_dir(&cwd);
-    let out = run.output();
-    assert!(
-        !planted.exists(),
-        "a gh planted in the working directory ran (exit {}):\n{}\n{}",
-        out.code,
-        out.stdout,
-        out.stderr
-    );
-    assert_ne!(s.w.status(&id), "completed");
+/// A `gh` whose running leaves `marker` behind: what an attacker plants.
+fn planted_gh(path: &Path, marker: &Path) {
+    fs::create_dir_all(path.parent().expect("parent")).expect("planted dir");
+    script(path, &format!("#!/bin/sh\ntouch {}\n", marker.display()));
 }
 
 #[test]
-fn an_empty_path_entry_never_finds_gh_in_the_working_directory() {
+fn a_relative_gh_path_is_resolved_against_the_config_files_directory_not_the_working_one() {
     let s = Stage::new("");
+    // The intended gh: the stage's recording stand-in, next to the config file.
+    let config_dir = s.config.parent().expect("config dir").to_owned();
+    fs::create_dir_all(config_dir.join("tools")).expect("tools");
+    fs::copy(s.bin.join("gh"), config_dir.join("tools/gh")).expect("copy gh");
+    // Whoever can write the directory a run starts in plants `tools/gh` there.
     let cwd = s.w.path("cwd");
-    fs::create_dir_all(&cwd).expect("cwd");
     let planted = cwd.join("planted-ran");
-    script(
-        &cwd.join("gh"),
-        &format!("#!/bin/sh\ntouch {}\n", planted.display()),
-    );
+    planted_gh(&cwd.join("tools/gh"), &planted);
+    s.write_config("[github]\ngh = \"tools/gh\"\n");
     let id = s.w.approved("github_comment", TARGET, r#"{"body":"hi"}"#);
-    // POSIX reads an empty PATH entry as the working directory; so does `gh` resolution.
-    let mut run = s.run(&[]).env("PATH", ":/usr/bin:/bin");
+    // The stand-ins' bin is off PATH: only the config's tools/gh can record a call.
+    let mut run = s.run(&[]).env("PATH", "/usr/bin:/bin");
     run.cmd.current_dir(&cwd);
-    let out = run.output();
+    let doc = run.ok().json();
     assert!(
         !planted.exists(),
-        "a gh planted in the working directory ran through an empty PATH entry (exit {}):\n{}\n{}",
-        out.code,
-        out.stdout,
-        out.stderr
+        "the gh planted in the working directory ran"
     );
-    assert_ne!(s.w.status(&id), "completed");
+    assert_eq!(outcome_of(&doc, &id)["outcome"], "executed", "{doc}");
+    let calls = s.calls_of("gh");
+    assert_eq!(calls.len(), 1, "the config's tools/gh ran once");
+    assert_eq!(calls[0].argv, GH_ARGV);
+    assert_eq!(calls[0].stdin_text(), "hi");
+}
+
+#[test]
+fn empty_and_relative_path_entries_never_find_gh_in_the_working_directory() {
+    let s = Stage::new("");
+    let cwd = s.w.path("cwd");
+    let planted = cwd.join("planted-ran");
+    planted_gh(&cwd.join("gh"), &planted);
+    planted_gh(&cwd.join("tools/gh"), &planted);
+    let id = s.w.approved("github_comment", TARGET, r#"{"body":"hi"}"#);
+    // POSIX reads an empty PATH entry as the working directory, and a relative one against
+    // it: both come before the intended gh here.
+    let path = format!(":tools:.:{}", s.path_var());
+    let mut run = s.run(&[]).env("PATH", &path);
+    run.cmd.current_dir(&cwd);
+    let doc = run.ok().json();
+    assert!(
+        !planted.exists(),
+        "a gh planted in the working directory ran through PATH {path}"
+    );
+    assert_eq!(outcome_of(&doc, &id)["outcome"], "executed", "{doc}");
+    let calls = s.calls_of("gh");
+    assert_eq!(calls.len(), 1, "the intended gh, later on PATH, ran");
+    assert_eq!(calls[0].argv, GH_ARGV);
 }
