@@ -6,6 +6,7 @@ mod docs;
 mod drafts;
 mod faults;
 mod harness;
+mod mail;
 mod operate;
 mod run;
 mod security;

@@ -22,6 +22,7 @@ use std::process::Command;
 use serde_json::{Map, Value, json};
 
 use crate::harness::{BIN, Run, World, is_root, mode, outcome_of, script, skip, write_private};
+use crate::mail::AuthSmtpServer;
 use crate::stage::{GH_ARGV, Stage, TARGET};
 
 /// stdout and stderr of a command, as raw bytes.

@@ -76,9 +76,11 @@ fn an_smtp_password_file_others_can_read_is_not_used() {
     let pass = s.w.path("smtp.pass");
     fs::write(&pass, "LoosePw-3f0a\n").expect("password");
     fs::set_permissions(&pass, fs::Permissions::from_mode(0o644)).expect("chmod");
+    // A server that offers AUTH and would take either password.
+    let server = AuthSmtpServer::start(Some("LoosePw-3f0a"));
     s.write_config(&format!(
-        "[notify]\nsmtp_url = \"smtp://127.0.0.1:{}\"\nfrom = \"a@example.org\"\nto = [\"b@example.org\"]\nusername = \"alice\"\npassword_file = \"{}\"\ntimeout = \"2s\"\n",
-        closed_port(),
+        "[notify]\nsmtp_url = \"{}\"\nfrom = \"a@example.org\"\nto = [\"b@example.org\"]\nusername = \"alice\"\npassword_file = \"{}\"\ntimeout = \"5s\"\n",
+        server.url(),
         pass.display()
     ));
     let id = s.w.approved("social_post", "{}", "{}");
@@ -87,6 +89,11 @@ fn an_smtp_password_file_others_can_read_is_not_used() {
         .env("INBOX_EXEC_SMTP_PASSWORD", "EnvPw-9c1d")
         .ok();
     assert_eq!(outcome_of(&out.json(), &id)["outcome"], "execute_failed");
+    assert_eq!(
+        server.logins(),
+        [],
+        "no AUTH: neither the loose file's password nor the environment's was sent"
+    );
     let pass_name = pass.display().to_string();
     for fragment in [
         "SMTP password file",
@@ -94,6 +101,8 @@ fn an_smtp_password_file_others_can_read_is_not_used() {
         "accessible by group or others",
         "chmod 600",
         "without a password",
+        // The server requires AUTH, so the password-less alert is refused: proof it was sent.
+        "cannot send alert",
     ] {
         assert!(
             out.stderr.contains(fragment),

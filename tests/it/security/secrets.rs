@@ -240,11 +240,11 @@ fn the_smtp_password_never_appears_in_output_or_logs() {
     let secret_env = "PwFromEnv-83b2aa";
     let pass = s.w.path("smtp.pass");
     write_private(&pass, &format!("{secret_file}\n"));
-    // A port where nothing listens: every send fails, and its error is logged.
-    let port = closed_port();
+    let server = AuthSmtpServer::start(None);
     let notify = |password_file: bool| {
         format!(
-            "[notify]\nsmtp_url = \"smtp://127.0.0.1:{port}\"\nfrom = \"a@example.org\"\nto = [\"b@example.org\"]\nusername = \"alice\"\ntimeout = \"2s\"\n{}",
+            "[notify]\nsmtp_url = \"{}\"\nfrom = \"a@example.org\"\nto = [\"b@example.org\"]\nusername = \"alice\"\ntimeout = \"5s\"\n{}",
+            server.url(),
             if password_file {
                 format!("password_file = \"{}\"\n", pass.display())
             } else {
@@ -252,19 +252,36 @@ fn the_smtp_password_never_appears_in_output_or_logs() {
             }
         )
     };
-    for with_file in [true, false] {
+    // The password file wins over the environment; without a file the environment's is
+    // used; a refused login is logged without either.
+    for (with_file, accept, password) in [
+        (true, Some(secret_file), secret_file),
+        (false, Some(secret_env), secret_env),
+        (false, None, secret_env),
+    ] {
         s.write_config(&notify(with_file));
+        server.accept(accept);
+        let logins = server.logins().len();
+        let mails = server.received().len();
         s.w.approved("social_post", "{}", "{}");
-        let (_, bytes) = raw_output(
-            s.run(&[])
-                .env("INBOX_EXEC_SMTP_PASSWORD", secret_env)
-                .env("INBOX_EXEC_CONFIG", &s.config),
-        );
+        let (code, bytes) = raw_output(s.run(&[]).env("INBOX_EXEC_SMTP_PASSWORD", secret_env));
         let text = String::from_utf8_lossy(&bytes);
-        assert!(
-            text.contains("cannot send alert"),
-            "the send must have failed for this test to mean anything:\n{text}"
+        assert_eq!(code, 0, "{text}");
+        assert_eq!(
+            server.logins()[logins..],
+            [("alice".to_owned(), password.to_owned())],
+            "file={with_file}: one AUTH, with the password that applies"
         );
+        let delivered = server.received().len() - mails;
+        if accept.is_some() {
+            assert_eq!(delivered, 1, "file={with_file}: the alert arrived\n{text}");
+        } else {
+            assert_eq!(delivered, 0);
+            assert!(
+                text.contains("cannot send alert"),
+                "the refused login must be logged for this case to mean anything:\n{text}"
+            );
+        }
         for secret in [secret_file, secret_env] {
             assert!(!text.contains(secret), "{secret} leaked:\n{text}");
         }
