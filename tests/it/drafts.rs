@@ -136,20 +136,65 @@ fn approve_verifies_afresh_and_moves_only_pending_drafts() {
 }
 
 #[test]
-fn a_tampered_draft_cannot_be_approved_and_stays_pending() {
+fn approve_refuses_every_draft_that_does_not_verify_and_it_stays_pending() {
     let w = World::ready();
-    let id = w.draft("github_comment", TARGET, PAYLOAD);
+    let now = inbox_exec::unix_now();
+    let tampered = w.draft("github_comment", TARGET, PAYLOAD);
     w.sql(&format!(
-        r#"UPDATE drafts SET payload_json = '{{"body": "attacker text"}}' WHERE draft_id = '{id}'"#
+        r#"UPDATE drafts SET payload_json = '{{"body": "attacker text"}}' WHERE draft_id = '{tampered}'"#
     ));
-    w.cmd(&["approve", &id]).fails_with(&[
-        "does not verify",
-        "content_hash mismatch",
-        "stays pending",
-    ]);
-    assert_eq!(w.status(&id), "pending");
-    let out = w.cmd(&["verify", &id]).code(3);
+    let forged = w.draft("github_comment", TARGET, PAYLOAD);
+    w.sql(&format!(
+        "UPDATE drafts SET signature = '{}' WHERE draft_id = '{forged}'",
+        "0".repeat(64)
+    ));
+    let other_key = w.path("other.key");
+    let other = other_key.to_str().expect("utf8");
+    w.cmd(&["keygen", "--key", other]).ok();
+    let foreign = w
+        .cmd(&[
+            "draft",
+            "new",
+            "--key",
+            other,
+            "--kind",
+            "k",
+            "--target",
+            "{}",
+            "--payload",
+            "{}",
+        ])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    let expired = w.draft_at("k", "{}", "{}", now - 86_401);
+    let future = w.draft_at("k", "{}", "{}", now + 3600);
+    let good = w.draft("k", "{}", "{}");
+    for (id, reason) in [
+        (&tampered, "content_hash mismatch (record was tampered)"),
+        (&forged, "signature mismatch (HMAC failed)"),
+        (&foreign, "signature mismatch (HMAC failed)"),
+        (&expired, "draft expired (TTL elapsed)"),
+        (&future, "issued_at is in the future"),
+    ] {
+        let before = w.dump();
+        w.cmd(&["approve", id]).fails_with(&[
+            &format!("draft {id} does not verify ("),
+            reason,
+            "stays pending",
+        ]);
+        assert_eq!(w.status(id), "pending", "{reason}");
+        assert!(
+            w.dump() == before,
+            "{reason}: a refused approval changed the registry"
+        );
+    }
+    let out = w.cmd(&["verify", &tampered]).code(3);
     assert!(out.stdout.contains("FAILED"), "{}", out.stdout);
+    // The control: the same command approves a draft that verifies.
+    w.cmd(&["approve", &good]).ok();
+    assert_eq!(w.status(&good), "approved");
 }
 
 #[test]
@@ -172,14 +217,6 @@ fn expire_marks_only_pending_drafts_older_than_the_ttl() {
     // A shorter TTL from the environment expires the hour-old one too.
     w.cmd(&["expire"]).env("INBOX_EXEC_TTL", "30m").ok();
     assert_eq!(w.status(&fresh), "expired");
-}
-
-#[test]
-fn an_expired_draft_cannot_be_approved() {
-    let w = World::ready();
-    let id = w.draft_at("k", "{}", "{}", inbox_exec::unix_now() - 86_401);
-    w.cmd(&["approve", &id])
-        .fails_with(&["draft expired (TTL elapsed)"]);
 }
 
 #[test]
