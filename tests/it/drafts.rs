@@ -396,10 +396,16 @@ fn a_new_registry_has_the_reference_schema() {
         )
         .expect("db_schema_version");
     assert_eq!(meta, "1");
-    let reference = rusqlite::Connection::open(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/conformance/drafts.db"
-    ))
+    // Immutable: the fixture must not change, and whoever runs this may not be able to write
+    // its directory (a WAL database opened read-only would still want a -shm there).
+    let reference = rusqlite::Connection::open_with_flags(
+        concat!(
+            "file:",
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/conformance/drafts.db?immutable=1"
+        ),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_URI,
+    )
     .expect("reference db");
     for table in ["drafts", "attempts", "db_meta"] {
         let columns = |c: &rusqlite::Connection| -> Vec<(String, String, i64, i64)> {
