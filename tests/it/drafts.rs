@@ -502,11 +502,17 @@ mod config {
     }
 
     #[test]
-    fn a_handler_for_a_non_delegable_kind_is_rejected() {
+    fn a_handler_for_any_non_delegable_kind_or_configured_extra_is_rejected() {
         let w = World::new();
-        let path = write_config(&w, "[handlers.venture_kill]\ncommand = [\"/bin/true\"]\n");
-        w.cmd(&["init", "--config", path.to_str().expect("utf8")])
-            .fails_with(&["venture_kill is non-delegable"]);
+        let extra = "[refuse]\nextra_kinds = [\"wire_transfer\"]\n";
+        for kind in crate::run::NON_DELEGABLE.iter().chain(&["wire_transfer"]) {
+            let path = write_config(
+                &w,
+                &format!("{extra}[handlers.{kind}]\ncommand = [\"/bin/true\"]\n"),
+            );
+            w.cmd(&["init", "--config", path.to_str().expect("utf8")])
+                .fails_with(&[&format!("{kind} is non-delegable")]);
+        }
     }
 
     #[test]
