@@ -361,6 +361,24 @@ fn an_empty_key_or_a_directory_is_refused() {
 }
 
 #[test]
+fn a_key_file_over_64_kib_is_refused_and_one_of_64_kib_is_read() {
+    let w = World::ready();
+    let id = w.draft("k", "{}", "{}");
+    for (len, usable) in [(64 * 1024 + 1, false), (64 * 1024, true)] {
+        fs::remove_file(&w.key).expect("rm");
+        fs::write(&w.key, vec![7u8; len]).expect("key");
+        fs::set_permissions(&w.key, fs::Permissions::from_mode(0o600)).expect("chmod");
+        if usable {
+            // Another key: the draft reads, and fails only its signature.
+            w.cmd(&["verify", &id]).code(3);
+        } else {
+            w.cmd(&["verify", &id])
+                .fails_with(&["not a usable key", &len.to_string()]);
+        }
+    }
+}
+
+#[test]
 fn verify_exits_zero_only_when_every_draft_verifies() {
     let w = World::ready();
     let a = w.draft("k", "{}", "{}");

@@ -155,6 +155,25 @@ fn an_empty_or_truncated_thermal_sidecar_is_rebuilt_from_the_attempts_table_with
 }
 
 #[test]
+fn a_thermal_sidecar_over_4_mib_is_not_read_and_the_window_is_rebuilt() {
+    let s = Setup::new(&thermal_config(1));
+    s.ledger(1);
+    s.run(&[]).ok();
+    let sidecar = s.state_file("thermal.json");
+    // Valid JSON, padded past the cap with whitespace: only its size can refuse it.
+    let mut big = fs::read(&sidecar).expect("sidecar");
+    big.resize(4 * 1024 * 1024 + 1, b' ');
+    fs::write(&sidecar, &big).expect("grow the sidecar");
+    s.ledger(1);
+    let out = s.run(&[]).ok();
+    assert_mentions(&out, &["thermal.json", "too large to be ours", "rebuilt"]);
+    assert!(
+        out.json()["paused_until"].is_i64(),
+        "the rebuilt window still counts the first action"
+    );
+}
+
+#[test]
 fn a_symlinked_thermal_sidecar_is_neither_followed_nor_written_through() {
     let s = Setup::new("");
     fs::create_dir_all(&s.w.state).expect("state");

@@ -240,6 +240,26 @@ fn a_handler_that_fails_is_recorded_with_its_stderr() {
 }
 
 #[test]
+fn only_the_last_300_characters_of_a_failing_handlers_stderr_are_kept() {
+    let s = Setup::with_handler(
+        "head -c 20000 /dev/zero | tr '\\0' x >&2; echo ' the actual cause' >&2; exit 1",
+        "",
+    );
+    let id = s.w.approved("ledger_done", "{}", "{}");
+    let doc = s.run(&[]).ok().json();
+    let reason = outcome_of(&doc, &id)["reason"]
+        .as_str()
+        .expect("reason")
+        .to_owned();
+    let tail = reason
+        .strip_prefix("handler failed: exit status 1: …")
+        .unwrap_or_else(|| panic!("{reason:.200}"));
+    assert_eq!(tail.chars().count(), 300, "{reason:.400}");
+    assert!(tail.ends_with("x the actual cause"), "{tail}");
+    assert_eq!(s.last_error(&id), reason);
+}
+
+#[test]
 fn a_handler_killed_by_a_signal_is_a_failure() {
     let s = Setup::with_handler("kill -9 $$", "");
     let id = s.w.approved("ledger_done", "{}", "{}");
