@@ -198,6 +198,21 @@ fn approve_refuses_every_draft_that_does_not_verify_and_it_stays_pending() {
 }
 
 #[test]
+fn approve_allows_a_minute_of_clock_skew_and_a_draft_to_the_end_of_its_ttl() {
+    let w = World::ready();
+    let now = inbox_exec::unix_now();
+    let ahead = w.draft_at("k", "{}", "{}", now + 30);
+    let too_far = w.draft_at("k", "{}", "{}", now + 90);
+    let nearly_expired = w.draft_at("k", "{}", "{}", now - 86_400 + 30);
+    for id in [&ahead, &nearly_expired] {
+        w.cmd(&["approve", id]).ok();
+        assert_eq!(w.status(id), "approved");
+    }
+    w.cmd(&["approve", &too_far])
+        .fails_with(&["issued_at is in the future"]);
+}
+
+#[test]
 fn cancel_moves_a_pending_draft_to_cancelled() {
     let w = World::ready();
     let id = w.draft("github_comment", TARGET, PAYLOAD);
