@@ -746,8 +746,7 @@ proptest! {
         floats_are_python_repr(x, seed)?;
     }
 
-    /// Fails today: `write_python_float` takes Rust's shortest digits, which break exact ties
-    /// away from zero where Python's repr rounds half to even.
+    /// Exact ties are rare among random doubles; `float_ties_print_as_python_repr` pins four.
     #[test]
     fn float_digits_are_python_repr(x in finite_f64()) {
         float_digits_are_python(x)?;
@@ -755,7 +754,8 @@ proptest! {
 }
 
 /// Doubles whose two shortest spellings are equally near: Python's repr takes the even digit.
-/// A draft holding one, signed by the reference, fails here with a content hash mismatch.
+/// Printed Rust's way (ties away from zero), a draft holding one, signed by the reference,
+/// would fail with a content hash mismatch.
 #[test]
 fn float_ties_print_as_python_repr() {
     for (bits, python) in [
