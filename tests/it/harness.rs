@@ -199,6 +199,8 @@ pub const ALLOWED_SKIPS: &str = "INBOX_EXEC_ALLOWED_SKIPS";
 /// test. With `INBOX_EXEC_NO_SKIP=1` a skip whose need is not listed in
 /// `INBOX_EXEC_ALLOWED_SKIPS` fails the test instead.
 pub fn skip(test: &str, need: &str, reason: &str) {
+    // One line per skip, whatever the reason quotes (a tool's multi-line stderr).
+    let reason = reason.split_whitespace().collect::<Vec<_>>().join(" ");
     let line = format!("SKIPPED {test}: needs {need} ({reason})\n");
     // Best effort: a closed stderr must not turn a skip into a failure.
     let _ = std::io::stderr().write_all(line.as_bytes());
