@@ -378,6 +378,30 @@ fn a_flood_of_output_is_held_to_its_last_64_kib_per_stream() {
 }
 
 #[test]
+fn the_capture_keeps_the_last_64_kib_of_stdout_and_no_more() {
+    // The URL, then blank lines: with 65,000 of them the URL is inside the last 64 KiB
+    // (65,536 bytes) and is recorded; with 66,000 it has been dropped with the rest.
+    let s = Setup::with_handler(
+        "if grep -q '\"n\":1' \"$d/stdin\"; then n=65000; else n=66000; fi\n\
+         echo https://example.org/kept\n\
+         head -c $n /dev/zero | tr '\\0' '\\n'",
+        "",
+    );
+    let inside = s.w.approved("ledger_done", "{}", r#"{"n":1}"#);
+    let outside = s.w.approved("ledger_done", "{}", r#"{"n":2}"#);
+    let doc = s.run(&[]).ok().json();
+    let r = outcome_of(&doc, &inside);
+    assert_eq!(r["outcome"], "executed", "{r}");
+    assert_eq!(r["executed_url"], "https://example.org/kept");
+    let r = outcome_of(&doc, &outside);
+    assert_eq!(r["outcome"], "executed", "{r}");
+    assert!(
+        r.get("executed_url").is_none(),
+        "kept more than 64 KiB: {r}"
+    );
+}
+
+#[test]
 fn a_missing_or_unexecutable_handler_fails_that_draft_only() {
     let s = Setup::new("");
     fs::remove_file(s.bin.join("ledger")).expect("rm");
