@@ -402,6 +402,33 @@ fn the_capture_keeps_the_last_64_kib_of_stdout_and_no_more() {
 }
 
 #[test]
+fn a_last_line_of_2_kib_is_recorded_as_the_url_and_a_longer_one_is_not() {
+    // https://example.org/ is 20 bytes; the path pads the line to 2,048 or 2,049 bytes.
+    let s = Setup::with_handler(
+        "if grep -q '\"n\":1' \"$d/stdin\"; then n=2028; else n=2029; fi\n\
+         printf 'https://example.org/%s\\n' \"$(head -c $n /dev/zero | tr '\\0' a)\"",
+        "",
+    );
+    let fits = s.w.approved("ledger_done", "{}", r#"{"n":1}"#);
+    let too_long = s.w.approved("ledger_done", "{}", r#"{"n":2}"#);
+    let doc = s.run(&[]).ok().json();
+    let url = outcome_of(&doc, &fits)["executed_url"].clone();
+    assert_eq!(url.as_str().map(str::len), Some(2048), "{url}");
+    let r = outcome_of(&doc, &too_long);
+    assert_eq!(r["outcome"], "executed", "{r}");
+    assert!(
+        r.get("executed_url").is_none(),
+        "a 2,049-byte URL was recorded"
+    );
+    assert_eq!(
+        s.w.query(&format!(
+            "SELECT coalesce(executed_url, 'none') FROM drafts WHERE draft_id = '{too_long}'"
+        )),
+        "none"
+    );
+}
+
+#[test]
 fn a_missing_or_unexecutable_handler_fails_that_draft_only() {
     let s = Setup::new("");
     fs::remove_file(s.bin.join("ledger")).expect("rm");
