@@ -174,6 +174,23 @@ fn a_thermal_sidecar_over_4_mib_is_not_read_and_the_window_is_rebuilt() {
 }
 
 #[test]
+fn after_a_run_the_sidecar_is_current_with_the_attempts_table() {
+    // Its high-water mark is the newest attempt, so the next run trusts it without reading
+    // the table; a sidecar left behind would be rebuilt every time.
+    let s = Setup::new("");
+    s.ledger(2);
+    s.w.approved("venture_kill", "{}", "{}");
+    s.run(&[]).ok();
+    let sidecar = json_file(&s.state_file("thermal.json"));
+    let newest = s.w.query("SELECT max(attempt_id) FROM attempts");
+    assert_eq!(sidecar["high_water"].to_string(), newest, "{sidecar}");
+    assert_eq!(
+        sidecar["recent_action_times"].as_array().map(Vec::len),
+        Some(2)
+    );
+}
+
+#[test]
 fn a_symlinked_thermal_sidecar_is_neither_followed_nor_written_through() {
     let s = Setup::new("");
     fs::create_dir_all(&s.w.state).expect("state");

@@ -85,3 +85,24 @@ fn a_registry_writer_cannot_lift_the_thermal_pause_by_erasing_or_forging_attempt
     assert_eq!(s.w.status(&next), "approved");
     assert_eq!(s.calls().len(), 2);
 }
+
+#[test]
+fn a_registry_writer_cannot_empty_the_thermal_window_by_erasing_attempts() {
+    let s = Stage::new("[thermal]\nmax_actions = 1\nwindow = \"15m\"\ncooldown = \"5m\"\n");
+    s.w.approved("ledger_done", "{}", r#"{"n":1}"#);
+    let doc = s.run(&[]).ok().json();
+    assert!(
+        doc.get("paused_until").is_none(),
+        "one action is the limit: {doc}"
+    );
+    // Erased from the registry, the action is still in the sidecar's window: the next one
+    // makes two, over the limit.
+    s.w.sql("DELETE FROM attempts; DELETE FROM claims;");
+    let next = s.w.approved("ledger_done", "{}", r#"{"n":2}"#);
+    let doc = s.run(&[]).ok().json();
+    assert_eq!(outcome_of(&doc, &next)["outcome"], "executed");
+    assert!(
+        doc["paused_until"].is_i64(),
+        "the erased action no longer counted: {doc}"
+    );
+}
