@@ -152,6 +152,13 @@ fn every_non_delegable_kind_and_every_configured_extra_is_refused_for_good() {
         assert_eq!(s.w.status(id), "terminal_unrecoverable", "{kind}");
         assert_eq!(s.attempts(id), "execute:skipped", "{kind}");
         assert_eq!(
+            s.w.query(&format!(
+                "SELECT completed_at IS NOT NULL FROM drafts WHERE draft_id = '{id}'"
+            )),
+            "1",
+            "{kind}: a refusal completes the draft"
+        );
+        assert_eq!(
             s.last_error(id),
             "kind is on the non-delegable refusal list",
             "{kind}"
@@ -748,10 +755,16 @@ fn concurrent_runs_dispatch_each_draft_exactly_once() {
     // A limit no run can reach: what holds here must be the claim, not the cutout.
     let s = Setup::with_handler("sleep 0.02", &thermal_config(1000));
     let ids = s.ledger(24);
+    // Refused drafts too: a refusal is a move that can lose the race like a claim.
+    let refused: Vec<String> = (0..8)
+        .map(|i| {
+            s.w.approved("venture_kill", "{}", &format!(r#"{{"n":{i}}}"#))
+        })
+        .collect();
     let children: Vec<Child> = (0..6)
         .map(|i| spawn_run(&s, &s.w.path(&format!("state-{i}")), "100"))
         .collect();
-    let mut executed: HashMap<String, usize> = HashMap::new();
+    let mut ended: HashMap<String, Vec<String>> = HashMap::new();
     let mut lost: HashMap<String, usize> = HashMap::new();
     let mut processed = 0;
     for child in children {
@@ -769,8 +782,10 @@ fn concurrent_runs_dispatch_each_draft_exactly_once() {
         for r in results {
             let id = r["draft_id"].as_str().expect("draft_id").to_owned();
             match r["outcome"].as_str() {
-                Some("executed") => *executed.entry(id).or_insert(0) += 1,
                 Some("lost_race") => *lost.entry(id).or_insert(0) += 1,
+                Some(outcome @ ("executed" | "refused_non_delegable")) => {
+                    ended.entry(id).or_default().push(outcome.to_owned());
+                }
                 other => panic!("unexpected outcome {other:?}: {r}"),
             }
         }
@@ -778,19 +793,24 @@ fn concurrent_runs_dispatch_each_draft_exactly_once() {
     let dispatched = s.dispatches();
     assert_eq!(dispatched.unattributed, 0);
     for id in &ids {
-        assert_eq!(
-            executed.get(id),
-            Some(&1),
-            "{id} executed once across the runs"
-        );
+        assert_eq!(ended.get(id), Some(&vec!["executed".to_owned()]), "{id}");
         assert_eq!(dispatched.of(id), 1, "{id}");
         assert_eq!(s.w.status(id), "completed");
         assert_eq!(s.attempts(id), "verify:ok,execute:ok", "{id}");
     }
-    // A lost race is a draft another run executed, and every result is one or the other.
-    assert!(lost.keys().all(|id| executed.contains_key(id)), "{lost:?}");
+    for id in &refused {
+        assert_eq!(
+            ended.get(id),
+            Some(&vec!["refused_non_delegable".to_owned()]),
+            "{id}"
+        );
+        assert_eq!(s.w.status(id), "terminal_unrecoverable");
+        assert_eq!(s.attempts(id), "execute:skipped", "{id}: recorded once");
+    }
+    // A lost race is a draft another run ended, and every result is one or the other.
+    assert!(lost.keys().all(|id| ended.contains_key(id)), "{lost:?}");
     let lost_races: usize = lost.values().sum();
-    assert_eq!(processed, ids.len() + lost_races);
+    assert_eq!(processed, ids.len() + refused.len() + lost_races);
     println!("{lost_races} lost races");
 }
 
