@@ -595,18 +595,33 @@ fn a_sidecar_older_than_the_attempts_table_is_not_trusted() {
 #[test]
 fn the_summary_keeps_running_totals() {
     let s = Setup::new("");
+    // Every kind of ending, in each of two runs, so each total has to add up.
+    let tampered = |s: &Setup| {
+        let id = s.w.approved("ledger_done", "{}", r#"{"n":"t"}"#);
+        s.w.sql(&format!(
+            "UPDATE drafts SET payload_json = '{{}}' WHERE draft_id = '{id}'"
+        ));
+    };
     s.ledger(2);
+    s.w.approved("venture_kill", "{}", "{}");
+    tampered(&s);
     s.run(&[]).ok();
     s.w.approved("social_post", "{}", "{}");
+    s.w.approved("venture_kill", "{}", r#"{"n":2}"#);
+    tampered(&s);
     s.run(&[]).ok();
     s.run(&[]).ok();
     let summary: Value =
         serde_json::from_slice(&fs::read(s.w.state.join("last-run.json")).expect("summary"))
             .expect("JSON");
     assert_eq!(summary["status"], "idle");
-    assert_eq!(summary["totals"]["cycles"], 3);
-    assert_eq!(summary["totals"]["executed"], 2);
-    assert_eq!(summary["totals"]["execute_failed"], 1);
+    let totals = &summary["totals"];
+    assert_eq!(totals["cycles"], 3, "{totals}");
+    assert_eq!(totals["processed"], 7, "{totals}");
+    assert_eq!(totals["executed"], 2, "{totals}");
+    assert_eq!(totals["execute_failed"], 1, "{totals}");
+    assert_eq!(totals["verify_failed"], 2, "{totals}");
+    assert_eq!(totals["refused_non_delegable"], 2, "{totals}");
     assert_eq!(mode(&s.w.state.join("last-run.json")), 0o600);
 }
 
