@@ -22,6 +22,7 @@ mod harness;
 mod install;
 mod journal;
 mod limits;
+mod mail;
 mod manual;
 mod many_hosts;
 mod messages;

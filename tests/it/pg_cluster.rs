@@ -34,7 +34,7 @@ fn a_claimer_on_another_host_is_seen_alive_while_its_session_holds_the_draft() {
     let mut run = s.run(&[]);
     run.cmd.stdout(Stdio::null()).stderr(Stdio::null());
     let mut child = run.cmd.spawn().expect("spawn run");
-    wait_for("the dispatch", || !s.calls().is_empty());
+    wait_for("the dispatch", || s.started() > 0);
     // As another host records it: no process lookup can tell from here.
     s.w.sql(&format!(
         "UPDATE claims SET host = 'other-host.example', pid = 1 WHERE draft_id = '{id}'"
@@ -120,7 +120,7 @@ fn a_run_whose_database_session_is_killed_mid_dispatch_records_the_outcome_on_a_
     let mut run = s.run(&[]);
     run.cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let child = run.cmd.spawn().expect("spawn run");
-    wait_for("the first dispatch", || !s.calls().is_empty());
+    wait_for("the first dispatch", || s.started() > 0);
     let killed = s.w.query(
         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
           WHERE datname = current_database() AND application_name = 'inbox-exec'",

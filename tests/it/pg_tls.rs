@@ -190,7 +190,7 @@ fn sslmode_require_verify_ca_and_verify_full_with_a_ca_file() {
     let pki = pki();
     let cluster = match Cluster::start(&pki, "trust") {
         Ok(c) => c,
-        Err(reason) => return skip("postgres-server-binaries", &reason),
+        Err(reason) => return skip("postgres", &reason),
     };
     let w = World::new();
     w.cmd(&["keygen"]).ok();
@@ -256,7 +256,7 @@ fn the_password_comes_from_the_password_file_or_pgpass_and_never_from_the_url() 
     let pki = pki();
     let cluster = match Cluster::start(&pki, "scram-sha-256") {
         Ok(c) => c,
-        Err(reason) => return skip("postgres-server-binaries", &reason),
+        Err(reason) => return skip("postgres", &reason),
     };
     cluster
         .admin()
@@ -355,7 +355,7 @@ fn an_outcome_the_vanished_database_could_not_take_is_journalled_and_recorded_wh
     let pki = pki();
     let cluster = match Cluster::start(&pki, "trust") {
         Ok(c) => c,
-        Err(reason) => return skip("postgres-server-binaries", &reason),
+        Err(reason) => return skip("postgres", &reason),
     };
     let mut w = World::new();
     w.db_url = Some(format!(
@@ -370,7 +370,7 @@ fn an_outcome_the_vanished_database_could_not_take_is_journalled_and_recorded_wh
     run.cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let child = run.cmd.spawn().expect("spawn run");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while s.calls().is_empty() {
+    while s.started() == 0 {
         assert!(
             std::time::Instant::now() < deadline,
             "the handler never started"

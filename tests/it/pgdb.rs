@@ -2,8 +2,6 @@
 //! parallel on one server. The server comes from `INBOX_EXEC_TEST_POSTGRES` (default: the
 //! local one, as the `postgres` role); without a server the test is skipped, visibly.
 
-use std::io::Write as _;
-
 /// The server tests create their databases on.
 pub fn server_url() -> String {
     std::env::var("INBOX_EXEC_TEST_POSTGRES")
@@ -12,19 +10,11 @@ pub fn server_url() -> String {
         .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
-/// Says that a test was skipped and why, straight to stderr (the test harness captures
-/// `eprintln!`, and a silent skip reads as a pass). With `INBOX_EXEC_NO_SKIP=1` a skip is a
-/// failure unless `need` is listed in `INBOX_EXEC_ALLOWED_SKIPS`.
+/// Says that the running test was skipped and why ([`crate::harness::skip`], named after the
+/// test thread, which is the test's path).
 pub fn skip(need: &str, reason: &str) {
     let test = std::thread::current().name().unwrap_or("a test").to_owned();
-    let line = format!("SKIPPED {test}: needs {need} ({reason})\n");
-    let strict = std::env::var("INBOX_EXEC_NO_SKIP").is_ok_and(|v| v == "1");
-    let allowed = std::env::var("INBOX_EXEC_ALLOWED_SKIPS")
-        .is_ok_and(|list| list.split([',', ' ']).any(|n| n == need));
-    if strict && !allowed {
-        panic!("{}", line.trim_end());
-    }
-    let _ = std::io::stderr().write_all(line.as_bytes());
+    crate::harness::skip(&test, need, reason);
 }
 
 /// A database of its own for one test.
