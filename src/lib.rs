@@ -23,6 +23,7 @@ pub mod outbox;
 pub mod process;
 pub mod registry;
 pub mod report;
+pub mod sink;
 pub mod statefile;
 pub mod stuck;
 pub mod summary;
@@ -31,10 +32,13 @@ pub mod thermal;
 use cli::{Cli, Command, DraftCommand};
 use config::{Config, HostEnv};
 use report::Output;
+use sink::Sink;
 
 /// Runs one command. Completions and the man page need no configuration, so they work on a
-/// bare machine; everything else resolves the configuration first.
-pub fn run(cli: &Cli, env: &HostEnv) -> anyhow::Result<Output> {
+/// bare machine; everything else resolves the configuration first. Most commands return what
+/// the edge prints; those whose report grows with the registry (`verify`) write it to `sink`
+/// as they go and return [`Output::written`].
+pub fn run(cli: &Cli, env: &HostEnv, sink: &mut Sink<'_>) -> anyhow::Result<Output> {
     match &cli.command {
         Command::Completions(args) => return Ok(man::completions(args.shell)),
         Command::Man => return Ok(man::page()),
@@ -50,7 +54,9 @@ pub fn run(cli: &Cli, env: &HostEnv) -> anyhow::Result<Output> {
         Command::Cancel(args) => commands::cancel::run(&config, args, now),
         Command::Expire => commands::expire::run(&config, now),
         Command::Show(args) => commands::show::run(&config, args, now),
-        Command::Verify(args) => commands::verify::run(&config, args, now),
+        Command::Verify(args) => {
+            commands::verify::run(&config, args, now, sink).map(Output::written)
+        }
         Command::Run(args) => commands::run::run(&config, args, env),
         Command::Reconcile(args) => commands::reconcile::run(&config, args, now),
         Command::Status(args) => commands::status::run(&config, args, now),

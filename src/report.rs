@@ -18,6 +18,8 @@ pub struct Output {
     pub outcome: Outcome,
     /// An error to report after the output (with `Outcome::Failed`).
     pub error: Option<String>,
+    /// Whether the command already wrote its output through a [`Sink`](crate::sink::Sink).
+    pub written: bool,
 }
 
 impl Output {
@@ -28,6 +30,19 @@ impl Output {
             json: serde_json::to_value(json).expect("report types always serialize"),
             outcome: Outcome::Done,
             error: None,
+            written: false,
+        }
+    }
+
+    /// The output of a command that wrote it as it went, through a
+    /// [`Sink`](crate::sink::Sink): nothing is left to print but the outcome.
+    pub fn written(outcome: Outcome) -> Output {
+        Output {
+            text: String::new(),
+            json: serde_json::Value::Null,
+            outcome,
+            error: None,
+            written: true,
         }
     }
 
@@ -48,7 +63,9 @@ impl Output {
 
     /// What to print, as chosen by `--json`; `color` paints outcome words for a terminal.
     pub fn render(&self, json: bool, color: bool) -> String {
-        if json {
+        if self.written {
+            String::new()
+        } else if json {
             let mut s = serde_json::to_string_pretty(&self.json).expect("a Value serializes");
             s.push('\n');
             s
@@ -63,7 +80,7 @@ impl Output {
 /// Colours the first word of each line when it is an outcome or status word: green for
 /// done, red for failures, yellow for what needs a look. Escape codes take no width, so
 /// tables stay aligned.
-fn paint(text: &str) -> String {
+pub fn paint(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 64);
     for line in text.split_inclusive('\n') {
         let indent = line.len() - line.trim_start().len();

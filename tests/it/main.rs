@@ -19,3 +19,4 @@ mod security;
 mod settle;
 mod stage;
 mod thermal;
+mod verify;
