@@ -4,7 +4,6 @@
 use std::path::Path;
 
 use crate::config::ThermalConfig;
-use crate::dispatch::child::tail;
 use crate::process::Liveness;
 use crate::registry::Executing;
 use crate::report::{ago, span};
@@ -48,7 +47,7 @@ impl Alert {
             "It was refused before its handler ran (nothing was done)"
         };
         Alert {
-            what: format!("draft {id} failed: {}", tail(reason, 120)),
+            what: format!("draft {id} failed: {}", head(reason, 120)),
             body: format!(
                 "Draft {id} (kind {kind}) failed. {what}:\n\n  {reason}\n\nIt was marked completed_with_error. No retry: if the action is still wanted, check what happened (`inbox-exec show {id}`), then sign and approve a new draft."
             ),
@@ -64,7 +63,7 @@ impl Alert {
                 thermal.in_window(now, cfg),
                 humantime::format_duration(cfg.window),
                 cfg.max_actions,
-                thermal.paused_until,
+                crate::report::date(thermal.paused_until),
                 humantime::format_duration(cfg.cooldown),
             ),
         }
@@ -139,5 +138,30 @@ impl Alert {
                 e.id,
             ),
         }
+    }
+}
+
+/// The start of `text` for a subject: its first non-empty line, cut at the end to at most
+/// `max` characters, with `…` when anything was left out. A failure's first line says what
+/// failed; its last is often a stack frame.
+fn head(text: &str, max: usize) -> String {
+    let text = text.trim();
+    let first = text.lines().next().unwrap_or_default().trim_end();
+    let mut out: String = first.chars().take(max).collect();
+    if out.len() < text.len() {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::head;
+
+    #[test]
+    fn a_subject_keeps_the_start_of_the_reason() {
+        assert_eq!(head("exit 3: boom\nsecond", 120), "exit 3: boom…");
+        assert_eq!(head("short", 120), "short");
+        assert_eq!(head(&"x".repeat(10), 4), "xxxx…");
     }
 }

@@ -41,13 +41,14 @@ pub enum OpenError {
         /// The limit.
         max: u64,
     },
-    /// Any other failure to open or read it.
-    #[error("{path}: {source}")]
+    /// Any other failure to open or read it. The cause is part of the message and not a
+    /// `source`, so a chain that wraps this error prints it once.
+    #[error("{path}: {error}")]
     Io {
         /// The path.
         path: PathBuf,
         /// The I/O error.
-        source: io::Error,
+        error: io::Error,
     },
 }
 
@@ -109,7 +110,7 @@ pub fn check_regular(path: &Path, links: Links) -> Result<Option<Metadata>, Open
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(OpenError::Io {
             path: path.to_owned(),
-            source,
+            error: source,
         }),
     }
 }
@@ -143,13 +144,13 @@ pub fn open_with(
             check_regular(path, links)?;
             return Err(OpenError::Io {
                 path: path.to_owned(),
-                source,
+                error: source,
             });
         }
     };
     let meta = file.metadata().map_err(|source| OpenError::Io {
         path: path.to_owned(),
-        source,
+        error: source,
     })?;
     if !meta.is_file() {
         return Err(OpenError::NotRegular {
@@ -188,7 +189,7 @@ pub fn read_regular(
         .read_to_end(&mut bytes)
         .map_err(|source| OpenError::Io {
             path: path.to_owned(),
-            source,
+            error: source,
         })?;
     if bytes.len() as u64 > max {
         return Err(too_large(bytes.len() as u64));

@@ -94,7 +94,7 @@ pub enum JournalError {
         why: String,
     },
     /// It could not be written.
-    #[error("cannot write the outcome journal {path}: {source}")]
+    #[error("cannot write the outcome journal {path}")]
     Write {
         /// The journal.
         path: String,

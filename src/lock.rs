@@ -34,7 +34,7 @@ impl RunLock {
         )?;
         RunLock::try_lock(file).map_err(|source| OpenError::Io {
             path: path.to_owned(),
-            source,
+            error: source,
         })
     }
 
@@ -49,7 +49,7 @@ impl RunLock {
         let (file, _) = fsutil::open_regular(path, Links::Follow)?;
         RunLock::try_lock(file).map_err(|source| OpenError::Io {
             path: path.to_owned(),
-            source,
+            error: source,
         })
     }
 

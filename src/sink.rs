@@ -6,9 +6,9 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::report::{paint, printable};
+use crate::report::{printable, styled};
 
-/// Where a streaming command writes, and in which form (`--json`, colour).
+/// Where a streaming command writes, and in which form (`--json`, colour, the journal).
 ///
 /// With `--json` the elements form one array laid out as `to_string_pretty` would lay out
 /// the whole array. The array is opened by its first element, so a command that fails
@@ -18,17 +18,20 @@ pub struct Sink<'a> {
     out: &'a mut dyn Write,
     json: bool,
     color: bool,
+    journal: bool,
     elements: u64,
 }
 
 impl<'a> Sink<'a> {
-    /// A sink writing to `out`: JSON elements with `json`, lines for people otherwise, their
-    /// outcome words painted with `color`.
-    pub fn new(out: &'a mut dyn Write, json: bool, color: bool) -> Self {
+    /// A sink writing to `out`: JSON elements with `json`, lines for people otherwise,
+    /// dressed as [`Output::render`](crate::report::Output::render) dresses text for `color`
+    /// and `journal`.
+    pub fn new(out: &'a mut dyn Write, json: bool, color: bool, journal: bool) -> Self {
         Sink {
             out,
             json,
             color,
+            journal,
             elements: 0,
         }
     }
@@ -43,10 +46,8 @@ impl<'a> Sink<'a> {
     pub fn line(&mut self, text: &str) -> io::Result<()> {
         let mut line = printable(text).into_owned();
         line.push('\n');
-        if self.color {
-            line = paint(&line);
-        }
-        self.out.write_all(line.as_bytes())
+        self.out
+            .write_all(styled(&line, self.color, self.journal).as_bytes())
     }
 
     /// Writes the next element of the JSON array.
@@ -141,7 +142,7 @@ mod tests {
             serde_json::json!({"a": null}),
         ];
         let mut out = Vec::new();
-        let mut sink = Sink::new(&mut out, true, false);
+        let mut sink = Sink::new(&mut out, true, false, false);
         for v in &values {
             sink.element(v).expect("write");
         }
@@ -151,14 +152,16 @@ mod tests {
         assert_eq!(String::from_utf8(out).expect("utf8"), whole);
 
         let mut out = Vec::new();
-        Sink::new(&mut out, true, false).end_array().expect("write");
+        Sink::new(&mut out, true, false, false)
+            .end_array()
+            .expect("write");
         assert_eq!(out, b"[]\n");
     }
 
     #[test]
     fn an_array_cut_short_is_not_a_json_document() {
         let mut out = Vec::new();
-        let mut sink = Sink::new(&mut out, true, false);
+        let mut sink = Sink::new(&mut out, true, false, false);
         sink.element(&serde_json::json!({"a": 1})).expect("write");
         assert!(serde_json::from_slice::<serde_json::Value>(&out).is_err());
     }
@@ -166,7 +169,7 @@ mod tests {
     #[test]
     fn lines_show_control_characters_and_paint_outcome_words() {
         let mut out = Vec::new();
-        let mut sink = Sink::new(&mut out, false, true);
+        let mut sink = Sink::new(&mut out, false, true, false);
         sink.line("FAILED  01X  bad\u{1b}[2J\nline").expect("write");
         assert_eq!(
             String::from_utf8(out).expect("utf8"),

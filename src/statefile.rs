@@ -39,9 +39,7 @@ pub fn read(path: &Path) -> Contents {
         Err(OpenError::TooLarge { len, max, .. }) => Contents::Unusable(format!(
             "it is {len} bytes, too large to be ours (at most {max})"
         )),
-        Err(OpenError::Io { source, .. }) => {
-            Contents::Unusable(format!("cannot read it ({source})"))
-        }
+        Err(OpenError::Io { error, .. }) => Contents::Unusable(format!("cannot read it ({error})")),
     }
 }
 

@@ -40,21 +40,27 @@ struct Summary<'a> {
     totals: Totals,
 }
 
-/// Records a cycle that stopped on an error in the summary, so `status --check` sees it.
+/// Records a cycle that stopped on an error in the summary, so `status --check` sees it, and
+/// returns the failed report with the running totals (`None` when they could not be written).
 /// Best effort: the error itself is what the caller reports.
-pub fn record_failure(state_dir: &Path, error: &str, now: i64) {
-    if !state_dir.is_dir() {
-        return;
-    }
+pub fn record_failure(state_dir: &Path, error: &str, now: i64) -> (CycleReport, Option<Totals>) {
     let mut report = CycleReport::new(RunStatus::Failed, false);
     report.error = Some(error.to_owned());
-    if let Err(e) = write(state_dir, &report, now) {
-        log::warn!("the failure could not be recorded either: {e:#}");
+    if !state_dir.is_dir() {
+        return (report, None);
+    }
+    match write(state_dir, &report, now) {
+        Ok(totals) => (report, Some(totals)),
+        Err(e) => {
+            log::warn!("the failure could not be recorded either: {e:#}");
+            (report, None)
+        }
     }
 }
 
-/// Writes the summary of `report`, adding it to the running totals found in the previous one.
-pub fn write(state_dir: &Path, report: &CycleReport, now: i64) -> anyhow::Result<()> {
+/// Writes the summary of `report`, adding it to the running totals found in the previous one;
+/// returns the new totals.
+pub fn write(state_dir: &Path, report: &CycleReport, now: i64) -> anyhow::Result<Totals> {
     let path = &state_dir.join(SUMMARY_FILE);
     let mut totals = match statefile::read(path) {
         Contents::Missing => Totals::default(),
@@ -92,14 +98,15 @@ pub fn write(state_dir: &Path, report: &CycleReport, now: i64) -> anyhow::Result
     let summary = Summary {
         finished_at: now,
         report,
-        totals,
+        totals: totals.clone(),
     };
     let mut bytes = serde_json::to_vec_pretty(&summary).expect("plain data serializes");
     bytes.push(b'\n');
     // A symlink planted at the summary's name is replaced, never followed: rename swaps
     // the directory entry itself.
     statefile::write_atomic(path, &bytes)
-        .with_context(|| format!("writing the run summary {}", path.display()))
+        .with_context(|| format!("writing the run summary {}", path.display()))?;
+    Ok(totals)
 }
 
 /// The last run's summary without its per-draft results, for `status`: `Ok(None)` when there

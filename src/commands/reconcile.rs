@@ -5,7 +5,7 @@ use anyhow::{Context as _, bail};
 use serde_json::json;
 
 use crate::cli::{ReconcileAction, ReconcileArgs, Resolution, ResolveArgs};
-use crate::config::{Config, parse_duration};
+use crate::config::Config;
 use crate::process::{Liveness, liveness, this_process};
 use crate::registry::{self, AttemptKind, AttemptOutcome, Executing, MoveFields, OpenMode, Status};
 use crate::report::{Output, ago, span, table};
@@ -16,14 +16,10 @@ pub fn run(config: &Config, args: &ReconcileArgs, now: i64) -> anyhow::Result<Ou
     if let Some(ReconcileAction::Resolve(resolve_args)) = &args.action {
         return resolve(config, resolve_args, now);
     }
-    let older = match &args.older_than {
-        Some(text) => {
-            i64::try_from(parse_duration(text, "--older-than")?.as_secs()).unwrap_or(i64::MAX)
-        }
-        None => 0,
-    };
-    let mut reg = registry::open(&config.db, OpenMode::Existing)
-        .with_context(|| format!("opening registry {}", config.db.display()))?;
+    let older = args
+        .older_than
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let mut reg = registry::open_named(&config.db, OpenMode::Existing)?;
     let rows = reg
         .executing(now.saturating_sub(older))
         .context("listing drafts in executing")?;
@@ -119,8 +115,7 @@ fn resolve(config: &Config, args: &ResolveArgs, now: i64) -> anyhow::Result<Outp
     if args.url.is_some() && to != Status::Completed {
         bail!("--url goes with --as completed only");
     }
-    let mut reg = registry::open(&config.db, OpenMode::Existing)
-        .with_context(|| format!("opening registry {}", config.db.display()))?;
+    let mut reg = registry::open_named(&config.db, OpenMode::Existing)?;
     registry::find(&mut *reg, id)?.require(Status::Executing, "reconciled")?;
     let claim = reg.executing(i64::MAX)?.into_iter().find(|e| e.id == id);
     if !args.force {
@@ -131,6 +126,7 @@ fn resolve(config: &Config, args: &ResolveArgs, now: i64) -> anyhow::Result<Outp
         executed_url: args.url.as_deref(),
         last_error: (to != Status::Completed).then_some(reason.as_str()),
         completed: true,
+        ..MoveFields::default()
     };
     let moved = registry::write(&mut *reg, |w| {
         let moved = w.transition(id, Status::Executing, to, &fields, now)?;

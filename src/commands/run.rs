@@ -13,7 +13,7 @@ use crate::cycle_report::{CycleReport, DraftResult, RunStatus};
 use crate::dispatch::{ChildEnv, Handlers};
 use crate::executor::{Cycle, RunOptions};
 use crate::notify::Mailer;
-use crate::report::{Output, ago, table};
+use crate::report::{Output, ago, date, table};
 
 /// Runs one cycle. The alerts it wrote to the outbox are sent at the end, whatever happened.
 pub fn run(config: &Config, args: &RunArgs, env: &HostEnv) -> anyhow::Result<Output> {
@@ -86,7 +86,8 @@ fn run_text(report: &CycleReport, now: i64) -> String {
     }
     if let Some(until) = report.paused_until {
         text.push_str(&format!(
-            "paused: thermal cutout in force until {until} ({})\n",
+            "paused: thermal cutout in force until {} ({})\n",
+            date(until),
             ago(until, now)
         ));
     }

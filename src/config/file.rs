@@ -44,6 +44,7 @@ pub(super) struct FileConfig {
 pub(super) struct FileRun {
     pub(super) batch: Option<u16>,
     pub(super) stuck_after: Option<String>,
+    pub(super) metrics_file: Option<PathBuf>,
 }
 
 /// `[thermal]`.

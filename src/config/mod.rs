@@ -6,6 +6,7 @@
 //! Clap types stop here; the rest of the program sees only `Config`.
 
 mod file;
+pub mod keys;
 #[cfg(test)]
 mod tests;
 
@@ -55,9 +56,10 @@ pub const DEFAULT_UNDELIVERED_AFTER: Duration = Duration::from_secs(60 * 60);
 /// Why the configuration could not be assembled. Each message names the file or the key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The config file is missing, not a regular file, unreadable, or far too large.
+    /// The config file is missing, not a regular file, unreadable, or far too large. Its
+    /// message holds the cause, so it is not linked as a source (which would print it twice).
     #[error("config {0}")]
-    File(#[from] crate::fsutil::OpenError),
+    File(crate::fsutil::OpenError),
     /// Group or others may write the config: whoever can would choose our handlers.
     #[error(
         "config {path} is writable by group or others (mode {mode:04o}): run `chmod go-w {path}`"
@@ -102,6 +104,12 @@ pub enum ConfigError {
         /// The flag that sets it.
         flag: &'static str,
     },
+}
+
+impl From<crate::fsutil::OpenError> for ConfigError {
+    fn from(e: crate::fsutil::OpenError) -> ConfigError {
+        ConfigError::File(e)
+    }
 }
 
 /// What the process knows of its environment, gathered once at the edge.
@@ -202,6 +210,8 @@ pub struct Config {
     pub batch: u16,
     /// A draft claimed longer ago than this is stuck: `run` alerts once, `status` reports it.
     pub stuck_after: Duration,
+    /// `[run] metrics_file`: the Prometheus textfile each run rewrites, if any.
+    pub metrics_file: Option<PathBuf>,
     /// The thermal cutout.
     pub thermal: ThermalConfig,
     /// Non-delegable kinds: the built-in list plus `[refuse] extra_kinds`.
@@ -269,11 +279,7 @@ impl Config {
                 .join(DEFAULT_STATE_DIR),
         };
         let ttl = match (&args.ttl, &file.ttl) {
-            (Some(t), _) => at_least_a_second(
-                parse_duration(t, "--ttl / INBOX_EXEC_TTL")?,
-                "--ttl / INBOX_EXEC_TTL",
-                defeats("ttl"),
-            )?,
+            (Some(t), _) => at_least_a_second(*t, "--ttl / INBOX_EXEC_TTL", defeats("ttl"))?,
             (None, Some(t)) => src.duration(Some(t.clone()), "ttl", DEFAULT_TTL)?,
             (None, None) => DEFAULT_TTL,
         };
@@ -282,6 +288,7 @@ impl Config {
             Command::Run(run) => run.batch,
             _ => None,
         };
+        let metrics_file = file.run.metrics_file.clone().map(|p| src.resolve(p));
         let (batch, stuck_after) = run(&src, file.run, batch_flag)?;
         let thermal = thermal(&src, file.thermal)?;
         let non_delegable = refuse(&src, file.refuse)?;
@@ -302,6 +309,7 @@ impl Config {
             keys,
             batch,
             stuck_after,
+            metrics_file,
             thermal,
             non_delegable,
             github,

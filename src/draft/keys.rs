@@ -32,7 +32,7 @@ pub enum KeyError {
     )]
     Missing(PathBuf),
     /// The key file could not be read.
-    #[error("cannot read HMAC key {path}: {source}")]
+    #[error("cannot read HMAC key {path}")]
     Unreadable {
         /// The key file.
         path: PathBuf,
@@ -87,7 +87,7 @@ pub enum KeyError {
     )]
     Exists(PathBuf),
     /// `keygen` could not create the key.
-    #[error("cannot create HMAC key {path}: {source}")]
+    #[error("cannot create HMAC key {path}")]
     Create {
         /// The key file.
         path: PathBuf,
@@ -167,7 +167,7 @@ pub fn load_key(path: &Path) -> Result<Key, KeyError> {
                 kind,
             });
         }
-        Err(OpenError::Io { source, .. }) => return Err(unreadable(source)),
+        Err(OpenError::Io { error, .. }) => return Err(unreadable(error)),
         Err(other) => return Err(unreadable(io::Error::other(other.to_string()))),
     };
     let mode = meta.permissions().mode() & 0o7777;

@@ -254,6 +254,7 @@ fn record_outcome(w: &mut dyn Transaction, o: &Unrecorded) -> Result<(), Registr
         executed_url: o.executed_url.as_deref(),
         last_error: o.reason.as_deref(),
         completed: true,
+        ..MoveFields::default()
     };
     if !w.transition(&o.draft_id, Status::Executing, to, &fields, o.at)? {
         log::warn!(

@@ -24,6 +24,7 @@ use crate::draft::{KeyRing, SqlValue, VerifyError, verify};
 use crate::fsutil::OpenError;
 use crate::journal::{self, Unrecorded};
 use crate::lock::{LOCK_FILE, RunLock};
+use crate::metrics;
 use crate::notify::{Mail, Mailer};
 use crate::outbox;
 use crate::process::{liveness, this_process};
@@ -106,12 +107,14 @@ impl<'a> Cycle<'a> {
             return Ok(CycleReport::new(RunStatus::Skipped, false));
         };
         // The registry's own lock: two state directories on one registry never run at once.
+        let mut snapshot = None;
         let cycle = match self.open_locked(mode) {
             Ok(Some(mut locked)) => {
                 let cycle = self.cycle(&mut *locked.registry, &state_dir, opts);
                 // Whatever happened to the cycle, the alerts it committed go out now: under the
                 // lock (two runs never send one alert twice), before the summary says it ended.
                 self.deliver(&mut *locked.registry);
+                snapshot = self.snapshot(&mut *locked.registry);
                 cycle
             }
             Ok(None) => {
@@ -128,21 +131,55 @@ impl<'a> Cycle<'a> {
             Err(e) => {
                 // Still under the lock, so the summary's running totals cannot race another
                 // run's: `status --check` sees the failure.
-                summary::record_failure(&state_dir, &format!("{e:#}"), (self.clock)());
+                let now = (self.clock)();
+                let (failed, totals) = summary::record_failure(&state_dir, &format!("{e:#}"), now);
+                self.write_metrics(&failed, totals.as_ref(), snapshot.as_ref(), now);
                 return Err(e);
             }
         };
-        if let Err(e) = summary::write(&state_dir, &report, (self.clock)()) {
-            report.summary_error = Some(format!(
-                "{e:#} (the drafts above were processed and their outcomes recorded)"
-            ));
-        }
+        let now = (self.clock)();
+        let totals = match summary::write(&state_dir, &report, now) {
+            Ok(totals) => Some(totals),
+            Err(e) => {
+                report.summary_error = Some(format!(
+                    "{e:#} (the drafts above were processed and their outcomes recorded)"
+                ));
+                None
+            }
+        };
+        self.write_metrics(&report, totals.as_ref(), snapshot.as_ref(), now);
         Ok(report)
+    }
+
+    /// The registry's state for the metrics file, when one is configured.
+    fn snapshot(&self, registry: &mut dyn Registry) -> Option<metrics::Snapshot> {
+        self.config.metrics_file.as_ref()?;
+        metrics::Snapshot::read(registry, self.config, (self.clock)())
+            .map_err(|e| log::error!("reading the registry for the metrics file: {e:#}"))
+            .ok()
+    }
+
+    /// Rewrites `[run] metrics_file`, if configured. A failure is logged, not fatal: the
+    /// drafts are recorded, and a monitor sees the file go stale.
+    fn write_metrics(
+        &self,
+        report: &CycleReport,
+        totals: Option<&summary::Totals>,
+        snapshot: Option<&metrics::Snapshot>,
+        now: i64,
+    ) {
+        let Some(path) = &self.config.metrics_file else {
+            return;
+        };
+        let text = metrics::render(report, totals, snapshot, now);
+        if let Err(e) = metrics::write(path, &text) {
+            log::error!("cannot write the metrics file {}: {e}", path.display());
+        }
     }
 
     fn open_registry(&self, mode: OpenMode) -> anyhow::Result<Box<dyn Registry>> {
         let db = &self.config.db;
-        registry::open(db, mode).with_context(|| format!("opening registry {}", db.display()))
+        registry::open_named(db, mode)
     }
 
     /// The registry under a lock on its file; `None` when another run holds it.

@@ -69,8 +69,9 @@ pub enum RegistryError {
         /// The value found.
         value: String,
     },
-    /// Filesystem trouble around the database file.
-    #[error("{path}: {source}")]
+    /// Filesystem trouble around the database file. The cause is the source, printed once
+    /// by whoever prints the chain.
+    #[error("cannot create or open {path}")]
     Io {
         /// The file or directory.
         path: PathBuf,
@@ -115,6 +116,50 @@ pub fn open(db: &Path, mode: OpenMode) -> Result<Box<dyn Registry>, RegistryErro
     // The one place a second backend branches off: `postgres://` URLs (DESIGN.md §3b) will be
     // told apart from SQLite paths here, before any file is touched.
     Ok(Box::new(sqlite::Sqlite::open(db, mode)?))
+}
+
+impl RegistryError {
+    /// Whether the message already names the registry's file, so a caller adds no context
+    /// that would name it again.
+    pub fn names_file(&self) -> bool {
+        matches!(
+            self,
+            RegistryError::Missing(_)
+                | RegistryError::File(_)
+                | RegistryError::HardLinked { .. }
+                | RegistryError::NotADatabase(_)
+                | RegistryError::Io { .. }
+                | RegistryError::ReadOnly { .. }
+                | RegistryError::Busy { .. }
+                | RegistryError::DiskFull { .. }
+        )
+    }
+}
+
+/// [`open`] for a command: an error names the registry exactly once, and a registry this
+/// call had to create (`OpenMode::Create` on first use) is reported once it exists, never
+/// before: a warning for a creation that then failed would be a lie.
+pub fn open_named(db: &Path, mode: OpenMode) -> anyhow::Result<Box<dyn Registry>> {
+    let existed = mode != OpenMode::Create || db.symlink_metadata().is_ok();
+    let registry = open(db, mode).map_err(|e| named(e, db))?;
+    if !existed {
+        log::warn!("created a new, empty registry {}", registry.location());
+    }
+    Ok(registry)
+}
+
+/// [`open`] for `init`: creating the registry is what was asked, so it says nothing about it.
+pub fn init(db: &Path) -> anyhow::Result<Box<dyn Registry>> {
+    open(db, OpenMode::Create).map_err(|e| named(e, db))
+}
+
+/// `e`, with the registry's name added when its message lacks it.
+fn named(e: RegistryError, db: &Path) -> anyhow::Error {
+    if e.names_file() {
+        e.into()
+    } else {
+        anyhow::Error::new(e).context(format!("registry {}", db.display()))
+    }
 }
 
 /// How `run` and `draft new` open the registry: only the default one may be created, on first
@@ -204,22 +249,23 @@ pub fn find(registry: &mut dyn Registry, id: &str) -> Result<DraftRow, Transitio
         })
 }
 
-/// Moves draft `id` from `from` to `to` for a command (`action` names the move, as a past
-/// participle, for the message); someone moving it first is a [`TransitionError::WrongStatus`].
+/// Moves draft `id` from `from` to `to` for a command, writing `fields` with the status
+/// (`action` names the move, as a past participle, for the message); someone moving it first
+/// is a [`TransitionError::WrongStatus`].
 pub fn move_draft(
     registry: &mut dyn Registry,
     id: &str,
     from: Status,
     to: Status,
+    fields: &MoveFields<'_>,
     action: &'static str,
     now: i64,
 ) -> Result<(), TransitionError> {
-    let moved = write(registry, |w| {
-        w.transition(id, from, to, &MoveFields::default(), now)
-    })
-    .map_err(|source| TransitionError::Update {
-        id: id.to_owned(),
-        source,
+    let moved = write(registry, |w| w.transition(id, from, to, fields, now)).map_err(|source| {
+        TransitionError::Update {
+            id: id.to_owned(),
+            source,
+        }
     })?;
     if moved {
         return Ok(());
@@ -585,6 +631,8 @@ pub struct MoveFields<'a> {
     pub last_error: Option<&'a str>,
     /// Sets `completed_at` to now.
     pub completed: bool,
+    /// Sets `approval_subject` when given (`approve --subject`): who or what approved it.
+    pub approval_subject: Option<&'a str>,
 }
 
 /// Whether `open` may create the database.

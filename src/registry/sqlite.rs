@@ -176,7 +176,6 @@ impl Sqlite {
                 if mode != OpenMode::Create {
                     return Err(RegistryError::Missing(path.to_owned()));
                 }
-                log::warn!("created a new, empty registry {}", path.display());
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                     fs::DirBuilder::new()
                         .recursive(true)
@@ -455,7 +454,8 @@ impl SqliteTransaction<'_> {
                      executed_url = COALESCE(?2, executed_url),
                      last_error   = COALESCE(?3, last_error),
                      completed_at = CASE WHEN ?4 THEN ?5 ELSE completed_at END,
-                     updated_at   = ?5
+                     updated_at   = ?5,
+                     approval_subject = COALESCE(?8, approval_subject)
                  WHERE {column} = ?6 AND status = ?7"
             ),
             params![
@@ -465,7 +465,8 @@ impl SqliteTransaction<'_> {
                 fields.completed,
                 now,
                 key,
-                from.as_str()
+                from.as_str(),
+                fields.approval_subject
             ],
         )?;
         Ok(changed == 1)

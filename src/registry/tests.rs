@@ -106,6 +106,7 @@ fn a_move_someone_else_made_first_names_the_status_found() {
         "a",
         Status::Pending,
         Status::Cancelled,
+        &MoveFields::default(),
         "cancelled",
         1,
     )
@@ -115,6 +116,7 @@ fn a_move_someone_else_made_first_names_the_status_found() {
         "a",
         Status::Pending,
         Status::Approved,
+        &MoveFields::default(),
         "approved",
         2,
     )

@@ -2,7 +2,9 @@
 
 mod alerts;
 mod capture;
+mod checks;
 mod columns;
+mod completion;
 mod conformance;
 mod docs;
 mod drafts;
@@ -12,6 +14,9 @@ mod harness;
 mod install;
 mod journal;
 mod limits;
+mod manual;
+mod messages;
+mod monitoring;
 mod operate;
 mod outbox;
 mod run;

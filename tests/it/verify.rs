@@ -267,15 +267,23 @@ fn a_key_failing_part_way_leaves_output_that_cannot_pass_for_whole() {
         "no count line after an error:\n{}",
         text.stdout
     );
-    // With ids, everything is verified before anything is written.
-    for json in [true, false] {
-        let mut args = vec!["verify", &expired, &fresh];
-        if json {
-            args.push("--json");
-        }
-        let done = w.cmd(&args).fails_with(&["chmod 600"]);
-        assert_eq!(done.stdout, "", "--json {json}");
-    }
+    // With ids, everything is verified before anything is written: no verdict comes out,
+    // only the error (with --json, its document, as for any command that fails).
+    let done = w
+        .cmd(&["verify", &expired, &fresh])
+        .fails_with(&["chmod 600"]);
+    assert_eq!(done.stdout, "");
+    let done = w
+        .cmd(&["verify", &expired, &fresh, "--json"])
+        .fails_with(&["chmod 600"]);
+    let doc = done.json();
+    assert!(
+        doc["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("chmod 600"))
+            && doc.get(0).is_none(),
+        "{doc}"
+    );
 }
 
 /// Runs `args` under GNU time; returns its peak RSS in KiB and what it printed.
