@@ -96,16 +96,6 @@ impl<W: Write> Pipe<W> {
             closed: false,
         }
     }
-
-    fn forgive(&mut self, result: io::Result<()>) -> io::Result<()> {
-        match result {
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
-                self.closed = true;
-                Ok(())
-            }
-            other => other,
-        }
-    }
 }
 
 impl<W: Write> Write for Pipe<W> {
@@ -126,8 +116,13 @@ impl<W: Write> Write for Pipe<W> {
         if self.closed {
             return Ok(());
         }
-        let result = self.inner.flush();
-        self.forgive(result)
+        match self.inner.flush() {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(())
+            }
+            other => other,
+        }
     }
 }
 
