@@ -236,7 +236,7 @@ fn a_wal_or_shm_that_is_not_a_regular_file_is_refused_without_hanging() {
             let done = bounded(s.run(&["--dry-run"]), "run --dry-run");
             named(&done, &[1], &name, odd, &format!("{suffix}, run --dry-run"));
             assert_eq!(
-                s.dispatches().len(),
+                s.calls_of("ledger").len(),
                 0,
                 "nothing may run ({suffix} {odd:?})"
             );

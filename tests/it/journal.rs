@@ -28,7 +28,7 @@ fn run_while_the_registry_is_locked(s: &Setup, id: &str) -> String {
     run.cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let child = run.cmd.spawn().expect("spawn run");
     let deadline = Instant::now() + Duration::from_secs(10);
-    while s.calls().is_empty() {
+    while s.started() == 0 {
         assert!(Instant::now() < deadline, "the handler never started");
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -120,9 +120,12 @@ fn a_failure_the_locked_registry_refused_keeps_its_alert_too() {
 impl Setup {
     /// How many times the `gh` stand-in was called.
     fn dispatched_comments(&self) -> usize {
-        self.calls()
+        self.calls_of("gh")
             .iter()
-            .filter(|c| c.starts_with("issue\ncomment\n"))
+            .filter(|c| {
+                c.argv
+                    .starts_with(&["issue".to_owned(), "comment".to_owned()])
+            })
             .count()
     }
 }

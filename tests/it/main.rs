@@ -14,6 +14,7 @@ mod harness;
 mod install;
 mod journal;
 mod limits;
+mod mail;
 mod manual;
 mod messages;
 mod monitoring;

@@ -10,14 +10,16 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::stage::{Stage as Setup, outcome_of, thermal_config};
+use crate::harness::outcome_of;
+use crate::stage::{Stage as Setup, thermal_config};
 
 /// Ten years, the clock jump of issue 8.
 const DECADE: i64 = 10 * 365 * 24 * 3600;
 
 /// Drafts whose side effect ran (or may have: a claim is an action).
 fn actions(s: &Setup) -> usize {
-    let dispatched: usize = s.dispatches().values().sum();
+    let dispatches = s.dispatches();
+    let dispatched = dispatches.by_id.values().sum::<usize>() + dispatches.unattributed;
     let claimed: usize =
         s.w.query("SELECT count(*) FROM drafts WHERE status IN ('executing', 'completed', 'completed_with_error')")
             .parse()
