@@ -25,3 +25,4 @@ mod security;
 mod settle;
 mod stage;
 mod thermal;
+mod verify;
