@@ -207,6 +207,7 @@ pub fn unknown(error: &anyhow::Error) -> Output {
         json: json!({ "error": message }),
         outcome: Outcome::PluginUnknown,
         error: Some(message),
+        written: false,
     }
 }
 

@@ -328,8 +328,9 @@ pub trait Registry {
     /// in memory at once.
     fn batch_keys(&mut self, status: Status, limit: usize) -> Result<Vec<RowKey>, RegistryError>;
 
-    /// Calls `visit` with each draft in `status` (every draft for `None`), oldest first, one
-    /// row at a time, until it breaks.
+    /// Calls `visit` with each draft in `status`, oldest first, or with every draft for
+    /// `None`, in the order the backend stores them (no sort over the whole table), one row
+    /// at a time, until it breaks.
     fn for_each(
         &mut self,
         status: Option<Status>,

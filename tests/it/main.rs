@@ -38,3 +38,4 @@ mod security;
 mod settle;
 mod stage;
 mod thermal;
+mod verify;
