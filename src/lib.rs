@@ -70,6 +70,7 @@ fn run_command(cli: &Cli, env: &HostEnv, sink: &mut Sink<'_>) -> anyhow::Result<
         Command::Run(args) => commands::run::run(&config, args, env),
         Command::Reconcile(args) => commands::reconcile::run(&config, args, now),
         Command::Status(args) => commands::status::run(&config, args, now),
+        Command::Copy(args) => commands::copy::run(&config, args),
         Command::Completions(_) | Command::Man => unreachable!("handled above"),
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod approve;
 pub mod cancel;
+pub mod copy;
 pub mod draft_new;
 pub mod expire;
 pub mod init;

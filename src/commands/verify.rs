@@ -47,7 +47,7 @@ pub fn run(
     now: i64,
     sink: &mut Sink<'_>,
 ) -> anyhow::Result<Outcome> {
-    let mut reg = registry::open_named(&config.db, OpenMode::ReadOnly)?;
+    let mut reg = registry::open_named(&config.db, &config.postgres, OpenMode::ReadOnly)?;
     let ring = KeyRing::new(config.keys.clone());
     let now = args.now.unwrap_or(now);
     let check = |row: DraftRow| -> anyhow::Result<Verdict> {

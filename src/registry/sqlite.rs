@@ -17,8 +17,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavio
 
 use super::{
     AlertsWaiting, Attempt, AttemptKind, AttemptOutcome, BUSY_TIMEOUT, Claimer, DraftRow,
-    Executing, MoveFields, OpenMode, OutboxAlert, RecordedAction, Registry, RegistryError, RowKey,
-    Status, Transaction, schema,
+    Executing, KeyRepr, MoveFields, OpenMode, OutboxAlert, RecordedAction, Registry, RegistryError,
+    RowKey, Status, Transaction, schema,
 };
 use crate::draft::{Signed, SqlValue, StoredDraft};
 use crate::fsutil::{self, Links, OpenError};
@@ -258,7 +258,9 @@ impl Registry for Sqlite {
     fn batch_keys(&mut self, status: Status, limit: usize) -> Result<Vec<RowKey>, RegistryError> {
         let mut stmt = self.conn.prepare_cached(BATCH_KEYS)?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = stmt.query_map(params![status.as_str(), limit], |r| r.get(0).map(RowKey))?;
+        let rows = stmt.query_map(params![status.as_str(), limit], |r| {
+            r.get(0).map(|k| RowKey(KeyRepr::Rowid(k)))
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -350,7 +352,8 @@ impl Registry for Sqlite {
                 attempts: r.get(8)?,
                 last_attempt: lenient_text(r.get_ref(9)?),
                 alerted: r.get(10)?,
-                rowid: r.get(11)?,
+                session_alive: None,
+                key: RowKey(KeyRepr::Rowid(r.get(11)?)),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -419,9 +422,16 @@ impl Registry for Sqlite {
     }
 }
 
+fn rowid(key: &RowKey) -> i64 {
+    match key.0 {
+        KeyRepr::Rowid(rowid) => rowid,
+        _ => unreachable!("a PostgreSQL row key on the SQLite registry"),
+    }
+}
+
 fn get_row(conn: &Connection, key: &RowKey) -> Result<Option<DraftRow>, RegistryError> {
     let mut stmt = conn.prepare_cached(GET_ROW)?;
-    Ok(stmt.query_row([key.0], read_draft).optional()?)
+    Ok(stmt.query_row([rowid(key)], read_draft).optional()?)
 }
 
 /// One `BEGIN IMMEDIATE` transaction. Its errors name the file and the remedy, as every
@@ -530,7 +540,7 @@ impl Transaction for SqliteTransaction<'_> {
         fields: &MoveFields<'_>,
         now: i64,
     ) -> Result<bool, RegistryError> {
-        self.transition_where("rowid", &key.0, from, to, fields, now)
+        self.transition_where("rowid", &rowid(key), from, to, fields, now)
     }
 
     fn record_attempt(
@@ -566,15 +576,15 @@ impl Transaction for SqliteTransaction<'_> {
         Ok(())
     }
 
-    fn mark_stuck_alerted(&mut self, rowid: i64, now: i64) -> Result<(), RegistryError> {
+    fn mark_stuck_alerted(&mut self, key: &RowKey, now: i64) -> Result<bool, RegistryError> {
         // By rowid, copying the stored id as it is: the foreign key holds even for an id that
         // is not text.
-        self.execute(
+        let inserted = self.execute(
             "INSERT OR IGNORE INTO stuck_alerts (draft_id, alerted_at)
                  SELECT draft_id, ?2 FROM drafts WHERE rowid = ?1",
-            params![rowid, now],
+            params![rowid(key), now],
         )?;
-        Ok(())
+        Ok(inserted == 1)
     }
 
     fn enqueue_alert(
@@ -626,12 +636,71 @@ impl Transaction for SqliteTransaction<'_> {
         )
     }
 
+    fn copy_draft(&mut self, row: &DraftRow) -> Result<bool, RegistryError> {
+        let d = &row.signed;
+        let inserted = self.execute(
+            "INSERT OR IGNORE INTO drafts (draft_id, draft_kind, target_json, payload_json,
+                 issued_at, key_version, schema_version, content_hash, signature, status,
+                 led_ref, approval_subject, executed_url, last_error, created_at, updated_at,
+                 completed_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+            params![
+                value_ref(&d.draft_id),
+                value_ref(&d.draft_kind),
+                value_ref(&d.target_json),
+                value_ref(&d.payload_json),
+                value_ref(&d.issued_at),
+                value_ref(&d.key_version),
+                value_ref(&d.schema_version),
+                value_ref(&d.content_hash),
+                value_ref(&d.signature),
+                row.status,
+                row.led_ref,
+                row.approval_subject,
+                row.executed_url,
+                row.last_error,
+                row.created_at.unwrap_or(0),
+                row.updated_at.unwrap_or(0),
+                row.completed_at,
+            ],
+        )?;
+        Ok(inserted == 1)
+    }
+
+    fn copy_attempt(&mut self, id: &str, a: &Attempt) -> Result<(), RegistryError> {
+        self.execute(
+            "INSERT INTO attempts (draft_id, kind, outcome, reason, executed_url, attempted_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                id,
+                a.kind,
+                a.outcome,
+                a.reason,
+                a.executed_url,
+                a.attempted_at
+            ],
+        )?;
+        Ok(())
+    }
+
     fn commit(self: Box<Self>) -> Result<(), RegistryError> {
         let path = self.path;
         self.tx
             .commit()
             .map_err(|e| RegistryError::from(e).explained(path))
     }
+}
+
+/// A stored value as SQLite takes it back, storage class and bytes unchanged.
+fn value_ref(v: &SqlValue) -> rusqlite::types::ToSqlOutput<'_> {
+    rusqlite::types::ToSqlOutput::Borrowed(match v {
+        SqlValue::Null => ValueRef::Null,
+        SqlValue::Integer(i) => ValueRef::Integer(*i),
+        SqlValue::Real(r) => ValueRef::Real(*r),
+        SqlValue::Text(t) => ValueRef::Text(t.as_bytes()),
+        SqlValue::BadText(b) => ValueRef::Text(b),
+        SqlValue::Blob(b) => ValueRef::Blob(b),
+    })
 }
 
 /// NULL as `None`, anything else as text.
@@ -691,7 +760,7 @@ fn read_draft(row: &Row<'_>) -> rusqlite::Result<DraftRow> {
         signature: col("signature")?,
     };
     Ok(DraftRow {
-        key: RowKey(row.get("row_key")?),
+        key: RowKey(KeyRepr::Rowid(row.get("row_key")?)),
         id: match &signed.draft_id {
             SqlValue::Text(s) => s.clone(),
             other => other.to_string(),
