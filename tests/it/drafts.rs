@@ -411,6 +411,8 @@ fn verify_exits_zero_only_when_every_draft_verifies() {
     w.cmd(&["verify", &a, &b, "--now", &later]).ok();
 }
 
+// A REAL in an INTEGER column is a SQLite storage class; PostgreSQL's column refuses it.
+sqlite_only! {
 #[test]
 fn a_fractional_issued_at_is_judged_by_its_exact_value() {
     // Another tool may store a float time; the column's INTEGER affinity keeps a fraction
@@ -450,6 +452,7 @@ fn a_fractional_issued_at_is_judged_by_its_exact_value() {
             now - issued
         );
     }
+}
 }
 
 #[test]
