@@ -87,6 +87,23 @@ const CACHE_KIB: i64 = -512;
 /// How long a writer waits for another writer's lock before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
 
+/// SQLite's automatic checkpoint, in WAL pages, for our read-write connections: raised from
+/// its 1,000 so that a cycle's commits are not interrupted by checkpoints (three fsyncs
+/// each, one every ~60 drafts at a million drafts); the WAL is truncated once, when the
+/// process closes the registry (see [`WAL_BOUND_WRITER`]). It still bounds the WAL of an
+/// unusually long batch (~128 MiB).
+const AUTOCHECKPOINT_PAGES: i64 = 32_768;
+
+/// A process that wrote leaves the WAL as it is up to this size and truncates it with a
+/// checkpoint beyond: a cycle's commits stay N + 1 fsyncs, and a large write (a migration,
+/// a big batch) never leaves a WAL that every later process has to read while rebuilding
+/// its index (~1 µs a page).
+const WAL_BOUND_WRITER: u64 = 4 * 1024 * 1024;
+
+/// A process that did not write truncates any WAL over this size (about 60 pages): the idle
+/// runs that follow a write then open an empty WAL, whatever the history.
+const WAL_BOUND_IDLE: u64 = 256 * 1024;
+
 /// Errors opening or using the registry that callers branch on; the rest pass through as
 /// SQLite errors.
 #[derive(Debug, thiserror::Error)]
@@ -376,6 +393,44 @@ pub enum OpenMode {
 pub struct Registry {
     conn: Connection,
     path: PathBuf,
+    /// False for [`OpenMode::ReadOnly`]: such a connection never checkpoints.
+    writable: bool,
+}
+
+impl Drop for Registry {
+    /// Bounds the WAL the next process will find: every process opens the WAL index afresh
+    /// (a `-shm` left by an exited process is not trusted) by reading each WAL frame, so a
+    /// large WAL would cost every later start, forever. Never waits: a reader holding the
+    /// WAL leaves it for the next process.
+    fn drop(&mut self) {
+        if !self.writable {
+            return;
+        }
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        let Ok(size) = fs::metadata(&wal).map(|m| m.len()) else {
+            return;
+        };
+        let bound = if self.conn.total_changes() > 0 {
+            WAL_BOUND_WRITER
+        } else {
+            WAL_BOUND_IDLE
+        };
+        if size <= bound {
+            return;
+        }
+        let checkpoint = self.conn.busy_timeout(Duration::ZERO).and_then(|()| {
+            self.conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                    r.get::<_, i64>(0)
+                })
+        });
+        match checkpoint {
+            Ok(0) => log::debug!("truncated a WAL of {size} bytes"),
+            Ok(_) => log::debug!("WAL of {size} bytes left: another connection is using it"),
+            Err(e) => log::debug!("WAL of {size} bytes left: {e}"),
+        }
+    }
 }
 
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
@@ -439,6 +494,7 @@ impl Registry {
             return Ok(Registry {
                 conn,
                 path: path.to_owned(),
+                writable: false,
             });
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -457,16 +513,17 @@ impl Registry {
         conn.pragma_update(None, "cache_size", CACHE_KIB)?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         // A checkpoint on close costs every short-lived process (each run is one) two or three
-        // fsyncs for nothing; the WAL is checkpointed by the automatic checkpoint instead,
-        // once it has grown, inside whichever commit crosses the threshold.
+        // fsyncs for nothing; `Drop` checkpoints only a WAL that has grown past a bound.
         conn.set_db_config(
             rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
             true,
         )?;
+        conn.pragma_update(None, "wal_autocheckpoint", AUTOCHECKPOINT_PAGES)?;
         schema::migrate(&mut conn)?;
         Ok(Registry {
             conn,
             path: path.to_owned(),
+            writable: true,
         })
     }
 

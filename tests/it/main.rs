@@ -10,3 +10,4 @@ mod operate;
 mod run;
 mod security;
 mod stage;
+mod wal;
