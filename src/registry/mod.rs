@@ -80,9 +80,10 @@ use sql::{
 };
 
 /// The page cache, in KiB as SQLite's negative `cache_size` means it: each process lives for
-/// one short command and reads each page about once, so SQLite's 2 MiB default only adds
-/// to peak memory (measured in BENCHMARKS.md).
-const CACHE_KIB: i64 = -512;
+/// one short command and reads each page about once (a miss is a `pread` from the OS's
+/// cache), so a larger cache only adds to peak memory: a batch of 1,000 at a million drafts
+/// fills 512 KiB (measured in BENCHMARKS.md).
+const CACHE_KIB: i64 = -256;
 
 /// How long a writer waits for another writer's lock before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
