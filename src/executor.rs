@@ -213,7 +213,7 @@ impl Cycle<'_> {
         opts: RunOptions,
     ) -> anyhow::Result<CycleReport> {
         let thermal_path = state_dir.join(THERMAL_FILE);
-        let mut thermal = self.load_thermal(registry, &thermal_path, !opts.dry_run)?;
+        let (mut thermal, saved) = self.load_thermal(registry, &thermal_path, !opts.dry_run)?;
         if !opts.dry_run {
             self.alert_stuck(registry)?;
         }
@@ -291,8 +291,12 @@ impl Cycle<'_> {
                 .context("reading the newest attempt")?
                 .unwrap_or(0);
         }
+        let fresh = thermal.to_json();
+        // A cycle that changed nothing (idle, paused) would write the same bytes again: the
+        // sidecar is saved whenever it changes, and an fsync per idle cycle buys nothing.
         if !opts.dry_run
-            && let Err(e) = statefile::write_atomic(&thermal_path, &thermal.to_json())
+            && saved.as_deref() != Some(fresh.as_slice())
+            && let Err(e) = statefile::write_atomic(&thermal_path, &fresh)
         {
             // Not fatal: the next cycle rebuilds the window from the attempts table.
             log::warn!(
@@ -304,13 +308,14 @@ impl Cycle<'_> {
     }
 
     /// The sidecar, or a window rebuilt from `attempts` when the sidecar is missing, unusable
-    /// or behind the table (a run crashed before saving it).
+    /// or behind the table (a run crashed before saving it); with the sidecar's bytes when
+    /// it was used as it is.
     fn load_thermal(
         &mut self,
         registry: &Registry,
         path: &Path,
         alert: bool,
-    ) -> anyhow::Result<Thermal> {
+    ) -> anyhow::Result<(Thermal, Option<Vec<u8>>)> {
         let now = (self.clock)();
         let cfg = &self.config.thermal;
         let newest = registry
@@ -323,7 +328,7 @@ impl Cycle<'_> {
             Contents::Bytes(bytes) => match Thermal::from_json(&bytes) {
                 Ok(mut t) if t.high_water >= newest => {
                     t.prune(now, cfg);
-                    return Ok(t);
+                    return Ok((t, Some(bytes)));
                 }
                 Ok(t) => {
                     log::info!("thermal sidecar is behind the attempts table; rebuilding it");
@@ -354,7 +359,7 @@ impl Cycle<'_> {
                 );
             }
         }
-        Ok(thermal)
+        Ok((thermal, None))
     }
 
     /// Alerts once about each draft that has sat in `executing` longer than `stuck_after`.
@@ -836,7 +841,10 @@ fn write_summary(path: &Path, report: &CycleReport, now: i64) -> anyhow::Result<
     let mut bytes = serde_json::to_vec_pretty(&summary).expect("plain data serializes");
     bytes.push(b'\n');
     // A symlink planted at the summary's name is replaced, never followed: rename swaps
-    // the directory entry itself.
-    statefile::write_atomic(path, &bytes)
+    // the directory entry itself. No fsync: the summary is a report that the next run (30 s
+    // later under the timer) rewrites, and the one fsync an idle run would make. After a
+    // power loss `status --check` may find the previous summary (stale: exit 4) or an
+    // unreadable one (exit 4, "no run has finished yet") until the next run.
+    statefile::write_report(path, &bytes)
         .with_context(|| format!("writing the run summary {}", path.display()))
 }

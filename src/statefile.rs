@@ -1,5 +1,6 @@
 //! Small state files (thermal sidecar, last-run summary): read without following symlinks,
-//! written atomically (temp file, fsync, rename), mode 0600.
+//! written atomically (temp file, rename), mode 0600; fsynced before the rename when the
+//! file is state the next run relies on.
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Write};
@@ -65,6 +66,19 @@ pub fn ensure_dir(dir: &Path) -> io::Result<()> {
 /// file found instead, which both state files tolerate (the thermal window is rebuilt when
 /// the sidecar is behind the attempts table; the summary is rewritten by the next run).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_via_temp(path, bytes, true)
+}
+
+/// Replaces `path` with `bytes` like [`write_atomic`], without the fsync: concurrent readers
+/// still see the old file or the new one, never a torn one, but after a power loss the file
+/// may be the previous one or, on a filesystem that does not order a rename after the
+/// data it replaces (ext4 does, by default), empty. For a report that the next run rewrites
+/// anyway, where an fsync per run would cost more than the report is worth.
+pub fn write_report(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_via_temp(path, bytes, false)
+}
+
+fn write_via_temp(path: &Path, bytes: &[u8], sync: bool) -> io::Result<()> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -90,7 +104,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         .open(&tmp)?;
     let result = file
         .write_all(bytes)
-        .and_then(|()| file.sync_all())
+        .and_then(|()| if sync { file.sync_all() } else { Ok(()) })
         .and_then(|()| fs::rename(&tmp, path));
     if result.is_err() {
         let _ = fs::remove_file(&tmp);

@@ -1,12 +1,15 @@
 //! What a process leaves behind for the next one (issue 11): every process rebuilds the WAL
-//! index by reading the whole WAL, so no WAL may stay large.
+//! index by reading the whole WAL, so no WAL may stay large; and a cycle that changed nothing
+//! does not rewrite the thermal sidecar.
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 
 use rusqlite::config::DbConfig;
+use serde_json::Value;
 
 use crate::harness::World;
+use crate::stage::{Stage, TARGET};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -85,5 +88,43 @@ fn a_migration_that_rewrites_an_index_leaves_no_large_wal() {
         wal_len(&w) <= 4 * MIB,
         "init left a WAL of {} bytes",
         wal_len(&w)
+    );
+}
+
+#[test]
+fn a_cycle_that_changes_nothing_leaves_the_thermal_sidecar_alone() {
+    let s = Stage::new("");
+    let sidecar = s.w.state.join("thermal.json");
+    let summary = s.w.state.join("last-run.json");
+    s.run(&[]).ok();
+    let first = fs::metadata(&sidecar).expect("sidecar").ino();
+
+    let doc = s.run(&[]).ok().json();
+
+    assert_eq!(doc["status"], "idle");
+    assert_eq!(
+        fs::metadata(&sidecar).expect("sidecar").ino(),
+        first,
+        "an idle cycle rewrote the sidecar"
+    );
+    let totals: Value =
+        serde_json::from_slice(&fs::read(&summary).expect("summary")).expect("JSON");
+    assert_eq!(
+        totals["totals"]["cycles"], 2,
+        "the summary is still written every cycle"
+    );
+
+    s.w.approved("github_comment", TARGET, r#"{"body":"hello"}"#);
+    s.run(&[]).ok();
+
+    assert_ne!(fs::metadata(&sidecar).expect("sidecar").ino(), first);
+    let thermal: Value =
+        serde_json::from_slice(&fs::read(&sidecar).expect("sidecar")).expect("JSON");
+    assert_eq!(
+        thermal["recent_action_times"]
+            .as_array()
+            .expect("times")
+            .len(),
+        1
     );
 }
