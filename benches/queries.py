@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Print the registry's read and update queries, as `-- name: NAME` + SQL, for benches/eqp.
 
-usage: queries.py src/registry/mod.rs
+usage: queries.py src/registry/sqlite.rs
 
 Section 1 is every SQL string literal in the registry module (outside its tests) that starts
 with SELECT, UPDATE, DELETE or WITH, named after the `const` that holds it or the `fn` that
@@ -54,7 +54,7 @@ def main():
             fns = re.findall(r"\bfn\s+([a-z_][a-z0-9_]*)", before)
             name = "fn " + (fns[-1] if fns else "?")
         seen.add(norm(sql))
-        print(f"-- name: {name} (src/registry/mod.rs)")
+        print(f"-- name: {name} (src/registry/sqlite.rs)")
         print(sql.strip())
     for name, sql in ISSUE:
         if norm(sql) in seen:

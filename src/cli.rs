@@ -1,8 +1,18 @@
 //! The command line, as clap derive types. No I/O here: `config` turns these into settings.
 
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
 
+use clap::builder::RangedI64ValueParser;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+
+/// The bounds of `--batch` and of the config's `[run] batch`.
+pub const BATCH_RANGE: RangeInclusive<u16> = 1..=1000;
+
+/// `--batch`'s parser: a number within [`BATCH_RANGE`].
+fn batch_parser() -> RangedI64ValueParser<u16> {
+    clap::value_parser!(u16).range(i64::from(*BATCH_RANGE.start())..=i64::from(*BATCH_RANGE.end()))
+}
 
 /// Execute approved, HMAC-signed drafts at most once.
 ///
@@ -110,7 +120,7 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// At most this many approved drafts per cycle, 1 to 1000. Default: 10.
-    #[arg(long, env = "INBOX_EXEC_BATCH", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1000))]
+    #[arg(long, env = "INBOX_EXEC_BATCH", value_name = "N", value_parser = batch_parser())]
     pub batch: Option<u16>,
     /// Report what would happen; change nothing.
     #[arg(long)]

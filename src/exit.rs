@@ -16,6 +16,9 @@ pub const LAST_RUN_FAILED: u8 = 4;
 pub const STUCK: u8 = 5;
 /// `status --check`: the thermal cutout is paused.
 pub const PAUSED: u8 = 6;
+/// `status --check`: an alert has waited in the outbox, undelivered, for longer than
+/// `[notify] undelivered_after`.
+pub const ALERTS_UNDELIVERED: u8 = 7;
 
 /// Every code with its meaning, for the man page and `--help`.
 pub const CODES: &[(u8, &str)] = &[
@@ -35,6 +38,10 @@ pub const CODES: &[(u8, &str)] = &[
     ),
     (STUCK, "status --check: drafts are stuck in executing."),
     (PAUSED, "status --check: the thermal cutout is paused."),
+    (
+        ALERTS_UNDELIVERED,
+        "status --check: an alert has not been delivered for longer than [notify] undelivered_after.",
+    ),
 ];
 
 /// How a command ended, when it did not fail outright.
@@ -53,6 +60,8 @@ pub enum Outcome {
     Stuck,
     /// `status --check` found the cutout paused.
     Paused,
+    /// `status --check` found an alert undeliverable for too long.
+    AlertsUndelivered,
 }
 
 impl Outcome {
@@ -65,6 +74,7 @@ impl Outcome {
             Outcome::LastRunFailed => LAST_RUN_FAILED,
             Outcome::Stuck => STUCK,
             Outcome::Paused => PAUSED,
+            Outcome::AlertsUndelivered => ALERTS_UNDELIVERED,
         }
     }
 }
@@ -85,6 +95,7 @@ mod tests {
             Outcome::LastRunFailed,
             Outcome::Stuck,
             Outcome::Paused,
+            Outcome::AlertsUndelivered,
         ] {
             assert!(CODES.iter().any(|(c, _)| *c == outcome.code()));
         }

@@ -3,9 +3,12 @@
 //! The binary parses the command line and calls [`run`]; everything else lives in the modules
 //! below, one concept each.
 
+pub mod alerts;
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod cycle_report;
 pub mod dispatch;
 pub mod draft;
 pub mod executor;
@@ -14,15 +17,14 @@ pub mod lock;
 pub mod logging;
 pub mod man;
 pub mod notify;
+pub mod outbox;
 pub mod process;
-pub mod reconcile;
 pub mod registry;
 pub mod report;
 pub mod statefile;
-pub mod status;
+pub mod stuck;
+pub mod summary;
 pub mod thermal;
-
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use cli::{Cli, Command, DraftCommand};
 use config::{Config, HostEnv};
@@ -36,20 +38,20 @@ pub fn run(cli: &Cli, env: &HostEnv) -> anyhow::Result<Output> {
         Command::Man => return Ok(man::page()),
         _ => {}
     }
-    let config = Config::load(&cli.global, env)?;
-    let now = unix_now();
+    let config = Config::load(cli, env)?;
+    let now = clock::unix_now();
     match &cli.command {
-        Command::Init => commands::init(&config),
-        Command::Keygen(args) => commands::keygen(&config, args),
-        Command::Draft(DraftCommand::New(args)) => commands::draft_new(&config, args, now),
-        Command::Approve(a) => commands::approve(&config, &a.id, now),
-        Command::Cancel(a) => commands::cancel(&config, &a.id, now),
-        Command::Expire => commands::expire(&config, now),
-        Command::Show(a) => commands::show(&config, &a.id, now),
-        Command::Verify(args) => commands::verify_cmd(&config, args, now),
-        Command::Run(args) => commands::run(&config, args, env),
-        Command::Reconcile(args) => reconcile::reconcile(&config, args, now),
-        Command::Status(args) => status::status(&config, args.check, now),
+        Command::Init => commands::init::run(&config),
+        Command::Keygen(args) => commands::keygen::run(&config, args),
+        Command::Draft(DraftCommand::New(args)) => commands::draft_new::run(&config, args, now),
+        Command::Approve(args) => commands::approve::run(&config, args, now),
+        Command::Cancel(args) => commands::cancel::run(&config, args, now),
+        Command::Expire => commands::expire::run(&config, now),
+        Command::Show(args) => commands::show::run(&config, args, now),
+        Command::Verify(args) => commands::verify::run(&config, args, now),
+        Command::Run(args) => commands::run::run(&config, args, env),
+        Command::Reconcile(args) => commands::reconcile::run(&config, args, now),
+        Command::Status(args) => commands::status::run(&config, args, now),
         Command::Completions(_) | Command::Man => unreachable!("handled above"),
     }
 }
@@ -68,9 +70,5 @@ pub fn host_env() -> HostEnv {
     }
 }
 
-/// Seconds since the Unix epoch.
-pub fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
+/// The wall clock, for the integration tests that sign drafts "now" (see [`clock`]).
+pub use clock::unix_now;

@@ -7,6 +7,9 @@ use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
+/// The lock's file name inside the state directory.
+pub const LOCK_FILE: &str = "inbox-exec.lock";
+
 /// A held run lock; released on drop or process death.
 #[derive(Debug)]
 pub struct RunLock {

@@ -5,9 +5,17 @@
 //! or older than the newest attempt (a run crashed before saving it) is rebuilt from
 //! the table instead of being trusted, and never silently reset to empty.
 
+use std::path::Path;
+
+use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
 use crate::config::ThermalConfig;
+use crate::registry::Registry;
+use crate::statefile::{self, Contents};
+
+/// The sidecar's file name inside the state directory.
+pub const THERMAL_FILE: &str = "thermal.json";
 
 /// The window and the pause, as saved in the sidecar.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,6 +28,18 @@ pub struct Thermal {
     /// The newest attempt (its `attempt_id`, of any kind) in the registry when this state
     /// was saved: a newer one means a run recorded actions without saving the sidecar.
     pub high_water: i64,
+}
+
+/// The window as [`Thermal::load`] found it.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The window, from the sidecar or rebuilt.
+    pub thermal: Thermal,
+    /// Why a sidecar that existed could not be used (the window was rebuilt): worth an alert.
+    pub unusable: Option<String>,
+    /// The sidecar's bytes when the window came from it: [`Thermal::save`] leaves a sidecar
+    /// that already holds what it would write alone.
+    pub on_disk: Option<Vec<u8>>,
 }
 
 /// One counted action from the `attempts` table: `(attempt_id, attempted_at)`.
@@ -80,6 +100,89 @@ impl Thermal {
         }
         state.prune(now, cfg);
         state
+    }
+
+    /// The sidecar at `path`, or a window rebuilt from the registry's attempts when the
+    /// sidecar is missing, unusable or behind the table (a run crashed before saving it).
+    pub fn load(
+        registry: &mut dyn Registry,
+        path: &Path,
+        now: i64,
+        cfg: &ThermalConfig,
+    ) -> anyhow::Result<Loaded> {
+        let newest = registry
+            .newest_attempt()
+            .context("reading the newest attempt")?
+            .unwrap_or(0);
+        let (floor, unusable) = match statefile::read(path) {
+            Contents::Missing => (0, None),
+            Contents::Unusable(why) => (0, Some(why)),
+            Contents::Bytes(bytes) => match Thermal::from_json(&bytes) {
+                Ok(mut thermal) if thermal.high_water >= newest => {
+                    thermal.prune(now, cfg);
+                    return Ok(Loaded {
+                        thermal,
+                        unusable: None,
+                        on_disk: Some(bytes),
+                    });
+                }
+                Ok(t) => {
+                    log::info!("thermal sidecar is behind the attempts table; rebuilding it");
+                    (t.paused_until, None)
+                }
+                Err(e) => (0, Some(format!("it does not parse ({e})"))),
+            },
+        };
+        let actions = registry
+            .actions_since(Thermal::rebuild_horizon(now, cfg))
+            .context("reading recent claims")?;
+        let mut thermal = Thermal::rebuild(&actions, floor, now, cfg);
+        thermal.high_water = newest;
+        if let Some(why) = &unusable {
+            log::warn!(
+                "thermal sidecar {} is unusable: {why}; rebuilt the window from the attempts table",
+                path.display()
+            );
+        }
+        Ok(Loaded {
+            thermal,
+            unusable,
+            on_disk: None,
+        })
+    }
+
+    /// Saves the window atomically at `path`, marked with the registry's newest attempt,
+    /// unless the sidecar already holds exactly that (`on_disk`, from [`Loaded`]): an idle or
+    /// paused cycle changes nothing, and rewriting the same bytes would cost it an fsync.
+    /// Only the registry read is an error: a sidecar that cannot be written is logged, and the
+    /// next cycle rebuilds the window from the attempts table.
+    pub fn save(
+        &mut self,
+        registry: &mut dyn Registry,
+        path: &Path,
+        on_disk: Option<&[u8]>,
+    ) -> anyhow::Result<()> {
+        self.high_water = registry
+            .newest_attempt()
+            .context("reading the newest attempt")?
+            .unwrap_or(0);
+        let bytes = self.to_json();
+        if on_disk == Some(bytes.as_slice()) {
+            return Ok(());
+        }
+        if let Err(e) = statefile::write_atomic(path, &bytes) {
+            log::warn!("cannot save the thermal sidecar {}: {e}", path.display());
+        }
+        Ok(())
+    }
+
+    /// The sidecar as `status` shows it: what was last saved, nothing rebuilt (empty when
+    /// missing or unusable).
+    pub fn peek(path: &Path) -> Thermal {
+        match statefile::read(path) {
+            Contents::Bytes(bytes) => Thermal::from_json(&bytes).unwrap_or_default(),
+            _ => Thermal::default(),
+        }
     }
 
     /// Parses a sidecar.

@@ -2,10 +2,11 @@
 //! stdin fed from memory, bounded capture of stdout and stderr, and a timeout that kills the
 //! child's whole process group (so nothing it spawned outlives it).
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::thread;
@@ -57,6 +58,82 @@ impl Finished {
             },
         }
     }
+
+    /// A failure reason: `what` failed, how it ended, and the tail of stderr (at most 300
+    /// characters).
+    pub fn failure_reason(&self, what: &str, timeout: Duration) -> String {
+        let stderr = tail(&self.stderr, 300);
+        let how = self.describe(timeout);
+        if stderr.is_empty() {
+            format!("{what} failed: {how}")
+        } else {
+            format!("{what} failed: {how}: {stderr}")
+        }
+    }
+}
+
+/// The environment a child starts from: PATH and HOME, plus the variables a handler's
+/// allowlist names, taken from ours.
+#[derive(Debug, Clone, Default)]
+pub struct ChildEnv {
+    vars: BTreeMap<OsString, OsString>,
+}
+
+impl ChildEnv {
+    /// From this process's variables.
+    pub fn new(vars: BTreeMap<OsString, OsString>) -> ChildEnv {
+        ChildEnv { vars }
+    }
+
+    /// PATH, HOME and the allowlisted names that are set.
+    pub fn allow(&self, names: &[String]) -> Vec<(OsString, OsString)> {
+        let always = [OsString::from("PATH"), OsString::from("HOME")];
+        let mut env: Vec<(OsString, OsString)> = Vec::new();
+        for name in always
+            .iter()
+            .cloned()
+            .chain(names.iter().map(OsString::from))
+        {
+            if env.iter().any(|(k, _)| *k == name) {
+                continue;
+            }
+            if let Some(value) = self.vars.get(&name) {
+                env.push((name, value.clone()));
+            }
+        }
+        env
+    }
+
+    /// Resolves a program to an absolute path: a path must already be absolute, a bare name
+    /// is looked up on our PATH. Relative PATH entries (an empty one means the working
+    /// directory) are skipped, so nothing planted where a run happens to start is executed.
+    pub fn resolve(&self, program: &Path) -> Result<PathBuf, String> {
+        if program.is_absolute() {
+            return Ok(program.to_owned());
+        }
+        if program.components().count() > 1 {
+            return Err(format!(
+                "{} is a relative path: configure an absolute one",
+                program.display()
+            ));
+        }
+        let path = self
+            .vars
+            .get(&OsString::from("PATH"))
+            .cloned()
+            .unwrap_or_default();
+        std::env::split_paths(&path)
+            .filter(|dir| dir.is_absolute())
+            .map(|dir| dir.join(program))
+            .find(|candidate| is_executable(candidate))
+            .ok_or_else(|| format!("{} not found on PATH", program.display()))
+    }
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// Runs the invocation to completion or timeout. An error means it could not be started.

@@ -5,25 +5,29 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::{ChildEnv, Dispatched, Finished, Invocation, child, failure_reason};
-use crate::config;
+use super::child::{self, ChildEnv, Finished, Invocation};
+use super::{Dispatched, Handler};
+use crate::config::HandlerConfig;
 use crate::draft::Verified;
 
+/// The handler configured for one kind.
 #[derive(Debug)]
 pub(super) struct CommandHandler {
-    config: config::CommandHandler,
+    config: HandlerConfig,
     env: ChildEnv,
 }
 
 impl CommandHandler {
-    pub(super) fn new(config: &config::CommandHandler, env: &ChildEnv) -> CommandHandler {
+    pub(super) fn new(config: &HandlerConfig, env: ChildEnv) -> CommandHandler {
         CommandHandler {
             config: config.clone(),
-            env: env.clone(),
+            env,
         }
     }
+}
 
-    pub(super) fn prepare(&self, draft: &Verified) -> Result<Invocation, String> {
+impl Handler for CommandHandler {
+    fn prepare(&self, draft: &Verified) -> Result<Invocation, String> {
         let (program, args) = self
             .config
             .command
@@ -44,20 +48,20 @@ impl CommandHandler {
             timeout: self.config.timeout,
         })
     }
-}
 
-pub(super) fn outcome(finished: &Finished, timeout: Duration) -> Dispatched {
-    if finished.success() {
-        Dispatched {
-            ok: true,
-            executed_url: child::last_line(&finished.stdout).map(str::to_owned),
-            reason: None,
-        }
-    } else {
-        Dispatched {
-            ok: false,
-            executed_url: None,
-            reason: Some(failure_reason("handler", finished, timeout)),
+    fn outcome(&self, finished: &Finished, timeout: Duration) -> Dispatched {
+        if finished.success() {
+            Dispatched {
+                ok: true,
+                executed_url: child::last_line(&finished.stdout).map(str::to_owned),
+                reason: None,
+            }
+        } else {
+            Dispatched {
+                ok: false,
+                executed_url: None,
+                reason: Some(finished.failure_reason("handler", timeout)),
+            }
         }
     }
 }

@@ -5,13 +5,15 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{ChildEnv, Dispatched, Finished, Invocation, child, failure_reason};
+use super::child::{self, ChildEnv, Finished, Invocation};
+use super::{Dispatched, Handler};
 use crate::config::GithubConfig;
 use crate::draft::Verified;
 
 /// GitHub refuses longer comments; refusing here keeps the failure before the claim.
 const MAX_BODY_CHARS: usize = 65_536;
 
+/// The `github_comment` handler.
 #[derive(Debug)]
 pub(super) struct Github {
     config: GithubConfig,
@@ -25,8 +27,10 @@ impl Github {
             env,
         }
     }
+}
 
-    pub(super) fn prepare(&self, draft: &Verified) -> Result<Invocation, String> {
+impl Handler for Github {
+    fn prepare(&self, draft: &Verified) -> Result<Invocation, String> {
         let (repo, issue) = target(&draft.target)?;
         let body = body(&draft.payload)?;
         let program = self.env.resolve(&self.config.gh)?;
@@ -47,6 +51,27 @@ impl Github {
             stdin: body.as_bytes().to_vec(),
             timeout: self.config.timeout,
         })
+    }
+
+    fn outcome(&self, finished: &Finished, timeout: Duration) -> Dispatched {
+        if !finished.success() {
+            return Dispatched {
+                ok: false,
+                executed_url: None,
+                reason: Some(finished.failure_reason("gh issue comment", timeout)),
+            };
+        }
+        let url = child::last_line(&finished.stdout)
+            .filter(|l| l.starts_with("https://"))
+            .map(str::to_owned);
+        if url.is_none() {
+            log::warn!("gh issue comment succeeded but printed no https:// URL");
+        }
+        Dispatched {
+            ok: true,
+            executed_url: url,
+            reason: None,
+        }
     }
 }
 
@@ -107,27 +132,6 @@ fn body(payload: &Value) -> Result<&str, String> {
         ));
     }
     Ok(body)
-}
-
-pub(super) fn outcome(finished: &Finished, timeout: Duration) -> Dispatched {
-    if !finished.success() {
-        return Dispatched {
-            ok: false,
-            executed_url: None,
-            reason: Some(failure_reason("gh issue comment", finished, timeout)),
-        };
-    }
-    let url = child::last_line(&finished.stdout)
-        .filter(|l| l.starts_with("https://"))
-        .map(str::to_owned);
-    if url.is_none() {
-        log::warn!("gh issue comment succeeded but printed no https:// URL");
-    }
-    Dispatched {
-        ok: true,
-        executed_url: url,
-        reason: None,
-    }
 }
 
 #[cfg(test)]

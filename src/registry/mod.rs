@@ -1,109 +1,26 @@
-//! The SQLite draft registry: the only module with SQL in it.
+//! The draft registry's interface: what the commands and the cycle may ask of a backend, and
+//! the types they exchange. SQL lives only in the backends (`sqlite.rs`, with `schema.rs` for
+//! its migrations); nothing outside this module knows which backend it talks to.
 //!
-//! One connection per process. Every write runs in a `BEGIN IMMEDIATE` transaction: a
-//! deferred one that reads and then writes can fail with `SQLITE_BUSY_SNAPSHOT` under
-//! concurrent writers, which `busy_timeout` does not retry. `synchronous=FULL` makes each
-//! commit durable before it returns, which is what lets a claim stand before a side effect.
+//! Reads go through [`Registry`]; writes through a [`Transaction`] from [`Registry::begin`],
+//! durable when [`Transaction::commit`] returns and rolled back when it is dropped uncommitted.
+//! Every status move is `UPDATE … WHERE <key> AND status = <from>` and counts only when
+//! exactly one row changed (DESIGN.md §3).
 
 mod schema;
+mod sqlite;
+#[cfg(test)]
+mod tests;
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::io;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::types::ValueRef;
-use rusqlite::{
-    Connection, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior, params,
-};
-
-use crate::draft::{Signed, SqlValue, StoredDraft};
-
-/// The hot queries, named so the query-plan test checks exactly what runs.
-mod sql {
-    /// One draft by id.
-    pub(super) const GET: &str = "SELECT rowid AS row_key, * FROM drafts WHERE draft_id = ?1";
-    /// The executor's batch: drafts in a status, oldest first.
-    /// The executor's batch, as rowids only: each row is read when its turn comes, so a
-    /// batch of large drafts is never all in memory at once.
-    pub(super) const BATCH_KEYS: &str =
-        "SELECT rowid FROM drafts WHERE status = ?1 ORDER BY created_at, draft_id LIMIT ?2";
-    /// One row by rowid.
-    pub(super) const GET_ROW: &str = "SELECT rowid AS row_key, * FROM drafts WHERE rowid = ?1";
-    pub(super) const BY_STATUS: &str = "SELECT rowid AS row_key, * FROM drafts WHERE status = ?1 ORDER BY created_at, draft_id LIMIT ?2";
-    /// A draft's attempts.
-    pub(super) const ATTEMPTS: &str =
-        "SELECT kind, outcome, reason, executed_url, attempted_at FROM attempts
-             WHERE draft_id = ?1 ORDER BY attempt_id";
-    /// Claims since a moment (thermal rebuild).
-    pub(super) const ACTIONS_SINCE: &str = "SELECT attempt_id, attempted_at FROM attempts
-             WHERE kind = 'verify' AND attempted_at >= ?1 AND outcome = 'ok'";
-    /// Drafts per status.
-    pub(super) const COUNTS: &str = "SELECT status, count(*) FROM drafts GROUP BY status";
-    /// The oldest approved draft.
-    pub(super) const OLDEST_APPROVED: &str =
-        "SELECT min(created_at) FROM drafts WHERE status = 'approved'";
-    /// The newest attempt of any kind: the rowid maximum, a single b-tree descent.
-    pub(super) const NEWEST_ATTEMPT: &str = "SELECT max(attempt_id) FROM attempts";
-    /// Drafts in executing, with their claims and attempts.
-    pub(super) const EXECUTING: &str = "SELECT d.draft_id, d.draft_kind, d.target_json,
-                    COALESCE(c.claimed_at, d.updated_at) AS claimed_at,
-                    c.pid, c.host, c.boot_id, c.process_start,
-                    (SELECT count(*) FROM attempts a WHERE a.draft_id = d.draft_id),
-                    (SELECT a.kind || ' ' || a.outcome FROM attempts a
-                      WHERE a.draft_id = d.draft_id ORDER BY a.attempt_id DESC LIMIT 1),
-                    EXISTS (SELECT 1 FROM stuck_alerts s WHERE s.draft_id = d.draft_id)
-             FROM drafts d LEFT JOIN claims c ON c.draft_id = d.draft_id
-             WHERE d.status = 'executing' AND COALESCE(c.claimed_at, d.updated_at) <= ?1
-             ORDER BY claimed_at, d.draft_id";
-
-    /// Every query above with sample parameters, for `EXPLAIN QUERY PLAN`.
-    #[cfg(test)]
-    pub(super) const ALL: &[(&str, &str)] = &[
-        (GET, "GET"),
-        (BY_STATUS, "BY_STATUS"),
-        (BATCH_KEYS, "BATCH_KEYS"),
-        (GET_ROW, "GET_ROW"),
-        (ATTEMPTS, "ATTEMPTS"),
-        (ACTIONS_SINCE, "ACTIONS_SINCE"),
-        (COUNTS, "COUNTS"),
-        (OLDEST_APPROVED, "OLDEST_APPROVED"),
-        (NEWEST_ATTEMPT, "NEWEST_ATTEMPT"),
-        (EXECUTING, "EXECUTING"),
-    ];
-}
-
-use sql::{
-    ACTIONS_SINCE, ATTEMPTS, BATCH_KEYS, BY_STATUS, COUNTS, EXECUTING, GET, GET_ROW,
-    NEWEST_ATTEMPT, OLDEST_APPROVED,
-};
-
-/// The page cache, in KiB as SQLite's negative `cache_size` means it: each process lives for
-/// one short command and reads each page about once (a miss is a `pread` from the OS's
-/// cache), so a larger cache only adds to peak memory: a batch of 1,000 at a million drafts
-/// fills 512 KiB (measured in BENCHMARKS.md).
-const CACHE_KIB: i64 = -256;
+use crate::draft::{Signed, StoredDraft};
 
 /// How long a writer waits for another writer's lock before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
-
-/// SQLite's automatic checkpoint, in WAL pages, for our read-write connections: raised from
-/// its 1,000 so that a cycle's commits are not interrupted by checkpoints (three fsyncs
-/// each, one every ~60 drafts at a million drafts); the WAL is truncated once, when the
-/// process closes the registry (see [`WAL_BOUND_WRITER`]). It still bounds the WAL of an
-/// unusually long batch (~128 MiB).
-const AUTOCHECKPOINT_PAGES: i64 = 32_768;
-
-/// A process that wrote leaves the WAL as it is up to this size and truncates it with a
-/// checkpoint beyond: a cycle's commits stay N + 1 fsyncs, and a large write (a migration,
-/// a big batch) never leaves a WAL that every later process has to read while rebuilding
-/// its index (~1 µs a page).
-const WAL_BOUND_WRITER: u64 = 4 * 1024 * 1024;
-
-/// A process that did not write truncates any WAL over this size (about 60 pages): the idle
-/// runs that follow a write then open an empty WAL, whatever the history.
-const WAL_BOUND_IDLE: u64 = 256 * 1024;
 
 /// Errors opening or using the registry that callers branch on; the rest pass through as
 /// SQLite errors.
@@ -176,22 +93,263 @@ pub enum RegistryError {
     Sqlite(#[from] rusqlite::Error),
 }
 
-impl RegistryError {
-    /// Names the file and the remedy for the SQLite errors an operator can act on.
-    fn explained(self, path: &Path) -> RegistryError {
-        use rusqlite::ErrorCode::{CannotOpen, DatabaseBusy, DatabaseLocked, DiskFull, ReadOnly};
-        let RegistryError::Sqlite(source) = self else {
-            return self;
-        };
-        let path = path.to_owned();
-        match source.sqlite_error_code() {
-            Some(ReadOnly | CannotOpen) => RegistryError::ReadOnly { path, source },
-            Some(DatabaseBusy | DatabaseLocked) => RegistryError::Busy { path, source },
-            Some(DiskFull) => RegistryError::DiskFull { path, source },
-            _ => RegistryError::Sqlite(source),
-        }
-    }
+/// Opens (or, with [`OpenMode::Create`], creates) the registry at `db` and migrates it once.
+pub fn open(db: &Path, mode: OpenMode) -> Result<Box<dyn Registry>, RegistryError> {
+    // The one place a second backend branches off: `postgres://` URLs (DESIGN.md §3b) will be
+    // told apart from SQLite paths here, before any file is touched.
+    Ok(Box::new(sqlite::Sqlite::open(db, mode)?))
 }
+
+/// Runs `f` in one transaction and commits it (durably) when `f` succeeds; an error rolls
+/// everything back.
+pub fn write<T>(
+    registry: &mut dyn Registry,
+    f: impl FnOnce(&mut dyn Transaction) -> Result<T, RegistryError>,
+) -> Result<T, RegistryError> {
+    let mut tx = registry.begin()?;
+    let out = f(&mut *tx)?;
+    tx.commit()?;
+    Ok(out)
+}
+
+/// A status move a command asked for that could not happen, with what the operator can do
+/// about it.
+#[derive(Debug, thiserror::Error)]
+pub enum TransitionError {
+    /// No such draft.
+    #[error("no draft {id} in registry {db}: check the id with `inbox-exec verify --all`")]
+    NotFound {
+        /// The id asked for.
+        id: String,
+        /// The registry searched ([`Registry::location`]).
+        db: String,
+    },
+    /// The draft is not in the status the move starts from.
+    #[error("draft {id} is {status}, not {expected}: only {expected} drafts can be {action}")]
+    WrongStatus {
+        /// The draft.
+        id: String,
+        /// Its status now.
+        status: String,
+        /// The status the move needs.
+        expected: Status,
+        /// The move, as a past participle.
+        action: &'static str,
+    },
+    /// The draft could not be read.
+    #[error("reading draft {id}")]
+    Read {
+        /// The draft.
+        id: String,
+        /// Why.
+        source: RegistryError,
+    },
+    /// The move could not be written.
+    #[error("updating draft {id}")]
+    Update {
+        /// The draft.
+        id: String,
+        /// Why.
+        source: RegistryError,
+    },
+}
+
+/// The draft `id`, which must exist.
+pub fn find(registry: &mut dyn Registry, id: &str) -> Result<DraftRow, TransitionError> {
+    registry
+        .get(id)
+        .map_err(|source| TransitionError::Read {
+            id: id.to_owned(),
+            source,
+        })?
+        .ok_or_else(|| TransitionError::NotFound {
+            id: id.to_owned(),
+            db: registry.location(),
+        })
+}
+
+/// Moves draft `id` from `from` to `to` for a command (`action` names the move, as a past
+/// participle, for the message); someone moving it first is a [`TransitionError::WrongStatus`].
+pub fn move_draft(
+    registry: &mut dyn Registry,
+    id: &str,
+    from: Status,
+    to: Status,
+    action: &'static str,
+    now: i64,
+) -> Result<(), TransitionError> {
+    let moved = write(registry, |w| {
+        w.transition(id, from, to, &MoveFields::default(), now)
+    })
+    .map_err(|source| TransitionError::Update {
+        id: id.to_owned(),
+        source,
+    })?;
+    if moved {
+        return Ok(());
+    }
+    // Someone else moved it between our read and our write.
+    Err(TransitionError::WrongStatus {
+        id: id.to_owned(),
+        status: find(registry, id)?.status,
+        expected: from,
+        action,
+    })
+}
+
+/// The reads a backend answers, and the door to its writes. Reads take `&mut self`: a
+/// network client needs it for every query.
+pub trait Registry {
+    /// Where the registry is, for messages: a path, or a URL without its password.
+    fn location(&self) -> String;
+
+    /// One draft by id.
+    fn get(&mut self, id: &str) -> Result<Option<DraftRow>, RegistryError>;
+
+    /// One draft by its row key (gone: `None`).
+    fn get_row(&mut self, key: &RowKey) -> Result<Option<DraftRow>, RegistryError>;
+
+    /// The keys of drafts in `status`, oldest first (by `created_at`, then id), at most
+    /// `limit`: each row is read when its turn comes, so a batch of large drafts is never all
+    /// in memory at once.
+    fn batch_keys(&mut self, status: Status, limit: usize) -> Result<Vec<RowKey>, RegistryError>;
+
+    /// Calls `visit` with each draft in `status` (every draft for `None`), oldest first, one
+    /// row at a time, until it breaks.
+    fn for_each(
+        &mut self,
+        status: Option<Status>,
+        visit: &mut dyn FnMut(DraftRow) -> ControlFlow<()>,
+    ) -> Result<(), RegistryError>;
+
+    /// A draft's attempts, in order.
+    fn attempts(&mut self, id: &str) -> Result<Vec<Attempt>, RegistryError>;
+
+    /// Claims at or after `since`, as `(attempt_id, attempted_at)`: the durable record the
+    /// thermal window is rebuilt from. A claim's `verify ok` attempt commits before its side
+    /// effect, while the outcome may never be recorded (a crash mid-dispatch), so counting
+    /// claims cannot undercount what reached a handler.
+    fn actions_since(&mut self, since: i64) -> Result<Vec<(i64, i64)>, RegistryError>;
+
+    /// Drafts in `executing` claimed at or before `claimed_before`, oldest claim first, with
+    /// who claimed them and their attempts. Rows claimed by the reference have no claim
+    /// record; their claim time is `updated_at`.
+    fn executing(&mut self, claimed_before: i64) -> Result<Vec<Executing>, RegistryError>;
+
+    /// How many drafts are in each status (statuses with none are left out).
+    fn counts(&mut self) -> Result<Vec<(String, i64)>, RegistryError>;
+
+    /// When the oldest approved draft was created.
+    fn oldest_approved(&mut self) -> Result<Option<i64>, RegistryError>;
+
+    /// The newest attempt's id, if any: what the thermal sidecar records as its high-water
+    /// mark, so a sidecar saved before the newest attempt is known to be behind.
+    fn newest_attempt(&mut self) -> Result<Option<i64>, RegistryError>;
+
+    /// Alerts waiting in the outbox whose next try is due at `now`, oldest first, at most
+    /// `limit`. Read leniently: a row another program wrote badly still goes out, as text.
+    fn alerts_due(&mut self, now: i64, limit: usize) -> Result<Vec<OutboxAlert>, RegistryError>;
+
+    /// The alerts not yet delivered.
+    fn alerts_waiting(&mut self) -> Result<AlertsWaiting, RegistryError>;
+
+    /// Starts a write transaction that holds the registry's write lock from its first
+    /// statement (SQLite: `BEGIN IMMEDIATE`), so what it reads stays true until it commits.
+    fn begin(&mut self) -> Result<Box<dyn Transaction + '_>, RegistryError>;
+}
+
+/// Writes (and the reads that decide them) inside one transaction. Dropped without
+/// [`Transaction::commit`], everything in it is rolled back.
+pub trait Transaction {
+    /// One draft by its row key, read under the transaction's lock.
+    fn get_row(&mut self, key: &RowKey) -> Result<Option<DraftRow>, RegistryError>;
+
+    /// Inserts a freshly signed draft as `pending`.
+    fn insert_draft(
+        &mut self,
+        signed: &Signed,
+        kind: &str,
+        issued_at: i64,
+        key_version: u32,
+        led_ref: Option<&str>,
+        now: i64,
+    ) -> Result<(), RegistryError>;
+
+    /// Moves a draft `from` → `to` when it is in `from`; true when exactly one row changed.
+    /// Fields are written as the reference's `transition` writes them (a `None` keeps the
+    /// stored value).
+    fn transition(
+        &mut self,
+        id: &str,
+        from: Status,
+        to: Status,
+        fields: &MoveFields<'_>,
+        now: i64,
+    ) -> Result<bool, RegistryError>;
+
+    /// [`Transaction::transition`] by row key: for a row whose `draft_id` is NULL, a BLOB or
+    /// not valid text, which a lookup by id can never match. Such a row must still be ended,
+    /// or it would sit at the head of the queue for ever.
+    fn transition_row(
+        &mut self,
+        key: &RowKey,
+        from: Status,
+        to: Status,
+        fields: &MoveFields<'_>,
+        now: i64,
+    ) -> Result<bool, RegistryError>;
+
+    /// Appends an attempt; returns its `attempt_id`.
+    fn record_attempt(
+        &mut self,
+        id: &str,
+        kind: AttemptKind,
+        outcome: AttemptOutcome,
+        reason: Option<&str>,
+        executed_url: Option<&str>,
+        now: i64,
+    ) -> Result<i64, RegistryError>;
+
+    /// Records who claimed a draft.
+    fn record_claim(&mut self, id: &str, claimer: &Claimer, now: i64) -> Result<(), RegistryError>;
+
+    /// Remembers that `run` alerted about a stuck draft.
+    fn mark_stuck_alerted(&mut self, id: &str, now: i64) -> Result<(), RegistryError>;
+
+    /// Puts an alert in the outbox, due at `now`; returns its id.
+    fn enqueue_alert(
+        &mut self,
+        subject: &str,
+        body: &str,
+        draft_id: Option<&str>,
+        now: i64,
+    ) -> Result<i64, RegistryError>;
+
+    /// Records that an alert was delivered.
+    fn alert_delivered(&mut self, id: i64, now: i64) -> Result<(), RegistryError>;
+
+    /// Records a failed try: the alert has now failed `tries` times, `error` says why, and it
+    /// is tried again at `next_try_at`.
+    fn alert_failed(
+        &mut self,
+        id: i64,
+        tries: i64,
+        error: &str,
+        now: i64,
+        next_try_at: i64,
+    ) -> Result<(), RegistryError>;
+
+    /// Moves pending drafts issued before `cutoff` to `expired`; returns how many.
+    fn expire_pending(&mut self, cutoff: i64, now: i64) -> Result<usize, RegistryError>;
+
+    /// Commits, durably: when this returns `Ok`, the writes survive a crash.
+    fn commit(self: Box<Self>) -> Result<(), RegistryError>;
+}
+
+/// A backend's handle on one `drafts` row, opaque outside this module. On SQLite it is the
+/// rowid: the one handle on a row whose `draft_id` is not usable text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RowKey(i64);
 
 /// Draft statuses (DESIGN.md §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -239,11 +397,6 @@ impl Status {
             Status::Cancelled => "cancelled",
             Status::TerminalUnrecoverable => "terminal_unrecoverable",
         }
-    }
-
-    /// The status a stored word names, if any.
-    pub fn parse(word: &str) -> Option<Status> {
-        Status::ALL.into_iter().find(|s| s.as_str() == word)
     }
 
     /// Whether the move is one DESIGN.md §3 allows (reconcile's moves included).
@@ -320,8 +473,8 @@ impl AttemptOutcome {
 /// One `drafts` row, read leniently: a malformed row still loads, and its verdict says why.
 #[derive(Debug, Clone)]
 pub struct DraftRow {
-    /// SQLite's rowid: the one handle on a row whose `draft_id` is not usable text.
-    pub rowid: i64,
+    /// The backend's handle on this row, whatever its `draft_id` holds.
+    pub key: RowKey,
     /// The draft id as text (for display and lookups).
     pub id: String,
     /// The signed columns, storage classes preserved.
@@ -348,6 +501,19 @@ impl DraftRow {
     /// The kind as text, for display (a non-text kind shows as its value).
     pub fn kind(&self) -> String {
         self.signed.draft_kind.to_string()
+    }
+
+    /// `Ok` when the draft is in `expected`, the status a move (`action`) starts from.
+    pub fn require(&self, expected: Status, action: &'static str) -> Result<(), TransitionError> {
+        if self.status == expected.as_str() {
+            return Ok(());
+        }
+        Err(TransitionError::WrongStatus {
+            id: self.id.clone(),
+            status: self.status.clone(),
+            expected,
+            action,
+        })
     }
 }
 
@@ -389,435 +555,6 @@ pub enum OpenMode {
     ReadOnly,
 }
 
-/// An open registry: one connection, migrated.
-#[derive(Debug)]
-pub struct Registry {
-    conn: Connection,
-    path: PathBuf,
-    /// False for [`OpenMode::ReadOnly`]: such a connection never checkpoints.
-    writable: bool,
-}
-
-impl Drop for Registry {
-    /// Bounds the WAL the next process will find: every process opens the WAL index afresh
-    /// (a `-shm` left by an exited process is not trusted) by reading each WAL frame, so a
-    /// large WAL would cost every later start, forever. Never waits: a reader holding the
-    /// WAL leaves it for the next process.
-    fn drop(&mut self) {
-        if !self.writable {
-            return;
-        }
-        let mut wal = self.path.clone().into_os_string();
-        wal.push("-wal");
-        let Ok(size) = fs::metadata(&wal).map(|m| m.len()) else {
-            return;
-        };
-        let bound = if self.conn.total_changes() > 0 {
-            WAL_BOUND_WRITER
-        } else {
-            WAL_BOUND_IDLE
-        };
-        if size <= bound {
-            return;
-        }
-        let checkpoint = self.conn.busy_timeout(Duration::ZERO).and_then(|()| {
-            self.conn
-                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-                    r.get::<_, i64>(0)
-                })
-        });
-        match checkpoint {
-            Ok(0) => log::debug!("truncated a WAL of {size} bytes"),
-            Ok(_) => log::debug!("WAL of {size} bytes left: another connection is using it"),
-            Err(e) => log::debug!("WAL of {size} bytes left: {e}"),
-        }
-    }
-}
-
-const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
-
-impl Registry {
-    /// Opens (or, with [`OpenMode::Create`], creates) the registry at `path`, sets the
-    /// connection pragmas and applies pending migrations once.
-    pub fn open(path: &Path, mode: OpenMode) -> Result<Registry, RegistryError> {
-        Registry::open_inner(path, mode).map_err(|e| e.explained(path))
-    }
-
-    fn open_inner(path: &Path, mode: OpenMode) -> Result<Registry, RegistryError> {
-        let io_err = |source: io::Error| RegistryError::Io {
-            path: path.to_owned(),
-            source,
-        };
-        match File::open(path) {
-            Ok(mut file) => {
-                // Look before SQLite does: it would happily start a new database in an empty
-                // file, and a truncated registry must be reported, not silently replaced.
-                let mut magic = [0u8; 16];
-                let looks_right = file.read_exact(&mut magic).is_ok() && &magic == SQLITE_MAGIC;
-                if !looks_right {
-                    return Err(RegistryError::NotADatabase(path.to_owned()));
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                if mode != OpenMode::Create {
-                    return Err(RegistryError::Missing(path.to_owned()));
-                }
-                log::warn!("created a new, empty registry {}", path.display());
-                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    fs::DirBuilder::new()
-                        .recursive(true)
-                        .mode(0o700)
-                        .create(dir)
-                        .map_err(io_err)?;
-                }
-                // Created here with 0600 so SQLite, which copies the database's mode onto its
-                // -wal and -shm files, never makes the drafts readable by others.
-                match OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(path)
-                {
-                    Ok(_) => {}
-                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                    Err(e) => return Err(io_err(e)),
-                }
-            }
-            Err(e) => return Err(io_err(e)),
-        }
-        if mode == OpenMode::ReadOnly {
-            let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-            let conn = Connection::open_with_flags(path, flags)?;
-            conn.busy_timeout(BUSY_TIMEOUT)?;
-            conn.pragma_update(None, "cache_size", CACHE_KIB)?;
-            // Only the checks: a read-only look must not even add our own index.
-            schema::check(&conn)?;
-            return Ok(Registry {
-                conn,
-                path: path.to_owned(),
-                writable: false,
-            });
-        }
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let mut conn = Connection::open_with_flags(path, flags)?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
-        let journal: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
-        if !journal.eq_ignore_ascii_case("wal") {
-            return Err(RegistryError::Io {
-                path: path.to_owned(),
-                source: io::Error::other(format!(
-                    "cannot switch the journal to WAL (got {journal}); is the file on a network filesystem?"
-                )),
-            });
-        }
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.pragma_update(None, "cache_size", CACHE_KIB)?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        // A checkpoint on close costs every short-lived process (each run is one) two or three
-        // fsyncs for nothing; `Drop` checkpoints only a WAL that has grown past a bound.
-        conn.set_db_config(
-            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
-            true,
-        )?;
-        conn.pragma_update(None, "wal_autocheckpoint", AUTOCHECKPOINT_PAGES)?;
-        schema::migrate(&mut conn)?;
-        Ok(Registry {
-            conn,
-            path: path.to_owned(),
-            writable: true,
-        })
-    }
-
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Runs `f` in one `BEGIN IMMEDIATE` transaction, committed (durably) when `f` succeeds.
-    pub fn write<T>(
-        &mut self,
-        f: impl FnOnce(&Writer<'_>) -> Result<T, RegistryError>,
-    ) -> Result<T, RegistryError> {
-        let path = self.path.clone();
-        let run = || {
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let out = f(&Writer { tx: &tx })?;
-            tx.commit()?;
-            Ok(out)
-        };
-        run().map_err(|e: RegistryError| e.explained(&path))
-    }
-
-    /// One draft by id.
-    pub fn get(&self, id: &str) -> Result<Option<DraftRow>, RegistryError> {
-        let mut stmt = self.conn.prepare_cached(GET)?;
-        Ok(stmt.query_row([id], read_draft).optional()?)
-    }
-
-    /// Rowids of drafts in `status`, oldest first, at most `limit`.
-    pub fn batch_keys(&self, status: Status, limit: usize) -> Result<Vec<i64>, RegistryError> {
-        let mut stmt = self.conn.prepare_cached(BATCH_KEYS)?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = stmt.query_map(params![status.as_str(), limit], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// One draft by rowid (gone: `None`).
-    pub fn get_row(&self, rowid: i64) -> Result<Option<DraftRow>, RegistryError> {
-        let mut stmt = self.conn.prepare_cached(GET_ROW)?;
-        Ok(stmt.query_row([rowid], read_draft).optional()?)
-    }
-
-    /// Drafts in `status`, oldest first (by `created_at`, then id), at most `limit`.
-    pub fn by_status(&self, status: Status, limit: usize) -> Result<Vec<DraftRow>, RegistryError> {
-        let mut stmt = self.conn.prepare_cached(BY_STATUS)?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = stmt.query_map(params![status.as_str(), limit], read_draft)?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// Every draft, oldest first.
-    pub fn all(&self) -> Result<Vec<DraftRow>, RegistryError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT rowid AS row_key, * FROM drafts ORDER BY created_at, draft_id",
-        )?;
-        let rows = stmt.query_map([], read_draft)?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// A draft's attempts, in order.
-    pub fn attempts(&self, id: &str) -> Result<Vec<Attempt>, RegistryError> {
-        let mut stmt = self.conn.prepare_cached(ATTEMPTS)?;
-        let rows = stmt.query_map([id], |r| {
-            Ok(Attempt {
-                kind: r.get(0)?,
-                outcome: r.get(1)?,
-                reason: r.get(2)?,
-                executed_url: r.get(3)?,
-                attempted_at: r.get(4)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// Claims at or after `since`, as `(attempt_id, attempted_at)`: the durable record the
-    /// thermal window is rebuilt from. A claim's `verify ok` attempt commits before its side
-    /// effect, while the outcome may never be recorded (a crash mid-dispatch), so counting
-    /// claims cannot undercount what reached a handler.
-    pub fn actions_since(&self, since: i64) -> Result<Vec<(i64, i64)>, RegistryError> {
-        let mut stmt = self.conn.prepare_cached(ACTIONS_SINCE)?;
-        let rows = stmt.query_map([since], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// Drafts in `executing` claimed at or before `claimed_before`, oldest claim first, with
-    /// who claimed them and their attempts. Rows claimed by the reference have no claim
-    /// record; their claim time is `updated_at`.
-    pub fn executing(&self, claimed_before: i64) -> Result<Vec<Executing>, RegistryError> {
-        let mut stmt = self.conn.prepare_cached(EXECUTING)?;
-        let rows = stmt.query_map([claimed_before], |r| {
-            let claimer = match r.get::<_, Option<i64>>(4)? {
-                Some(pid) => Some(Claimer {
-                    pid: u32::try_from(pid).unwrap_or(0),
-                    host: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
-                    boot_id: r.get(6)?,
-                    process_start: r.get(7)?,
-                }),
-                None => None,
-            };
-            Ok(Executing {
-                id: sql_value(r.get_ref(0)?).to_string(),
-                kind: sql_value(r.get_ref(1)?).to_string(),
-                target: sql_value(r.get_ref(2)?).to_string(),
-                claimed_at: sql_value(r.get_ref(3)?).as_integral().unwrap_or(0),
-                claimer,
-                attempts: r.get(8)?,
-                last_attempt: r.get(9)?,
-                alerted: r.get(10)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// How many drafts are in each status (statuses with none are left out).
-    pub fn counts(&self) -> Result<Vec<(String, i64)>, RegistryError> {
-        let mut stmt = self.conn.prepare_cached(COUNTS)?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// When the oldest approved draft was created.
-    pub fn oldest_approved(&self) -> Result<Option<i64>, RegistryError> {
-        // Read leniently: a row written by other tools may hold text here.
-        Ok(self.conn.query_row(OLDEST_APPROVED, [], |r| {
-            Ok(sql_value(r.get_ref(0)?).as_integral())
-        })?)
-    }
-
-    /// The newest attempt's id, if any: what the thermal sidecar records as its high-water
-    /// mark, so a sidecar saved before the newest attempt is known to be behind.
-    pub fn newest_attempt(&self) -> Result<Option<i64>, RegistryError> {
-        Ok(self.conn.query_row(NEWEST_ATTEMPT, [], |r| r.get(0))?)
-    }
-}
-
-/// Writes inside one transaction of [`Registry::write`].
-pub struct Writer<'a> {
-    tx: &'a Transaction<'a>,
-}
-
-impl Writer<'_> {
-    /// Inserts a freshly signed draft as `pending`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn insert_draft(
-        &self,
-        signed: &Signed,
-        kind: &str,
-        issued_at: i64,
-        key_version: u32,
-        led_ref: Option<&str>,
-        now: i64,
-    ) -> Result<(), RegistryError> {
-        self.tx.execute(
-            "INSERT INTO drafts (draft_id, draft_kind, target_json, payload_json, issued_at,
-                 key_version, schema_version, content_hash, signature, status, led_ref,
-                 created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
-            params![
-                signed.draft_id,
-                kind,
-                signed.target_json,
-                signed.payload_json,
-                issued_at,
-                key_version,
-                crate::draft::SCHEMA_VERSION,
-                signed.content_hash,
-                signed.signature,
-                Status::Pending.as_str(),
-                led_ref,
-                now,
-            ],
-        )?;
-        Ok(())
-    }
-
-    /// Moves a draft `from` → `to` when it is in `from`; true when exactly one row changed.
-    /// Fields are written as the reference's `transition` writes them (`COALESCE`: a `None`
-    /// keeps the stored value).
-    pub fn transition(
-        &self,
-        id: &str,
-        from: Status,
-        to: Status,
-        fields: &MoveFields<'_>,
-        now: i64,
-    ) -> Result<bool, RegistryError> {
-        self.transition_where("draft_id", &id, from, to, fields, now)
-    }
-
-    /// [`Writer::transition`] by rowid: for a row whose `draft_id` is NULL, a BLOB or not
-    /// valid text, which `WHERE draft_id = ?` can never match. Such a row must still be
-    /// ended, or it would sit at the head of the queue for ever.
-    pub fn transition_row(
-        &self,
-        rowid: i64,
-        from: Status,
-        to: Status,
-        fields: &MoveFields<'_>,
-        now: i64,
-    ) -> Result<bool, RegistryError> {
-        self.transition_where("rowid", &rowid, from, to, fields, now)
-    }
-
-    fn transition_where(
-        &self,
-        column: &str,
-        key: &dyn rusqlite::ToSql,
-        from: Status,
-        to: Status,
-        fields: &MoveFields<'_>,
-        now: i64,
-    ) -> Result<bool, RegistryError> {
-        debug_assert!(from.may_become(to), "illegal move {from} -> {to}");
-        let changed = self.tx.execute(
-            &format!(
-                "UPDATE drafts SET
-                     status       = ?1,
-                     executed_url = COALESCE(?2, executed_url),
-                     last_error   = COALESCE(?3, last_error),
-                     completed_at = CASE WHEN ?4 THEN ?5 ELSE completed_at END,
-                     updated_at   = ?5
-                 WHERE {column} = ?6 AND status = ?7"
-            ),
-            params![
-                to.as_str(),
-                fields.executed_url,
-                fields.last_error,
-                fields.completed,
-                now,
-                key,
-                from.as_str()
-            ],
-        )?;
-        Ok(changed == 1)
-    }
-
-    /// Appends an attempt; returns its `attempt_id`.
-    pub fn record_attempt(
-        &self,
-        id: &str,
-        kind: AttemptKind,
-        outcome: AttemptOutcome,
-        reason: Option<&str>,
-        executed_url: Option<&str>,
-        now: i64,
-    ) -> Result<i64, RegistryError> {
-        self.tx.execute(
-            "INSERT INTO attempts (draft_id, kind, outcome, reason, executed_url, attempted_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                id,
-                kind.as_str(),
-                outcome.as_str(),
-                reason,
-                executed_url,
-                now
-            ],
-        )?;
-        Ok(self.tx.last_insert_rowid())
-    }
-
-    /// Records who claimed a draft.
-    pub fn record_claim(&self, id: &str, claimer: &Claimer, now: i64) -> Result<(), RegistryError> {
-        self.tx.execute(
-            "INSERT OR REPLACE INTO claims (draft_id, claimed_at, pid, host, boot_id, process_start)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![id, now, claimer.pid, claimer.host, claimer.boot_id, claimer.process_start],
-        )?;
-        Ok(())
-    }
-
-    /// Remembers that `run` alerted about a stuck draft.
-    pub fn mark_stuck_alerted(&self, id: &str, now: i64) -> Result<(), RegistryError> {
-        self.tx.execute(
-            "INSERT OR IGNORE INTO stuck_alerts (draft_id, alerted_at) VALUES (?1, ?2)",
-            params![id, now],
-        )?;
-        Ok(())
-    }
-
-    /// Moves pending drafts issued before `cutoff` to `expired`; returns how many.
-    pub fn expire_pending(&self, cutoff: i64, now: i64) -> Result<usize, RegistryError> {
-        Ok(self.tx.execute(
-            "UPDATE drafts SET status = 'expired', updated_at = ?1
-             WHERE status = 'pending' AND issued_at < ?2",
-            params![now, cutoff],
-        )?)
-    }
-}
-
 /// A draft in `executing`, as `reconcile` and `status` show it.
 #[derive(Debug, Clone)]
 pub struct Executing {
@@ -853,106 +590,28 @@ pub struct Claimer {
     pub process_start: Option<i64>,
 }
 
-fn sql_value(v: ValueRef<'_>) -> SqlValue {
-    match v {
-        ValueRef::Null => SqlValue::Null,
-        ValueRef::Integer(i) => SqlValue::Integer(i),
-        ValueRef::Real(r) => SqlValue::Real(r),
-        ValueRef::Text(t) => match std::str::from_utf8(t) {
-            Ok(s) => SqlValue::Text(s.to_owned()),
-            Err(_) => SqlValue::BadText(t.to_vec()),
-        },
-        ValueRef::Blob(b) => SqlValue::Blob(b.to_vec()),
-    }
+/// An alert in the outbox, as the delivery phase reads it.
+#[derive(Debug, Clone)]
+pub struct OutboxAlert {
+    /// Its row.
+    pub id: i64,
+    /// The subject.
+    pub subject: String,
+    /// The body.
+    pub body: String,
+    /// The draft it is about, if any.
+    pub draft_id: Option<String>,
+    /// Failed tries so far.
+    pub tries: i64,
 }
 
-fn text(row: &Row<'_>, name: &str) -> rusqlite::Result<Option<String>> {
-    Ok(match sql_value(row.get_ref(name)?) {
-        SqlValue::Null => None,
-        SqlValue::Text(s) => Some(s),
-        other => Some(other.to_string()),
-    })
-}
-
-fn integer(row: &Row<'_>, name: &str) -> rusqlite::Result<Option<i64>> {
-    Ok(sql_value(row.get_ref(name)?).as_integral())
-}
-
-fn read_draft(row: &Row<'_>) -> rusqlite::Result<DraftRow> {
-    let col = |name: &str| row.get_ref(name).map(sql_value);
-    let signed = StoredDraft {
-        draft_id: col("draft_id")?,
-        draft_kind: col("draft_kind")?,
-        target_json: col("target_json")?,
-        payload_json: col("payload_json")?,
-        issued_at: col("issued_at")?,
-        key_version: col("key_version")?,
-        schema_version: col("schema_version")?,
-        content_hash: col("content_hash")?,
-        signature: col("signature")?,
-    };
-    Ok(DraftRow {
-        rowid: row.get("row_key")?,
-        id: match &signed.draft_id {
-            SqlValue::Text(s) => s.clone(),
-            other => other.to_string(),
-        },
-        status: text(row, "status")?.unwrap_or_default(),
-        led_ref: text(row, "led_ref")?,
-        approval_subject: text(row, "approval_subject")?,
-        executed_url: text(row, "executed_url")?,
-        last_error: text(row, "last_error")?,
-        created_at: integer(row, "created_at")?,
-        updated_at: integer(row, "updated_at")?,
-        completed_at: integer(row, "completed_at")?,
-        signed,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// No hot query may walk a whole table: on a registry of a million drafts that is the
-    /// difference between a millisecond and a second.
-    #[test]
-    fn hot_queries_use_indexes() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let registry = Registry::open(&dir.path().join("r.db"), OpenMode::Create).expect("open");
-        for (query, name) in sql::ALL {
-            let mut stmt = registry
-                .conn
-                .prepare(&format!("EXPLAIN QUERY PLAN {query}"))
-                .expect("explain");
-            let params = stmt.parameter_count();
-            let values: Vec<rusqlite::types::Value> = (0..params)
-                .map(|_| rusqlite::types::Value::Integer(1))
-                .collect();
-            let plan: Vec<String> = stmt
-                .query_map(rusqlite::params_from_iter(values), |r| {
-                    r.get::<_, String>(3)
-                })
-                .expect("plan")
-                .collect::<Result<_, _>>()
-                .expect("plan rows");
-            for step in &plan {
-                // COUNTS walks the status index (a covering index), never the table.
-                let full_scan = step.starts_with("SCAN ") && !step.contains("USING");
-                assert!(!full_scan, "{name} scans a table: {plan:?}");
-                // Sorting every matching row to keep one is a scan in disguise.
-                let sorts_all = step.contains("TEMP B-TREE") && *name != "EXECUTING";
-                assert!(!sorts_all, "{name} sorts its rows: {plan:?}");
-            }
-        }
-    }
-
-    #[test]
-    fn legal_moves_are_the_designs() {
-        assert!(Status::Pending.may_become(Status::Approved));
-        assert!(Status::Approved.may_become(Status::Executing));
-        assert!(Status::Executing.may_become(Status::TerminalUnrecoverable));
-        assert!(!Status::Executing.may_become(Status::Approved));
-        assert!(!Status::Completed.may_become(Status::Approved));
-        assert!(!Status::Approved.may_become(Status::Pending));
-    }
+/// The alerts not yet delivered, as `status` shows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertsWaiting {
+    /// How many.
+    pub count: i64,
+    /// When the oldest was written.
+    pub oldest_created_at: Option<i64>,
+    /// The error of the latest failed try, if any.
+    pub last_error: Option<String>,
 }

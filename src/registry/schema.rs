@@ -80,6 +80,29 @@ const OUR_MIGRATIONS: &[&str] = &[
         alerted_at INTEGER NOT NULL
     );
 ",
+    "
+    -- The alert outbox: each alert is inserted in the transaction that records the outcome it
+    -- reports, and sent at the end of the cycle; one that fails is retried by later runs
+    -- (next_try_at, with backoff). Delivered rows stay, as the record of what was sent.
+    -- draft_id is informational, without a foreign key: nothing about an alert may make the
+    -- outcome's transaction fail.
+    CREATE TABLE IF NOT EXISTS alert_outbox (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        created_at   INTEGER NOT NULL,
+        subject      TEXT NOT NULL,
+        body         TEXT NOT NULL,
+        draft_id     TEXT,
+        tries        INTEGER NOT NULL DEFAULT 0,
+        next_try_at  INTEGER NOT NULL,
+        last_try_at  INTEGER,
+        last_error   TEXT,
+        delivered_at INTEGER
+    );
+    -- Only the alerts still waiting: a run with nothing to send checks it with one probe of an
+    -- empty index, however many alerts were ever sent.
+    CREATE INDEX IF NOT EXISTS idx_alert_outbox_waiting
+        ON alert_outbox(id) WHERE delivered_at IS NULL;
+",
 ];
 
 const REFERENCE_KEY: &str = "db_schema_version";

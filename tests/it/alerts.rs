@@ -17,19 +17,19 @@ use crate::harness::{Done, World, script};
 
 const TARGET: &str = r#"{"repo":"octo-org/demo","issue":42}"#;
 const PAYLOAD: &str = r#"{"body":"Thanks for the report."}"#;
-const FROM: &str = "inbox-exec@example.org";
-const TO: &str = "ops@example.org";
-const PREFIX: &str = "[ALERT] inbox-exec";
+pub(crate) const FROM: &str = "inbox-exec@example.org";
+pub(crate) const TO: &str = "ops@example.org";
+pub(crate) const PREFIX: &str = "[ALERT] inbox-exec";
 
 /// How long to wait for a message the binary has already sent before giving up.
 const MAIL_DEADLINE: Duration = Duration::from_secs(10);
 
 /// One message as the server received it: the envelope and the raw DATA.
 #[derive(Debug, Clone)]
-struct Mail {
-    from: String,
-    to: Vec<String>,
-    data: String,
+pub(crate) struct Mail {
+    pub(crate) from: String,
+    pub(crate) to: Vec<String>,
+    pub(crate) data: String,
 }
 
 impl Mail {
@@ -54,13 +54,13 @@ impl Mail {
         })
     }
 
-    fn subject(&self) -> String {
+    pub(crate) fn subject(&self) -> String {
         self.header("Subject")
             .unwrap_or_else(|| panic!("no Subject header:\n{}", self.data))
     }
 
     /// The body, decoded from its transfer encoding, with LF line ends.
-    fn body(&self) -> String {
+    pub(crate) fn body(&self) -> String {
         let (_, body) = self.split();
         let encoding = self
             .header("Content-Transfer-Encoding")
@@ -143,13 +143,13 @@ impl Handler for Collector {
 
 /// A real SMTP server on a free loopback port, serving on a background thread for the rest
 /// of the test process.
-struct SmtpServer {
+pub(crate) struct SmtpServer {
     port: u16,
     inbox: Arc<Mutex<Vec<Mail>>>,
 }
 
 impl SmtpServer {
-    fn start() -> SmtpServer {
+    pub(crate) fn start() -> SmtpServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
         let port = listener.local_addr().expect("listener address").port();
         let inbox = Arc::new(Mutex::new(Vec::new()));
@@ -172,16 +172,16 @@ impl SmtpServer {
         SmtpServer { port, inbox }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("smtp://127.0.0.1:{}", self.port)
     }
 
-    fn received(&self) -> Vec<Mail> {
+    pub(crate) fn received(&self) -> Vec<Mail> {
         self.inbox.lock().expect("inbox lock").clone()
     }
 
     /// Waits until `n` messages have arrived and returns them all.
-    fn wait_for(&self, n: usize) -> Vec<Mail> {
+    pub(crate) fn wait_for(&self, n: usize) -> Vec<Mail> {
         let deadline = Instant::now() + MAIL_DEADLINE;
         loop {
             let mails = self.received();
@@ -242,7 +242,7 @@ fn outcome(done: &Done, id: &str) -> String {
 }
 
 /// The one message whose subject names `id`.
-fn mail_about<'a>(mails: &'a [Mail], id: &str) -> &'a Mail {
+pub(crate) fn mail_about<'a>(mails: &'a [Mail], id: &str) -> &'a Mail {
     let matching: Vec<&Mail> = mails.iter().filter(|m| m.subject().contains(id)).collect();
     assert_eq!(matching.len(), 1, "one message about {id}: {mails:#?}");
     matching[0]

@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use inbox_exec::draft::sign::signed_object;
-use inbox_exec::registry::{OpenMode, Registry};
+use inbox_exec::registry::{self, OpenMode};
 use serde_json::Value;
 
 use crate::harness::World;
@@ -100,7 +100,7 @@ fn every_reference_draft_gets_the_reference_verdict() {
 fn canonical_bytes_match_the_reference_byte_for_byte() {
     let world = World::new();
     install(&world);
-    let registry = Registry::open(&world.db, OpenMode::Existing).expect("open");
+    let mut registry = registry::open(&world.db, OpenMode::Existing).expect("open");
     let mut checked = 0;
     for case in cases() {
         let row = registry

@@ -2,70 +2,17 @@
 //! Nothing here ever runs a handler: at most once means a human decides.
 
 use anyhow::{Context as _, bail};
-use serde::Serialize;
 use serde_json::json;
 
 use crate::cli::{ReconcileAction, ReconcileArgs, Resolution, ResolveArgs};
-use crate::commands::{TransitionError, open_existing};
 use crate::config::{Config, parse_duration};
 use crate::process::{Liveness, liveness, this_process};
-use crate::registry::{AttemptKind, AttemptOutcome, Executing, MoveFields, Status};
+use crate::registry::{self, AttemptKind, AttemptOutcome, MoveFields, OpenMode, Status};
 use crate::report::{Output, ago, table};
+use crate::stuck::stuck;
 
-/// One stuck draft, as listed.
-#[derive(Debug, Serialize)]
-pub struct StuckDraft {
-    /// The draft.
-    pub draft_id: String,
-    /// Its kind.
-    pub kind: String,
-    /// Its target, on one line.
-    pub target: String,
-    /// When it was claimed (Unix seconds).
-    pub claimed_at: i64,
-    /// Seconds since then.
-    pub age_s: i64,
-    /// How many attempts it has.
-    pub attempts: i64,
-    /// The last attempt's kind and outcome.
-    pub last_attempt: Option<String>,
-    /// `running`, `dead` or `unknown`: whether the claiming process is alive.
-    pub claimer: &'static str,
-    /// The claiming process, `pid@host`, when recorded.
-    pub claimed_by: Option<String>,
-}
-
-/// Lists executing drafts, with whether their claimer still runs.
-pub fn stuck(rows: Vec<Executing>, now: i64) -> Vec<StuckDraft> {
-    let me = this_process();
-    rows.into_iter()
-        .map(|row| {
-            let alive = liveness(row.claimer.as_ref(), &me);
-            StuckDraft {
-                draft_id: row.id,
-                kind: row.kind,
-                target: one_line(&row.target, 60),
-                claimed_at: row.claimed_at,
-                age_s: now.saturating_sub(row.claimed_at),
-                attempts: row.attempts,
-                last_attempt: row.last_attempt,
-                claimer: alive.word(),
-                claimed_by: row.claimer.map(|c| format!("{}@{}", c.pid, c.host)),
-            }
-        })
-        .collect()
-}
-
-fn one_line(text: &str, max: usize) -> String {
-    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    match flat.char_indices().nth(max) {
-        Some((cut, _)) => format!("{}…", &flat[..cut]),
-        None => flat,
-    }
-}
-
-/// `reconcile [--older-than D]` and `reconcile resolve`.
-pub fn reconcile(config: &Config, args: &ReconcileArgs, now: i64) -> anyhow::Result<Output> {
+/// `reconcile [--older-than D]` lists the drafts in executing; `reconcile resolve` settles one.
+pub fn run(config: &Config, args: &ReconcileArgs, now: i64) -> anyhow::Result<Output> {
     if let Some(ReconcileAction::Resolve(resolve_args)) = &args.action {
         return resolve(config, resolve_args, now);
     }
@@ -75,8 +22,9 @@ pub fn reconcile(config: &Config, args: &ReconcileArgs, now: i64) -> anyhow::Res
         }
         None => 0,
     };
-    let registry = open_existing(config)?;
-    let rows = registry
+    let mut reg = registry::open(&config.db, OpenMode::Existing)
+        .with_context(|| format!("opening registry {}", config.db.display()))?;
+    let rows = reg
         .executing(now.saturating_sub(older))
         .context("listing drafts in executing")?;
     let list = stuck(rows, now);
@@ -134,27 +82,10 @@ fn resolve(config: &Config, args: &ResolveArgs, now: i64) -> anyhow::Result<Outp
     if args.url.is_some() && to != Status::Completed {
         bail!("--url goes with --as completed only");
     }
-    let mut registry = open_existing(config)?;
-    let row = registry
-        .get(id)
-        .with_context(|| format!("reading draft {id}"))?
-        .ok_or_else(|| TransitionError::NotFound {
-            id: id.to_owned(),
-            db: registry.path().to_owned(),
-        })?;
-    if row.status != Status::Executing.as_str() {
-        return Err(TransitionError::WrongStatus {
-            id: id.to_owned(),
-            status: row.status,
-            expected: Status::Executing,
-            action: "reconciled",
-        }
-        .into());
-    }
-    let claim = registry
-        .executing(i64::MAX)?
-        .into_iter()
-        .find(|e| e.id == id);
+    let mut reg = registry::open(&config.db, OpenMode::Existing)
+        .with_context(|| format!("opening registry {}", config.db.display()))?;
+    registry::find(&mut *reg, id)?.require(Status::Executing, "reconciled")?;
+    let claim = reg.executing(i64::MAX)?.into_iter().find(|e| e.id == id);
     if let Some(claim) = &claim
         && liveness(claim.claimer.as_ref(), &this_process()) == Liveness::Running
     {
@@ -169,27 +100,26 @@ fn resolve(config: &Config, args: &ResolveArgs, now: i64) -> anyhow::Result<Outp
         last_error: (to != Status::Completed).then_some(reason.as_str()),
         completed: true,
     };
-    let moved = registry
-        .write(|w| {
-            let moved = w.transition(id, Status::Executing, to, &fields, now)?;
-            if moved {
-                let outcome = if to == Status::Completed {
-                    AttemptOutcome::Ok
-                } else {
-                    AttemptOutcome::Failed
-                };
-                w.record_attempt(
-                    id,
-                    AttemptKind::Reconcile,
-                    outcome,
-                    Some(&reason),
-                    args.url.as_deref(),
-                    now,
-                )?;
-            }
-            Ok(moved)
-        })
-        .with_context(|| format!("settling draft {id}"))?;
+    let moved = registry::write(&mut *reg, |w| {
+        let moved = w.transition(id, Status::Executing, to, &fields, now)?;
+        if moved {
+            let outcome = if to == Status::Completed {
+                AttemptOutcome::Ok
+            } else {
+                AttemptOutcome::Failed
+            };
+            w.record_attempt(
+                id,
+                AttemptKind::Reconcile,
+                outcome,
+                Some(&reason),
+                args.url.as_deref(),
+                now,
+            )?;
+        }
+        Ok(moved)
+    })
+    .with_context(|| format!("settling draft {id}"))?;
     if !moved {
         bail!(
             "draft {id} left executing while you were settling it: look again with `inbox-exec show {id}`"

@@ -4,14 +4,14 @@ use anyhow::Context as _;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::cli::StatusArgs;
 use crate::config::Config;
-use crate::executor::{SUMMARY_FILE, THERMAL_FILE};
 use crate::exit::Outcome;
-use crate::reconcile::{StuckDraft, stuck};
-use crate::registry::Status;
+use crate::registry::{self, OpenMode, Status};
 use crate::report::{Output, ago, span, table};
-use crate::statefile::{self, Contents};
-use crate::thermal::Thermal;
+use crate::stuck::{StuckDraft, stuck};
+use crate::summary;
+use crate::thermal::{THERMAL_FILE, Thermal};
 
 /// The thermal cutout as `status` shows it.
 #[derive(Debug, Serialize)]
@@ -20,6 +20,17 @@ pub struct ThermalState {
     pub recent_actions: usize,
     /// When the pause ends, while paused.
     pub paused_until: Option<i64>,
+}
+
+/// The alert outbox as `status` shows it.
+#[derive(Debug, Serialize)]
+pub struct AlertsState {
+    /// Alerts not yet delivered.
+    pub waiting: i64,
+    /// Age of the oldest of them, in seconds.
+    pub oldest_age_s: Option<i64>,
+    /// Why the latest try failed, if one did.
+    pub last_error: Option<String>,
 }
 
 /// The status report.
@@ -35,59 +46,66 @@ pub struct StatusReport {
     pub thermal: ThermalState,
     /// The last run's summary (without its per-draft results).
     pub last_run: Option<Value>,
+    /// Alerts waiting in the outbox.
+    pub alerts: AlertsState,
 }
 
-/// `status [--check]`.
-pub fn status(config: &Config, check: bool, now: i64) -> anyhow::Result<Output> {
-    let registry = crate::commands::open_existing(config)?;
+/// `status [--check]`: the report, and with `--check` an exit code for monitoring.
+pub fn run(config: &Config, args: &StatusArgs, now: i64) -> anyhow::Result<Output> {
+    let mut reg = registry::open(&config.db, OpenMode::Existing)
+        .with_context(|| format!("opening registry {}", config.db.display()))?;
     let mut counts = serde_json::Map::new();
     for s in Status::ALL {
         counts.insert(s.as_str().to_owned(), json!(0));
     }
-    for (status, n) in registry.counts().context("counting drafts")? {
+    for (status, n) in reg.counts().context("counting drafts")? {
         counts.insert(status, json!(n));
     }
     let stuck_after = i64::try_from(config.stuck_after.as_secs()).unwrap_or(i64::MAX);
     let stuck = stuck(
-        registry
-            .executing(now.saturating_sub(stuck_after))
+        reg.executing(now.saturating_sub(stuck_after))
             .context("listing stuck drafts")?,
         now,
     );
-    let oldest_approved_age_s = registry.oldest_approved()?.map(|t| now.saturating_sub(t));
-
-    let mut sidecar = match statefile::read(&config.state_dir.join(THERMAL_FILE)) {
-        Contents::Bytes(bytes) => Thermal::from_json(&bytes).unwrap_or_default(),
-        _ => Thermal::default(),
+    let oldest_approved_age_s = reg.oldest_approved()?.map(|t| now.saturating_sub(t));
+    let waiting = reg.alerts_waiting().context("reading the alert outbox")?;
+    let alerts = AlertsState {
+        waiting: waiting.count,
+        oldest_age_s: waiting
+            .oldest_created_at
+            .map(|t| now.saturating_sub(t).max(0)),
+        last_error: waiting.last_error,
     };
+
+    let mut sidecar = Thermal::peek(&config.state_dir.join(THERMAL_FILE));
     sidecar.prune(now, &config.thermal);
     let thermal = ThermalState {
         recent_actions: sidecar.recent_action_times.len(),
         paused_until: sidecar.is_paused(now).then_some(sidecar.paused_until),
     };
-    let last_run = match statefile::read(&config.state_dir.join(SUMMARY_FILE)) {
-        Contents::Bytes(bytes) => serde_json::from_slice::<Value>(&bytes).ok().map(|mut v| {
-            if let Some(obj) = v.as_object_mut() {
-                obj.remove("results");
-            }
-            v
-        }),
-        _ => None,
-    };
+    let last_run = summary::last_run(&config.state_dir);
     let report = StatusReport {
         counts,
         stuck,
         oldest_approved_age_s,
         thermal,
         last_run,
+        alerts,
     };
-    let (outcome, problem) = health(&report, now, stuck_after);
+    let undelivered_after = config
+        .notify
+        .as_ref()
+        .map_or(crate::config::DEFAULT_UNDELIVERED_AFTER, |n| {
+            n.undelivered_after
+        });
+    let undelivered_after = i64::try_from(undelivered_after.as_secs()).unwrap_or(i64::MAX);
+    let (outcome, problem) = health(&report, now, stuck_after, undelivered_after);
     let mut text = render(&report, now);
     if let Some(problem) = &problem {
         text.push_str(&format!("needs attention: {problem}\n"));
     }
     let output = Output::done(text, &report);
-    Ok(if check {
+    Ok(if args.check {
         output.with_outcome(outcome)
     } else {
         output
@@ -95,7 +113,12 @@ pub fn status(config: &Config, check: bool, now: i64) -> anyhow::Result<Output> 
 }
 
 /// The first problem, in the order `status --check` documents.
-fn health(report: &StatusReport, now: i64, stale_after: i64) -> (Outcome, Option<String>) {
+fn health(
+    report: &StatusReport,
+    now: i64,
+    stale_after: i64,
+    undelivered_after: i64,
+) -> (Outcome, Option<String>) {
     let last = report.last_run.as_ref();
     let finished = last.and_then(|l| l["finished_at"].as_i64());
     let failed = last.is_some_and(|l| l["status"] == "failed");
@@ -132,6 +155,23 @@ fn health(report: &StatusReport, now: i64, stale_after: i64) -> (Outcome, Option
     if report.thermal.paused_until.is_some() {
         return (Outcome::Paused, Some("the thermal cutout is paused".into()));
     }
+    if let Some(age) = report.alerts.oldest_age_s
+        && age > undelivered_after
+    {
+        return (
+            Outcome::AlertsUndelivered,
+            Some(format!(
+                "{} alert(s) waiting, the oldest undeliverable for {}{}: check [notify] and the mail server",
+                report.alerts.waiting,
+                span(age),
+                report
+                    .alerts
+                    .last_error
+                    .as_ref()
+                    .map_or_else(String::new, |e| format!(" (last error: {e})")),
+            )),
+        );
+    }
     (Outcome::Done, None)
 }
 
@@ -157,6 +197,19 @@ fn render(report: &StatusReport, now: i64) -> String {
                 report.thermal.recent_actions
             ),
             None => format!("{} recent actions", report.thermal.recent_actions),
+        },
+    ]);
+    rows.push(vec![
+        "alerts waiting".into(),
+        match (report.alerts.oldest_age_s, &report.alerts.last_error) {
+            (None, _) => "0".into(),
+            (Some(age), None) => format!("{}, oldest {} old", report.alerts.waiting, span(age)),
+            (Some(age), Some(e)) => format!(
+                "{}, oldest {} old, last error: {}",
+                report.alerts.waiting,
+                span(age),
+                crate::dispatch::child::tail(e, 160)
+            ),
         },
     ]);
     rows.push(vec![

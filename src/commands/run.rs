@@ -1,0 +1,105 @@
+//! `run`: one bounded cycle (the executor), with the signal wiring that lets the draft in hand
+//! finish, and the human rendering of its report.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::Context as _;
+
+use crate::cli::RunArgs;
+use crate::clock::unix_now;
+use crate::config::{Config, HostEnv};
+use crate::cycle_report::{CycleReport, RunStatus};
+use crate::dispatch::{ChildEnv, Handlers};
+use crate::executor::{Cycle, RunOptions};
+use crate::notify::Mailer;
+use crate::report::{Output, ago, table};
+
+/// Runs one cycle. The alerts it wrote to the outbox are sent at the end, whatever happened.
+pub fn run(config: &Config, args: &RunArgs, env: &HostEnv) -> anyhow::Result<Output> {
+    let handlers = Handlers::new(config, ChildEnv::new(env.vars.clone()));
+    let password = env
+        .vars
+        .get(std::ffi::OsStr::new("INBOX_EXEC_SMTP_PASSWORD"))
+        .map(|v| v.to_string_lossy().into_owned());
+    let mailer = config
+        .notify
+        .clone()
+        .map(|notify| Mailer::new(notify, password));
+    let clock = unix_now;
+    let options = RunOptions {
+        batch: usize::from(config.batch),
+        dry_run: args.dry_run,
+    };
+    let stop = stop_on_signals()?;
+    let result = Cycle {
+        config,
+        handlers: &handlers,
+        mailer: mailer.as_ref(),
+        clock: &clock,
+        claimer: crate::process::this_process(),
+        stop: &stop,
+    }
+    .run(options);
+    let report = result?;
+    let output = Output::done(run_text(&report, clock()), &report);
+    Ok(match report.summary_error {
+        Some(e) => output.failed(e),
+        None => output,
+    })
+}
+
+/// A stop request (systemd's SIGTERM, Ctrl-C, SIGHUP) sets the flag: the draft in hand
+/// finishes and is recorded, because killing the process there would leave it in `executing`
+/// for a human. A second signal means "now": exit at once (the draft in hand stays executing).
+fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGHUP,
+    ] {
+        signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&stop))
+            .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&stop)))
+            .context("installing the signal handlers")?;
+    }
+    Ok(stop)
+}
+
+fn run_text(report: &CycleReport, now: i64) -> String {
+    let dry = if report.dry_run {
+        " (dry run: nothing changed)"
+    } else {
+        ""
+    };
+    let mut text = match report.status {
+        RunStatus::Skipped => return "skipped: another run holds the lock\n".to_owned(),
+        RunStatus::Failed => String::from("failed\n"),
+        RunStatus::Idle => format!("idle: no approved drafts{dry}\n"),
+        RunStatus::Paused => String::new(),
+        RunStatus::Ran => format!("ran: {} draft(s){dry}\n", report.processed),
+    };
+    let rows: Vec<Vec<String>> = report
+        .results
+        .iter()
+        .map(|r| {
+            vec![
+                format!("  {}", r.outcome.as_str()),
+                r.draft_id.clone(),
+                r.kind.clone(),
+                r.reason
+                    .clone()
+                    .or_else(|| r.executed_url.clone())
+                    .unwrap_or_default(),
+            ]
+        })
+        .collect();
+    text.push_str(&table(&rows));
+    if let Some(until) = report.paused_until {
+        text.push_str(&format!(
+            "paused: thermal cutout in force until {until} ({})\n",
+            ago(until, now)
+        ));
+    }
+    text
+}

@@ -1,0 +1,530 @@
+//! One cycle of `inbox-exec run`, top to bottom: lock → thermal window → for each approved
+//! draft, oldest first: verify → refuse → validate → claim → dispatch → record.
+//!
+//! At most once: the claim (approved → executing) is committed durably, with
+//! `synchronous=FULL`, *before* the handler starts, and nothing ever moves a draft back to
+//! approved. A crash after the claim leaves the draft in `executing` for a human to settle
+//! with `reconcile`; a crash before it leaves the draft approved and untouched. Each draft is
+//! read again inside the transaction that claims or refuses it, so the decision and the move
+//! rest on the same row.
+
+mod batch;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use crate::alerts::Alert;
+use crate::config::Config;
+use crate::cycle_report::{CycleReport, DraftResult, Outcome, RunStatus};
+use crate::dispatch::{Dispatched, Handlers, Prepared};
+use crate::draft::{KeyRing, SqlValue, VerifyError, verify};
+use crate::lock::{LOCK_FILE, RunLock};
+use crate::notify::{Mail, Mailer};
+use crate::outbox;
+use crate::process::{liveness, this_process};
+use crate::registry::{
+    self, AttemptKind, AttemptOutcome, Claimer, DraftRow, MoveFields, OpenMode, Registry, RowKey,
+    Status, Transaction,
+};
+use crate::statefile;
+use crate::summary;
+use crate::thermal::{THERMAL_FILE, Thermal};
+use batch::{Batch, Recorded};
+
+/// How to run the cycle.
+#[derive(Debug, Clone, Copy)]
+pub struct RunOptions {
+    /// At most this many drafts.
+    pub batch: usize,
+    /// Change nothing.
+    pub dry_run: bool,
+}
+
+/// The cycle's collaborators.
+pub struct Cycle<'a> {
+    /// Settings.
+    pub config: &'a Config,
+    /// The handler table.
+    pub handlers: &'a Handlers,
+    /// Where alerts are mailed; `None` logs them.
+    pub mailer: Option<&'a Mailer>,
+    /// The current Unix time; called at each step, never cached across a dispatch.
+    pub clock: &'a dyn Fn() -> i64,
+    /// This process, recorded with each claim.
+    pub claimer: Claimer,
+    /// Set by SIGTERM or SIGINT: finish the draft in hand, record it, claim nothing more.
+    pub stop: &'a AtomicBool,
+}
+
+/// What verify → refuse → validate made of a draft.
+enum Decision<'h> {
+    /// Ended without a claim.
+    Refuse(Refusal),
+    /// Ready to claim and dispatch.
+    Dispatch {
+        /// The verified kind.
+        kind: String,
+        /// What its handler will run.
+        prepared: Prepared<'h>,
+    },
+}
+
+/// How a draft is ended without a claim.
+struct Refusal {
+    outcome: Outcome,
+    to: Status,
+    last_error: String,
+    attempt: (AttemptKind, AttemptOutcome),
+    reason: String,
+    alert: Alert,
+}
+
+impl<'a> Cycle<'a> {
+    /// Runs one cycle. `Err` means the cycle could not run or could not record what it did
+    /// (registry gone, key refused, state directory unwritable); every draft handled before
+    /// that is fully recorded, and a draft whose side effect ran stays in `executing`.
+    pub fn run(&mut self, opts: RunOptions) -> anyhow::Result<CycleReport> {
+        let state_dir = self.config.state_dir.clone();
+        if opts.dry_run {
+            // Read-only: no lock, no migration, no transaction.
+            let mut registry = self.open_registry(OpenMode::ReadOnly)?;
+            return self.cycle(&mut *registry, &state_dir, opts);
+        }
+        statefile::ensure_dir(&state_dir)
+            .with_context(|| format!("creating state directory {}", state_dir.display()))?;
+        let lock_path = state_dir.join(LOCK_FILE);
+        let lock = RunLock::try_acquire(&lock_path)
+            .with_context(|| format!("taking the run lock {}", lock_path.display()))?;
+        let Some(_lock) = lock else {
+            log::info!("another run holds {}", lock_path.display());
+            return Ok(CycleReport::new(RunStatus::Skipped, false));
+        };
+        let cycle = self
+            .open_registry(OpenMode::Create)
+            .and_then(|mut registry| {
+                let cycle = self.cycle(&mut *registry, &state_dir, opts);
+                // Whatever happened to the cycle, the alerts it committed go out now: under the
+                // lock (two runs never send one alert twice), before the summary says it ended.
+                self.deliver(&mut *registry);
+                cycle
+            });
+        let mut report = match cycle {
+            Ok(report) => report,
+            Err(e) => {
+                // Still under the lock, so the summary's running totals cannot race another
+                // run's: `status --check` sees the failure.
+                summary::record_failure(&state_dir, &format!("{e:#}"), (self.clock)());
+                return Err(e);
+            }
+        };
+        if let Err(e) = summary::write(&state_dir, &report, (self.clock)()) {
+            report.summary_error = Some(format!(
+                "{e:#} (the drafts above were processed and their outcomes recorded)"
+            ));
+        }
+        Ok(report)
+    }
+
+    fn open_registry(&self, mode: OpenMode) -> anyhow::Result<Box<dyn Registry>> {
+        let db = &self.config.db;
+        registry::open(db, mode).with_context(|| format!("opening registry {}", db.display()))
+    }
+
+    /// The delivery phase: the outbox's due alerts, within `[notify] deadline`.
+    fn deliver(&self, registry: &mut dyn Registry) {
+        let deadline = self
+            .config
+            .notify
+            .as_ref()
+            .map_or(Duration::ZERO, |n| n.deadline);
+        outbox::deliver_due(registry, self.mailer, deadline, self.clock);
+    }
+
+    /// Under the lock: the thermal window, the stuck-draft alerts, the batch, the window saved.
+    fn cycle(
+        &mut self,
+        registry: &mut dyn Registry,
+        state_dir: &Path,
+        opts: RunOptions,
+    ) -> anyhow::Result<CycleReport> {
+        let thermal_path = state_dir.join(THERMAL_FILE);
+        // Every write of the cycle goes through the batch, so alerts ride with the outcomes
+        // they report.
+        let mut batch = Batch::default();
+        let (mut thermal, on_disk) =
+            self.load_thermal(registry, &mut batch, &thermal_path, !opts.dry_run)?;
+        if !opts.dry_run
+            && let Err(e) = self.alert_stuck(registry, &mut batch)
+        {
+            if let Err(flush) = batch.flush(registry) {
+                log::error!("{flush:#}");
+            }
+            return Err(e);
+        }
+        let mut report = CycleReport::new(RunStatus::Paused, opts.dry_run);
+        if !thermal.is_paused((self.clock)()) {
+            self.batch(registry, &mut batch, &mut thermal, opts, &mut report)?;
+        }
+        // The last outcome, and any alert still in hand (a rebuilt window when nothing else
+        // was written), are committed before the sidecar that reflects them is saved.
+        if !opts.dry_run {
+            batch.flush(registry)?;
+        }
+        report.processed = report.results.len();
+        if thermal.is_paused((self.clock)()) {
+            report.paused_until = Some(thermal.paused_until);
+        }
+        if !opts.dry_run {
+            thermal.save(registry, &thermal_path, on_disk.as_deref())?;
+        }
+        Ok(report)
+    }
+
+    /// The thermal window, with an alert when an unusable sidecar had to be rebuilt, and the
+    /// sidecar's bytes when the window came from it.
+    fn load_thermal(
+        &mut self,
+        registry: &mut dyn Registry,
+        batch: &mut Batch,
+        path: &Path,
+        alert: bool,
+    ) -> anyhow::Result<(Thermal, Option<Vec<u8>>)> {
+        let now = (self.clock)();
+        let loaded = Thermal::load(registry, path, now, &self.config.thermal)?;
+        if let (Some(why), true) = (&loaded.unusable, alert) {
+            let alert = Alert::thermal_rebuilt(path, why, &loaded.thermal, now);
+            batch.hold_alert(Mail::new(&alert), now);
+        }
+        Ok((loaded.thermal, loaded.on_disk))
+    }
+
+    /// Alerts once about each draft that has sat in `executing` longer than `stuck_after`:
+    /// the alert and the mark that it was raised are one commit, so a draft is never marked
+    /// alerted without its alert in the outbox.
+    fn alert_stuck(
+        &mut self,
+        registry: &mut dyn Registry,
+        batch: &mut Batch,
+    ) -> anyhow::Result<()> {
+        let now = (self.clock)();
+        let stuck_after = i64::try_from(self.config.stuck_after.as_secs()).unwrap_or(i64::MAX);
+        let fresh: Vec<_> = registry
+            .executing(now.saturating_sub(stuck_after))
+            .context("listing drafts stuck in executing")?
+            .into_iter()
+            .filter(|e| !e.alerted)
+            .collect();
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        let me = this_process();
+        let mut tx = batch
+            .begin(registry)
+            .context("recording stuck-draft alerts")?;
+        for e in &fresh {
+            let alive = liveness(e.claimer.as_ref(), &me);
+            let mail = Mail::new(&Alert::stuck(e, &alive, now)).about(&e.id);
+            tx.mark_stuck_alerted(&e.id, now)
+                .and_then(|()| outbox::enqueue(&mut *tx, &mail, now))
+                .context("recording stuck-draft alerts")?;
+        }
+        batch.commit(tx).context("recording stuck-draft alerts")
+    }
+
+    /// Up to `opts.batch` approved drafts, oldest first, until a stop signal: `report` gets
+    /// the status (idle or ran) and a result per draft.
+    fn batch(
+        &mut self,
+        registry: &mut dyn Registry,
+        batch: &mut Batch,
+        thermal: &mut Thermal,
+        opts: RunOptions,
+        report: &mut CycleReport,
+    ) -> anyhow::Result<()> {
+        let drafts = registry
+            .batch_keys(Status::Approved, opts.batch)
+            .context("listing approved drafts")?;
+        report.status = if drafts.is_empty() {
+            RunStatus::Idle
+        } else {
+            RunStatus::Ran
+        };
+        let ring = KeyRing::new(self.config.keys.clone());
+        for (done, key) in drafts.iter().enumerate() {
+            if self.stop.load(Ordering::Relaxed) {
+                log::warn!(
+                    "stopping on a signal: {} approved draft(s) left for the next run",
+                    drafts.len() - done
+                );
+                break;
+            }
+            let result = match self.one(registry, batch, &ring, thermal, key, opts.dry_run) {
+                Ok(Some(result)) => result,
+                // Nothing deletes drafts; if something did, there is nothing to do.
+                Ok(None) => continue,
+                Err(e) => {
+                    // Stopping the cycle: the outcome already in hand still gets recorded.
+                    if let Err(flush) = batch.flush(registry) {
+                        log::error!("{flush:#}");
+                    }
+                    return Err(e);
+                }
+            };
+            log::info!(
+                "{} {} {}",
+                result.outcome.as_str(),
+                result.draft_id,
+                result.kind
+            );
+            report.results.push(result);
+        }
+        Ok(())
+    }
+
+    /// One draft, start to finish; `None` when its row is gone. `Err` only for what stops
+    /// the cycle.
+    fn one(
+        &mut self,
+        registry: &mut dyn Registry,
+        batch: &mut Batch,
+        ring: &KeyRing,
+        thermal: &mut Thermal,
+        key: &RowKey,
+        dry_run: bool,
+    ) -> anyhow::Result<Option<DraftResult>> {
+        if dry_run || thermal.is_paused((self.clock)()) {
+            // Nothing will be written for this draft: a plain read will do.
+            let Some(row) = registry.get_row(key).context("reading an approved draft")? else {
+                return Ok(None);
+            };
+            return self.preview(&row, ring, thermal).map(Some);
+        }
+        let mut tx = batch
+            .begin(registry)
+            .context("starting the next draft's transaction (it stays approved)")?;
+        let Some(row) = tx.get_row(key).context("reading an approved draft")? else {
+            batch.commit(tx).context("recording the previous outcome")?;
+            return Ok(None);
+        };
+        if row.status != Status::Approved.as_str() {
+            // Another executor (or a human) moved it after the batch was listed.
+            batch.commit(tx).context("recording the previous outcome")?;
+            return Ok(Some(result(&row, Outcome::LostRace, None, None)));
+        }
+        let now = (self.clock)();
+        match self.decide(&row, ring, now)? {
+            Decision::Refuse(refusal) => self.refuse(batch, tx, &row, refusal, now).map(Some),
+            Decision::Dispatch { kind, prepared } => {
+                if !self.claim(batch, tx, &row, now)? {
+                    return Ok(Some(result(&row, Outcome::LostRace, None, None)));
+                }
+                // e. The side effect.
+                let dispatched = prepared.dispatch();
+                Ok(Some(self.record(batch, thermal, &row, &kind, dispatched)))
+            }
+        }
+    }
+
+    /// What the cycle would do with a draft it must not touch: deferred while the cutout is
+    /// in force, otherwise (`--dry-run`) its verdict, with nothing written.
+    fn preview(
+        &self,
+        row: &DraftRow,
+        ring: &KeyRing,
+        thermal: &Thermal,
+    ) -> anyhow::Result<DraftResult> {
+        let now = (self.clock)();
+        if thermal.is_paused(now) {
+            return Ok(result(row, Outcome::DeferredThermal, None, None));
+        }
+        Ok(match self.decide(row, ring, now)? {
+            Decision::Refuse(r) => result(row, r.outcome, Some(r.reason), None),
+            Decision::Dispatch { .. } => result(row, Outcome::WouldExecute, None, None),
+        })
+    }
+
+    /// a. verify → b. refuse non-delegable → c. validate against the handler. `Err` only for
+    /// a key the program refuses to use, which stops the cycle.
+    fn decide(&self, row: &DraftRow, ring: &KeyRing, now: i64) -> anyhow::Result<Decision<'a>> {
+        let id = row.id.as_str();
+        // a. Re-verify: a draft approved a day ago may have expired or been edited since.
+        let verified = match verify(&row.signed, ring, now, self.config.ttl_seconds()) {
+            Ok(v) => v,
+            Err(VerifyError::Key(e)) => {
+                return Err(anyhow::Error::new(e).context(format!("verifying draft {id}")));
+            }
+            Err(e) => {
+                let reason = e.to_string();
+                return Ok(Decision::Refuse(Refusal {
+                    outcome: Outcome::VerifyFailed,
+                    to: Status::CompletedWithError,
+                    last_error: format!("verify failed at execute time: {reason}"),
+                    attempt: (AttemptKind::Verify, AttemptOutcome::Failed),
+                    alert: Alert::verify_failed(id, &row.kind(), &reason),
+                    reason,
+                }));
+            }
+        };
+        // b. Non-delegable kinds are refused whatever the configuration says.
+        let kind = verified.kind.as_str();
+        if self.config.is_non_delegable(kind) {
+            return Ok(Decision::Refuse(Refusal {
+                outcome: Outcome::RefusedNonDelegable,
+                to: Status::TerminalUnrecoverable,
+                last_error: "kind is on the non-delegable refusal list".into(),
+                attempt: (AttemptKind::Execute, AttemptOutcome::Skipped),
+                reason: format!("{kind} is non-delegable"),
+                alert: Alert::non_delegable(id, kind),
+            }));
+        }
+        // c. Validate against the handler before claiming, so a draft that cannot run never
+        // sits in `executing` with nothing behind it.
+        let handlers: &'a Handlers = self.handlers;
+        match handlers.prepare(&verified) {
+            Ok(prepared) => Ok(Decision::Dispatch {
+                kind: verified.kind,
+                prepared,
+            }),
+            Err(reason) => Ok(Decision::Refuse(Refusal {
+                outcome: Outcome::ExecuteFailed,
+                to: Status::CompletedWithError,
+                last_error: reason.clone(),
+                attempt: (AttemptKind::Execute, AttemptOutcome::Skipped),
+                alert: Alert::dispatch_failed(id, kind, &reason, false),
+                reason,
+            })),
+        }
+    }
+
+    /// Ends an approved draft without claiming it (verify failure, refusal, a handler that
+    /// cannot take it): the move, its attempt and its alert in `tx`, committed together.
+    fn refuse(
+        &mut self,
+        batch: &mut Batch,
+        mut tx: Box<dyn Transaction + '_>,
+        row: &DraftRow,
+        refusal: Refusal,
+        now: i64,
+    ) -> anyhow::Result<DraftResult> {
+        let id = row.id.as_str();
+        let fields = MoveFields {
+            last_error: Some(&refusal.last_error),
+            completed: true,
+            ..MoveFields::default()
+        };
+        // By row key: this path also ends rows whose draft_id no lookup can match. Their
+        // attempt cannot be recorded (attempts need a draft_id); the alert still goes.
+        let text_id = matches!(row.signed.draft_id, SqlValue::Text(_));
+        let (kind, outcome) = refusal.attempt;
+        let mail = Mail::new(&refusal.alert).about(id);
+        let moved = tx
+            .transition_row(&row.key, Status::Approved, refusal.to, &fields, now)
+            .and_then(|moved| {
+                if moved && text_id {
+                    tx.record_attempt(id, kind, outcome, Some(&refusal.reason), None, now)?;
+                }
+                if moved {
+                    outbox::enqueue(&mut *tx, &mail, now)?;
+                }
+                batch.commit(tx)?;
+                Ok(moved)
+            })
+            .with_context(|| format!("recording the refusal of draft {id} (it stays approved)"))?;
+        if !moved {
+            return Ok(result(row, Outcome::LostRace, None, None));
+        }
+        Ok(result(row, refusal.outcome, Some(refusal.reason), None))
+    }
+
+    /// d. Claims the draft in `tx` and commits, durably, before the side effect. The verify
+    /// attempt, the claim record and the previous draft's outcome ride in the same commit.
+    fn claim(
+        &self,
+        batch: &mut Batch,
+        mut tx: Box<dyn Transaction + '_>,
+        row: &DraftRow,
+        now: i64,
+    ) -> anyhow::Result<bool> {
+        let id = row.id.as_str();
+        let (from, to) = (Status::Approved, Status::Executing);
+        tx.transition(id, from, to, &MoveFields::default(), now)
+            .and_then(|moved| {
+                if moved {
+                    tx.record_attempt(
+                        id,
+                        AttemptKind::Verify,
+                        AttemptOutcome::Ok,
+                        None,
+                        None,
+                        now,
+                    )?;
+                    tx.record_claim(id, &self.claimer, now)?;
+                }
+                batch.commit(tx)?;
+                Ok(moved)
+            })
+            .with_context(|| format!("claiming draft {id} (it stays approved)"))
+    }
+
+    /// f. After the side effect: hold the outcome for the next commit (see `batch`), count
+    /// the action in the thermal window, trip the cutout before the next draft is looked at,
+    /// alert on failure (the alerts held to ride in the same commit as the outcome).
+    fn record(
+        &mut self,
+        batch: &mut Batch,
+        thermal: &mut Thermal,
+        row: &DraftRow,
+        kind: &str,
+        dispatched: Dispatched,
+    ) -> DraftResult {
+        let Dispatched {
+            ok,
+            executed_url,
+            reason,
+        } = dispatched;
+        let done_at = (self.clock)();
+        let reason = if ok {
+            None
+        } else {
+            Some(reason.unwrap_or_else(|| "handler failed".into()))
+        };
+        batch.hold(Recorded {
+            id: row.id.clone(),
+            ok,
+            reason: reason.clone(),
+            executed_url: executed_url.clone(),
+            at: done_at,
+        });
+        let cfg = &self.config.thermal;
+        if let Some(reason) = &reason {
+            let alert = Alert::dispatch_failed(&row.id, kind, reason, true);
+            batch.hold_alert(Mail::new(&alert).about(&row.id), done_at);
+        }
+        if thermal.record(done_at, cfg) {
+            let alert = Alert::thermal_tripped(thermal, cfg);
+            batch.hold_alert(Mail::new(&alert), done_at);
+        }
+        match reason {
+            None => result(row, Outcome::Executed, None, executed_url),
+            Some(reason) => result(row, Outcome::ExecuteFailed, Some(reason), None),
+        }
+    }
+}
+
+fn result(
+    row: &DraftRow,
+    outcome: Outcome,
+    reason: Option<String>,
+    url: Option<String>,
+) -> DraftResult {
+    DraftResult {
+        draft_id: row.id.clone(),
+        kind: row.kind(),
+        outcome,
+        reason,
+        executed_url: url,
+    }
+}
