@@ -1,6 +1,7 @@
 //! `run`: one bounded cycle (the executor), with the signal wiring that lets the draft in hand
 //! finish, and the human rendering of its report.
 
+use std::cell::LazyCell;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
@@ -13,6 +14,7 @@ use crate::cycle_report::{CycleReport, RunStatus};
 use crate::dispatch::{ChildEnv, Handlers};
 use crate::executor::{Cycle, RunOptions};
 use crate::notify::Mailer;
+use crate::registry::Claimer;
 use crate::report::{Output, ago, table};
 
 /// Runs one cycle. The alerts it wrote to the outbox are sent at the end, whatever happened.
@@ -32,12 +34,13 @@ pub fn run(config: &Config, args: &RunArgs, env: &HostEnv) -> anyhow::Result<Out
         dry_run: args.dry_run,
     };
     let stop = stop_on_signals()?;
+    let claimer: LazyCell<Claimer> = LazyCell::new(crate::process::this_process);
     let result = Cycle {
         config,
         handlers: &handlers,
         mailer: mailer.as_ref(),
         clock: &clock,
-        claimer: crate::process::this_process(),
+        claimer: &claimer,
         stop: &stop,
     }
     .run(options);

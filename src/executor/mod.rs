@@ -10,6 +10,7 @@
 
 mod batch;
 
+use std::cell::LazyCell;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -53,8 +54,9 @@ pub struct Cycle<'a> {
     pub mailer: Option<&'a Mailer>,
     /// The current Unix time; called at each step, never cached across a dispatch.
     pub clock: &'a dyn Fn() -> i64,
-    /// This process, recorded with each claim.
-    pub claimer: Claimer,
+    /// This process, recorded with each claim: looked up (`/proc`, the boot id) on the first
+    /// claim, so an idle cycle does not.
+    pub claimer: &'a LazyCell<Claimer>,
     /// Set by SIGTERM or SIGINT: finish the draft in hand, record it, claim nothing more.
     pub stop: &'a AtomicBool,
 }
@@ -461,7 +463,7 @@ impl<'a> Cycle<'a> {
                         None,
                         now,
                     )?;
-                    tx.record_claim(id, &self.claimer, now)?;
+                    tx.record_claim(id, self.claimer, now)?;
                 }
                 batch.commit(tx)?;
                 Ok(moved)

@@ -4,7 +4,7 @@
 //! our additions are additive only and counted under `inbox_exec_schema_version`, so a
 //! database stays usable by the reference whichever program created it.
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{Connection, TransactionBehavior};
 
 use super::RegistryError;
 
@@ -158,12 +158,15 @@ fn versions(conn: &Connection) -> Result<(usize, usize), RegistryError> {
     if !has_meta {
         return Ok((0, 0));
     }
-    let read = |key: &str, known: usize| -> Result<usize, RegistryError> {
-        let value: Option<String> = conn
-            .query_row("SELECT value FROM db_meta WHERE key = ?1", [key], |r| {
-                r.get(0)
-            })
-            .optional()?;
+    // Both keys in one statement: every process opens the registry, so each statement on
+    // this path is paid by every run.
+    let (reference, ours): (Option<String>, Option<String>) = conn.query_row(
+        "SELECT (SELECT value FROM db_meta WHERE key = ?1),
+                (SELECT value FROM db_meta WHERE key = ?2)",
+        [REFERENCE_KEY, OUR_KEY],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let check = |key: &str, value: Option<String>, known: usize| -> Result<usize, RegistryError> {
         let Some(value) = value else { return Ok(0) };
         let version: usize = value.trim().parse().map_err(|_| RegistryError::BadMeta {
             key: key.to_owned(),
@@ -179,7 +182,7 @@ fn versions(conn: &Connection) -> Result<(usize, usize), RegistryError> {
         Ok(version)
     };
     Ok((
-        read(REFERENCE_KEY, REFERENCE_MIGRATIONS.len())?,
-        read(OUR_KEY, OUR_MIGRATIONS.len())?,
+        check(REFERENCE_KEY, reference, REFERENCE_MIGRATIONS.len())?,
+        check(OUR_KEY, ours, OUR_MIGRATIONS.len())?,
     ))
 }

@@ -52,6 +52,11 @@ mod sql {
         "SELECT min(created_at) FROM drafts WHERE status = 'approved'";
     /// The newest attempt of any kind: the rowid maximum, a single b-tree descent.
     pub(super) const NEWEST_ATTEMPT: &str = "SELECT max(attempt_id) FROM attempts";
+    /// Whether any draft is in executing: one probe of the status index, so a cycle with
+    /// none (nearly every cycle) does not prepare [`EXECUTING`], the costliest statement to
+    /// compile on the idle path.
+    pub(super) const ANY_EXECUTING: &str =
+        "SELECT 1 FROM drafts WHERE status = 'executing' LIMIT 1";
     /// Drafts in executing, with their claims and attempts.
     pub(super) const EXECUTING: &str = "SELECT d.draft_id, d.draft_kind, d.target_json,
                     COALESCE(c.claimed_at, d.updated_at) AS claimed_at,
@@ -87,6 +92,7 @@ mod sql {
         (COUNTS, "COUNTS"),
         (OLDEST_APPROVED, "OLDEST_APPROVED"),
         (NEWEST_ATTEMPT, "NEWEST_ATTEMPT"),
+        (ANY_EXECUTING, "ANY_EXECUTING"),
         (EXECUTING, "EXECUTING"),
         (ALERTS_DUE, "ALERTS_DUE"),
         (ALERTS_WAITING, "ALERTS_WAITING"),
@@ -95,8 +101,9 @@ mod sql {
 }
 
 use sql::{
-    ACTIONS_SINCE, ALERTS_DUE, ALERTS_LAST_ERROR, ALERTS_WAITING, ALL_DRAFTS, ATTEMPTS, BATCH_KEYS,
-    BY_STATUS, COUNTS, EXECUTING, GET, GET_ROW, NEWEST_ATTEMPT, OLDEST_APPROVED,
+    ACTIONS_SINCE, ALERTS_DUE, ALERTS_LAST_ERROR, ALERTS_WAITING, ALL_DRAFTS, ANY_EXECUTING,
+    ATTEMPTS, BATCH_KEYS, BY_STATUS, COUNTS, EXECUTING, GET, GET_ROW, NEWEST_ATTEMPT,
+    OLDEST_APPROVED,
 };
 
 /// The page cache, in KiB as SQLite's negative `cache_size` means it: each process lives for
@@ -170,12 +177,15 @@ impl Drop for Sqlite {
         if size <= bound {
             return;
         }
-        let checkpoint = self.conn.busy_timeout(std::time::Duration::ZERO).and_then(|()| {
-            self.conn
-                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-                    r.get::<_, i64>(0)
-                })
-        });
+        let checkpoint = self
+            .conn
+            .busy_timeout(std::time::Duration::ZERO)
+            .and_then(|()| {
+                self.conn
+                    .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                        r.get::<_, i64>(0)
+                    })
+            });
         match checkpoint {
             Ok(0) => log::debug!("truncated a WAL of {size} bytes"),
             Ok(_) => log::debug!("WAL of {size} bytes left: another connection is using it"),
@@ -339,6 +349,13 @@ impl Registry for Sqlite {
     }
 
     fn executing(&mut self, claimed_before: i64) -> Result<Vec<Executing>, RegistryError> {
+        let any = self
+            .conn
+            .query_row(ANY_EXECUTING, [], |_| Ok(()))
+            .optional()?;
+        if any.is_none() {
+            return Ok(Vec::new());
+        }
         let mut stmt = self.conn.prepare_cached(EXECUTING)?;
         let rows = stmt.query_map([claimed_before], |r| {
             let claimer = match r.get::<_, Option<i64>>(4)? {
@@ -378,7 +395,9 @@ impl Registry for Sqlite {
     }
 
     fn newest_attempt(&mut self) -> Result<Option<i64>, RegistryError> {
-        Ok(self.conn.query_row(NEWEST_ATTEMPT, [], |r| r.get(0))?)
+        // Cached: a cycle asks when it loads the thermal window and again when it saves it.
+        let mut stmt = self.conn.prepare_cached(NEWEST_ATTEMPT)?;
+        Ok(stmt.query_row([], |r| r.get(0))?)
     }
 
     fn alerts_due(&mut self, now: i64, limit: usize) -> Result<Vec<OutboxAlert>, RegistryError> {
