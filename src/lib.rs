@@ -49,7 +49,7 @@ pub fn run(cli: &Cli, env: &HostEnv) -> anyhow::Result<Output> {
         Command::Expire => commands::expire::run(&config, now),
         Command::Show(args) => commands::show::run(&config, args, now),
         Command::Verify(args) => commands::verify::run(&config, args, now),
-        Command::Run(args) => commands::run::run(&config, args, env),
+        Command::Run(args) => commands::run::run(&config, args, env, cli.global.json),
         Command::Reconcile(args) => commands::reconcile::run(&config, args, now),
         Command::Status(args) => commands::status::run(&config, args, now),
         Command::Completions(_) | Command::Man => unreachable!("handled above"),

@@ -66,19 +66,33 @@ pub fn ensure_dir(dir: &Path) -> io::Result<()> {
 /// file found instead, which both state files tolerate (the thermal window is rebuilt when
 /// the sidecar is behind the attempts table; the summary is rewritten by the next run).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    write_via_temp(path, bytes, true)
+    write_via_temp(path, true, |file| file.write_all(bytes))
 }
 
-/// Replaces `path` with `bytes` like [`write_atomic`], without the fsync: concurrent readers
-/// still see the old file or the new one, never a torn one, but after a power loss the file
-/// may be the previous one or, on a filesystem that does not order a rename after the
-/// data it replaces (ext4 does, by default), empty. For a report that the next run rewrites
+/// Replaces `path` with what `write` writes, like [`write_atomic`] but without the fsync:
+/// concurrent readers still see the old file or the new one, never a torn one, but after a
+/// power loss the file may be the previous one or, on a filesystem that does not order a
+/// rename after the data it replaces (ext4 does, by default), empty. For a report that the next run rewrites
 /// anyway, where an fsync per run would cost more than the report is worth.
-pub fn write_report(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    write_via_temp(path, bytes, false)
+///
+/// `write` streams into the temporary file through a buffer, so a large report (a batch of a
+/// thousand drafts) is never held in memory whole.
+pub fn write_report(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
+    write_via_temp(path, false, |file| {
+        let mut out = io::BufWriter::new(file);
+        write(&mut out)?;
+        out.flush()
+    })
 }
 
-fn write_via_temp(path: &Path, bytes: &[u8], sync: bool) -> io::Result<()> {
+fn write_via_temp(
+    path: &Path,
+    sync: bool,
+    write: impl FnOnce(&mut fs::File) -> io::Result<()>,
+) -> io::Result<()> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -102,8 +116,7 @@ fn write_via_temp(path: &Path, bytes: &[u8], sync: bool) -> io::Result<()> {
         .create_new(true)
         .mode(0o600)
         .open(&tmp)?;
-    let result = file
-        .write_all(bytes)
+    let result = write(&mut file)
         .and_then(|()| if sync { file.sync_all() } else { Ok(()) })
         .and_then(|()| fs::rename(&tmp, path));
     if result.is_err() {

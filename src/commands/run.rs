@@ -18,7 +18,8 @@ use crate::registry::Claimer;
 use crate::report::{Output, ago, table};
 
 /// Runs one cycle. The alerts it wrote to the outbox are sent at the end, whatever happened.
-pub fn run(config: &Config, args: &RunArgs, env: &HostEnv) -> anyhow::Result<Output> {
+/// `json`: the output is the `--json` document (only the form that will be printed is built).
+pub fn run(config: &Config, args: &RunArgs, env: &HostEnv, json: bool) -> anyhow::Result<Output> {
     let handlers = Handlers::new(config, ChildEnv::new(env.vars.clone()));
     let password = env
         .vars
@@ -45,7 +46,7 @@ pub fn run(config: &Config, args: &RunArgs, env: &HostEnv) -> anyhow::Result<Out
     }
     .run(options);
     let report = result?;
-    let output = Output::done(run_text(&report, clock()), &report);
+    let output = Output::done_as(json, || run_text(&report, clock()), &report);
     Ok(match report.summary_error {
         Some(e) => output.failed(e),
         None => output,
