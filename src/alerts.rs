@@ -4,11 +4,10 @@
 use std::path::Path;
 
 use crate::config::ThermalConfig;
-use crate::dispatch::child::tail;
 use crate::process::Liveness;
 use crate::registry::Executing;
-use crate::report::span;
-use crate::thermal::Thermal;
+use crate::report::{ago, span};
+use crate::thermal::{Clamped, Thermal};
 
 /// One alert's text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,41 +47,73 @@ impl Alert {
             "It was refused before its handler ran (nothing was done)"
         };
         Alert {
-            what: format!("draft {id} failed: {}", tail(reason, 120)),
+            what: format!("draft {id} failed: {}", head(reason, 120)),
             body: format!(
                 "Draft {id} (kind {kind}) failed. {what}:\n\n  {reason}\n\nIt was marked completed_with_error. No retry: if the action is still wanted, check what happened (`inbox-exec show {id}`), then sign and approve a new draft."
             ),
         }
     }
 
-    /// The thermal cutout tripped.
-    pub fn thermal_tripped(thermal: &Thermal, cfg: &ThermalConfig) -> Alert {
+    /// The thermal cutout tripped at `now`.
+    pub fn thermal_tripped(thermal: &Thermal, cfg: &ThermalConfig, now: i64) -> Alert {
         Alert {
             what: "thermal cutout tripped".to_owned(),
             body: format!(
                 "{} actions in the last {}, more than the limit of {}. Execution is paused until {} ({} from now); the drafts left in this batch stay approved and run after the pause.\n\nIf this burst was not expected, look at who approved these drafts before the pause ends.",
-                thermal.recent_action_times.len(),
+                thermal.in_window(now, cfg),
                 humantime::format_duration(cfg.window),
                 cfg.max_actions,
-                thermal.paused_until,
+                crate::report::date(thermal.paused_until),
                 humantime::format_duration(cfg.cooldown),
             ),
         }
     }
 
     /// The thermal sidecar at `path` was unusable (`why`) and the window was rebuilt.
-    pub fn thermal_rebuilt(path: &Path, why: &str, thermal: &Thermal, now: i64) -> Alert {
+    pub fn thermal_rebuilt(
+        path: &Path,
+        why: &str,
+        thermal: &Thermal,
+        cfg: &ThermalConfig,
+        now: i64,
+    ) -> Alert {
         Alert {
             what: "thermal history rebuilt".to_owned(),
             body: format!(
-                "The thermal sidecar {} was unusable: {why}.\n\nThe rate-limit window was rebuilt from the attempts table ({} recent actions{}). No action is needed unless this repeats; if it does, check the state directory's disk and permissions.",
+                "The thermal sidecar {} was unusable: {why}.\n\nThe rate-limit window was rebuilt from the registry ({} recent actions{}). No action is needed unless this repeats; if it does, check the state directory's disk and permissions.",
                 path.display(),
-                thermal.recent_action_times.len(),
+                thermal.in_window(now, cfg),
                 if thermal.is_paused(now) {
                     ", paused"
                 } else {
                     ""
                 },
+            ),
+        }
+    }
+
+    /// The thermal window held times after `now` (a clock that was ahead, or forged rows),
+    /// and [`Thermal::merge`] brought them back.
+    pub fn thermal_future(
+        clamped: &Clamped,
+        thermal: &Thermal,
+        cfg: &ThermalConfig,
+        now: i64,
+    ) -> Alert {
+        let pause = match clamped.pause_was {
+            Some(was) => format!(
+                "A pause until {was} ({}) was cut to end at {} (the cooldown, {}, from now). ",
+                ago(was, now),
+                thermal.paused_until,
+                humantime::format_duration(cfg.cooldown),
+            ),
+            None => String::new(),
+        };
+        Alert {
+            what: "thermal history dated in the future".to_owned(),
+            body: format!(
+                "The thermal window held times after now ({now}). {pause}{} action(s) of the sidecar and {} registry row(s) dated after now were counted as of now, each once.\n\nThe clock was probably ahead when they were recorded: check it (`timedatectl`). If the clock was right, someone wrote future times into the registry's attempts table.",
+                clamped.own, clamped.registry
             ),
         }
     }
@@ -107,5 +138,30 @@ impl Alert {
                 e.id,
             ),
         }
+    }
+}
+
+/// The start of `text` for a subject: its first non-empty line, cut at the end to at most
+/// `max` characters, with `…` when anything was left out. A failure's first line says what
+/// failed; its last is often a stack frame.
+fn head(text: &str, max: usize) -> String {
+    let text = text.trim();
+    let first = text.lines().next().unwrap_or_default().trim_end();
+    let mut out: String = first.chars().take(max).collect();
+    if out.len() < text.len() {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::head;
+
+    #[test]
+    fn a_subject_keeps_the_start_of_the_reason() {
+        assert_eq!(head("exit 3: boom\nsecond", 120), "exit 3: boom…");
+        assert_eq!(head("short", 120), "short");
+        assert_eq!(head(&"x".repeat(10), 4), "xxxx…");
     }
 }

@@ -2,6 +2,7 @@
 
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::builder::RangedI64ValueParser;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
@@ -12,6 +13,13 @@ pub const BATCH_RANGE: RangeInclusive<u16> = 1..=1000;
 /// `--batch`'s parser: a number within [`BATCH_RANGE`].
 fn batch_parser() -> RangedI64ValueParser<u16> {
     clap::value_parser!(u16).range(i64::from(*BATCH_RANGE.start())..=i64::from(*BATCH_RANGE.end()))
+}
+
+/// `--ttl` and `--older-than`'s parser: a bad duration is a usage error (exit 2) that says what
+/// one looks like, like any other bad value.
+fn duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim())
+        .map_err(|e| format!("{text:?} is not a duration ({e}); write e.g. 30s, 15m, 24h"))
 }
 
 /// Execute approved, HMAC-signed drafts at most once.
@@ -37,8 +45,10 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Options shared by every command.
+/// Options shared by every command. Each command's `--help` lists them apart from its own,
+/// under their own heading.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then
     /// /etc/inbox-exec/config.toml, when present.
@@ -55,8 +65,8 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "INBOX_EXEC_STATE_DIR", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
     /// How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h.
-    #[arg(long, global = true, env = "INBOX_EXEC_TTL", value_name = "DURATION")]
-    pub ttl: Option<String>,
+    #[arg(long, global = true, env = "INBOX_EXEC_TTL", value_name = "DURATION", value_parser = duration)]
+    pub ttl: Option<Duration>,
     /// Print one JSON document instead of human-readable text.
     #[arg(long, global = true)]
     pub json: bool,
@@ -85,7 +95,11 @@ pub enum Command {
     #[command(subcommand)]
     Draft(DraftCommand),
     /// Approve a pending draft after verifying it afresh.
-    Approve(IdArg),
+    ///
+    /// Like `draft new`, it refuses a draft `run` would refuse without running it (a
+    /// non-delegable kind, a target or payload its handler rejects), unless
+    /// --allow-unrunnable.
+    Approve(ApproveArgs),
     /// Cancel a pending draft.
     Cancel(IdArg),
     /// Mark pending drafts older than the TTL as expired.
@@ -107,7 +121,9 @@ pub enum Command {
     ///
     /// With --check, exit non-zero when something needs a human (for monitoring): 4 the last
     /// run failed, is missing or is older than stuck_after; 5 drafts are stuck in executing;
-    /// 6 the thermal cutout is paused. The first that applies, in that order, sets the code.
+    /// 6 the thermal cutout is paused; 7 an alert has waited undelivered longer than [notify]
+    /// undelivered_after. The first that applies, in that order, sets the code. With --plugin,
+    /// one monitoring-plugins line and 0/1/2/3 instead.
     Status(StatusArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
@@ -139,6 +155,10 @@ pub struct KeygenArgs {
 #[derive(Debug, Subcommand)]
 pub enum DraftCommand {
     /// Sign a new draft with the newest key and insert it as pending; prints its id.
+    ///
+    /// A draft `run` would refuse without running it (a non-delegable kind, a target or
+    /// payload its handler rejects) is refused here, unless --allow-unrunnable; a kind with
+    /// no handler in this configuration only warns (the executor may be configured apart).
     New(DraftNewArgs),
 }
 
@@ -160,6 +180,24 @@ pub struct DraftNewArgs {
     /// A ledger reference to store with the draft.
     #[arg(long, value_name = "REF")]
     pub led_ref: Option<String>,
+    /// Insert it even when `run` would refuse it: a non-delegable kind, or a target or
+    /// payload its handler rejects (e.g. for another executor's configuration).
+    #[arg(long)]
+    pub allow_unrunnable: bool,
+}
+
+/// `approve`.
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// The draft id.
+    pub id: String,
+    /// Who or what approved it (a person, a review), recorded as the draft's
+    /// approval_subject, as the reference does.
+    #[arg(long, value_name = "TEXT")]
+    pub subject: Option<String>,
+    /// Approve it even when `run` would refuse it (see `draft new --allow-unrunnable`).
+    #[arg(long)]
+    pub allow_unrunnable: bool,
 }
 
 /// A command that takes one draft id.
@@ -189,8 +227,8 @@ pub struct ReconcileArgs {
     #[command(subcommand)]
     pub action: Option<ReconcileAction>,
     /// Only drafts claimed longer ago than this, e.g. `10m`.
-    #[arg(long, value_name = "DURATION")]
-    pub older_than: Option<String>,
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub older_than: Option<Duration>,
 }
 
 /// `reconcile …`.
@@ -215,6 +253,11 @@ pub struct ResolveArgs {
     /// Why: what you checked and found. Required with --as failed and --as terminal.
     #[arg(long, value_name = "TEXT", required_if_eq_any([("resolution", "failed"), ("resolution", "terminal")]))]
     pub note: Option<String>,
+    /// Settle it even though it was claimed less than `stuck_after` ago or its claimer may
+    /// still be acting (a live process, another host, or the reference executor, which leaves
+    /// no claim record). Only after checking that no executor is still dispatching it.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// How a human settles a stuck draft.
@@ -234,6 +277,14 @@ pub struct StatusArgs {
     /// Exit non-zero when something needs a human (see the command's help).
     #[arg(long)]
     pub check: bool,
+    /// Print one monitoring-plugins status line (`INBOX-EXEC OK|WARNING|CRITICAL|UNKNOWN -
+    /// text | perfdata`) and exit 0, 1, 2 or 3, for Nagios, Icinga, Naemon or Sensu.
+    ///
+    /// CRITICAL: the last run failed, is missing or is older than stuck_after, or drafts are
+    /// stuck in executing. WARNING: the thermal cutout is paused, or an alert has waited
+    /// undelivered longer than [notify] undelivered_after. UNKNOWN: the status cannot be read.
+    #[arg(long, conflicts_with_all = ["check", "json"])]
+    pub plugin: bool,
 }
 
 /// `completions`.

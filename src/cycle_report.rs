@@ -82,6 +82,10 @@ pub struct CycleReport {
     pub processed: usize,
     /// One entry per draft.
     pub results: Vec<DraftResult>,
+    /// Outcomes an earlier run could not write to the registry, recorded by this one from the
+    /// outcome journal before anything else.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub recorded_late: Vec<DraftResult>,
     /// When the cutout lifts, if it is in force.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub paused_until: Option<i64>,
@@ -104,6 +108,7 @@ impl CycleReport {
             status,
             processed: 0,
             results: Vec::new(),
+            recorded_late: Vec::new(),
             paused_until: None,
             dry_run,
             error: None,
@@ -111,8 +116,12 @@ impl CycleReport {
         }
     }
 
-    /// How many results had `outcome`.
+    /// How many results (late ones included) had `outcome`.
     pub fn count(&self, outcome: Outcome) -> usize {
-        self.results.iter().filter(|r| r.outcome == outcome).count()
+        self.results
+            .iter()
+            .chain(&self.recorded_late)
+            .filter(|r| r.outcome == outcome)
+            .count()
     }
 }

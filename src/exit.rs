@@ -44,6 +44,24 @@ pub const CODES: &[(u8, &str)] = &[
     ),
 ];
 
+/// `status --plugin`: the monitoring-plugins convention (Nagios, Icinga, Naemon, Sensu),
+/// where 1 and 2 are states of the thing watched, not errors of the program.
+pub const PLUGIN_CODES: &[(u8, &str)] = &[
+    (0, "OK: nothing needs a human."),
+    (
+        1,
+        "WARNING: the thermal cutout is paused, or an alert has waited undelivered for longer than [notify] undelivered_after.",
+    ),
+    (
+        2,
+        "CRITICAL: the last run failed, is missing or is older than stuck_after, or drafts are stuck in executing.",
+    ),
+    (
+        3,
+        "UNKNOWN: the status could not be read (configuration, registry).",
+    ),
+];
+
 /// How a command ended, when it did not fail outright.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -62,6 +80,12 @@ pub enum Outcome {
     Paused,
     /// `status --check` found an alert undeliverable for too long.
     AlertsUndelivered,
+    /// `status --plugin`: WARNING.
+    PluginWarning,
+    /// `status --plugin`: CRITICAL.
+    PluginCritical,
+    /// `status --plugin`: UNKNOWN.
+    PluginUnknown,
 }
 
 impl Outcome {
@@ -75,6 +99,9 @@ impl Outcome {
             Outcome::Stuck => STUCK,
             Outcome::Paused => PAUSED,
             Outcome::AlertsUndelivered => ALERTS_UNDELIVERED,
+            Outcome::PluginWarning => 1,
+            Outcome::PluginCritical => 2,
+            Outcome::PluginUnknown => 3,
         }
     }
 }
@@ -98,6 +125,14 @@ mod tests {
             Outcome::AlertsUndelivered,
         ] {
             assert!(CODES.iter().any(|(c, _)| *c == outcome.code()));
+        }
+        for outcome in [
+            Outcome::Done,
+            Outcome::PluginWarning,
+            Outcome::PluginCritical,
+            Outcome::PluginUnknown,
+        ] {
+            assert!(PLUGIN_CODES.iter().any(|(c, _)| *c == outcome.code()));
         }
     }
 }

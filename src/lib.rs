@@ -13,9 +13,12 @@ pub mod dispatch;
 pub mod draft;
 pub mod executor;
 pub mod exit;
+pub mod fsutil;
+pub mod journal;
 pub mod lock;
 pub mod logging;
 pub mod man;
+pub mod metrics;
 pub mod notify;
 pub mod outbox;
 pub mod process;
@@ -30,9 +33,18 @@ use cli::{Cli, Command, DraftCommand};
 use config::{Config, HostEnv};
 use report::Output;
 
-/// Runs one command. Completions and the man page need no configuration, so they work on a
-/// bare machine; everything else resolves the configuration first.
+/// Runs one command. `status --plugin` answers UNKNOWN rather than failing: a monitor must
+/// get its one line whatever went wrong.
 pub fn run(cli: &Cli, env: &HostEnv) -> anyhow::Result<Output> {
+    match (&cli.command, run_command(cli, env)) {
+        (Command::Status(args), Err(e)) if args.plugin => Ok(commands::status::unknown(&e)),
+        (_, result) => result,
+    }
+}
+
+/// Completions and the man page need no configuration, so they work on a bare machine;
+/// everything else resolves the configuration first.
+fn run_command(cli: &Cli, env: &HostEnv) -> anyhow::Result<Output> {
     match &cli.command {
         Command::Completions(args) => return Ok(man::completions(args.shell)),
         Command::Man => return Ok(man::page()),
@@ -67,6 +79,35 @@ pub fn host_env() -> HostEnv {
         home: path("HOME"),
         xdg_config_home: path("XDG_CONFIG_HOME"),
         vars: std::env::vars_os().collect(),
+    }
+}
+
+/// Which standard streams are the systemd journal.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JournalStreams {
+    /// stdout is the journal.
+    pub stdout: bool,
+    /// stderr is the journal.
+    pub stderr: bool,
+}
+
+/// Which of stdout and stderr are the journal: systemd sets `JOURNAL_STREAM` to the journal
+/// stream's `device:inode`, and a stream is the journal only while its descriptor is still
+/// that socket (a process whose output was redirected inherits the variable, not the stream).
+pub fn journal_streams() -> JournalStreams {
+    let Some((dev, ino)) = std::env::var("JOURNAL_STREAM").ok().and_then(|v| {
+        let (dev, ino) = v.split_once(':')?;
+        Some((dev.parse::<u64>().ok()?, ino.parse::<u64>().ok()?))
+    }) else {
+        return JournalStreams::default();
+    };
+    let is_journal = |fd: std::os::fd::BorrowedFd<'_>| {
+        rustix::fs::fstat(fd).is_ok_and(|st| st.st_dev == dev && st.st_ino == ino)
+    };
+    use std::os::fd::AsFd as _;
+    JournalStreams {
+        stdout: is_journal(std::io::stdout().as_fd()),
+        stderr: is_journal(std::io::stderr().as_fd()),
     }
 }
 

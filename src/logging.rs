@@ -1,8 +1,15 @@
 //! Log lines on stderr, level chosen by `-v`/`-q`. Alerts that cannot be mailed land here.
+//!
+//! When stderr is the systemd journal, each line starts with its sd-daemon(3) priority
+//! (`<3>` error, `<4>` warning, `<6>` info, `<7>` debug) instead of the `inbox-exec:` prefix,
+//! which the journal adds itself, so `journalctl -p warning` shows alerts and errors.
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
-struct StderrLog;
+struct StderrLog {
+    /// stderr is the journal.
+    journal: bool,
+}
 
 impl Log for StderrLog {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
@@ -11,26 +18,36 @@ impl Log for StderrLog {
 
     fn log(&self, record: &Record<'_>) {
         if self.enabled(record.metadata()) {
-            let level = match record.level() {
-                Level::Error => "error",
-                Level::Warn => "warning",
-                Level::Info => "info",
-                Level::Debug => "debug",
-                Level::Trace => "trace",
+            let (level, priority) = match record.level() {
+                Level::Error => ("error", 3),
+                Level::Warn => ("warning", 4),
+                Level::Info => ("info", 6),
+                Level::Debug => ("debug", 7),
+                Level::Trace => ("trace", 7),
             };
-            // Messages carry text from drafts and handlers: escape control characters line
-            // by line and indent continuation lines, so no line can pass for one of ours.
+            // Messages carry text from drafts and handlers: control characters are escaped
+            // and continuation lines indented, so no line can pass for one of ours. In the
+            // journal every line is its own entry, so each carries the priority.
             let message = record.args().to_string();
-            let lines: Vec<_> = message.lines().map(crate::report::printable).collect();
-            eprintln!("inbox-exec: {level}: {}", lines.join("\n    "));
+            if self.journal {
+                let indent = format!("\n<{priority}>    ");
+                let lines = crate::report::printable_lines(&message, "    ");
+                eprintln!("<{priority}>{level}: {}", lines.replace("\n    ", &indent));
+            } else {
+                eprintln!(
+                    "inbox-exec: {level}: {}",
+                    crate::report::printable_lines(&message, "    ")
+                );
+            }
         }
     }
 
     fn flush(&self) {}
 }
 
-/// Installs the stderr logger: warnings by default, `-v` info, `-vv` debug, `-q` errors only.
-pub fn init(verbose: u8, quiet: bool) {
+/// Installs the stderr logger: warnings by default, `-v` info, `-vv` debug, `-q` errors only;
+/// `journal` when stderr is the systemd journal.
+pub fn init(verbose: u8, quiet: bool, journal: bool) {
     let level = match (quiet, verbose) {
         (true, _) => LevelFilter::Error,
         (false, 0) => LevelFilter::Warn,
@@ -38,7 +55,12 @@ pub fn init(verbose: u8, quiet: bool) {
         (false, 2) => LevelFilter::Debug,
         (false, _) => LevelFilter::Trace,
     };
-    if log::set_logger(&StderrLog).is_ok() {
+    let logger: &'static StderrLog = if journal {
+        &StderrLog { journal: true }
+    } else {
+        &StderrLog { journal: false }
+    };
+    if log::set_logger(logger).is_ok() {
         log::set_max_level(level);
     }
 }

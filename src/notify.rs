@@ -6,8 +6,7 @@
 //! at the end of the cycle.
 
 use std::ffi::OsString;
-use std::fs;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::time::Duration;
 
@@ -18,6 +17,7 @@ use lettre::{Message, SmtpTransport, Transport as _};
 use crate::alerts::Alert;
 use crate::config::{NotifyConfig, Transport};
 use crate::dispatch::child::{self, Invocation};
+use crate::fsutil::{self, Links};
 
 /// Every subject starts with this, so mail filters can route alerts.
 pub const SUBJECT_PREFIX: &str = "[ALERT] inbox-exec";
@@ -246,9 +246,18 @@ fn redact(url: &str) -> String {
     }
 }
 
+/// A password file larger than this holds something else.
+const MAX_PASSWORD_FILE: u64 = 64 * 1024;
+
 fn read_password(path: &Path) -> Result<String, String> {
-    let meta =
-        fs::metadata(path).map_err(|e| format!("SMTP password file {}: {e}", path.display()))?;
+    // Through fsutil: a FIFO here would block the run for ever after the cycle is done.
+    let (bytes, meta) = fsutil::read_regular(
+        path,
+        Links::Follow,
+        MAX_PASSWORD_FILE,
+        "an SMTP password file",
+    )
+    .map_err(|e| format!("SMTP password file: {e}"))?;
     if meta.permissions().mode() & 0o077 != 0 {
         return Err(format!(
             "SMTP password file {} is accessible by group or others: run `chmod 600 {}`",
@@ -256,8 +265,16 @@ fn read_password(path: &Path) -> Result<String, String> {
             path.display()
         ));
     }
-    let text = fs::read_to_string(path)
-        .map_err(|e| format!("SMTP password file {}: {e}", path.display()))?;
+    let me = rustix::process::geteuid().as_raw();
+    if meta.uid() != me && meta.uid() != 0 {
+        return Err(format!(
+            "SMTP password file {} is owned by uid {}: it must belong to the user running inbox-exec or to root",
+            path.display(),
+            meta.uid()
+        ));
+    }
+    let text = String::from_utf8(bytes)
+        .map_err(|_| format!("SMTP password file {} is not UTF-8 text", path.display()))?;
     Ok(text.trim_end_matches(['\n', '\r']).to_owned())
 }
 

@@ -7,6 +7,24 @@ use serde::Serialize;
 
 use crate::exit::Outcome;
 
+/// The version of every `--json` document's shape (docs/json.md). Object documents carry it
+/// as `"format"`; it changes only when a field is removed or changes meaning, never when one
+/// is added.
+pub const JSON_FORMAT: u64 = 1;
+
+/// The `--json` document for a command that failed: the message as printed on stderr and the
+/// exit code.
+pub fn error_document(message: &str, exit_code: u8) -> String {
+    let doc = serde_json::json!({
+        "format": JSON_FORMAT,
+        "error": message,
+        "exit_code": exit_code,
+    });
+    let mut s = serde_json::to_string_pretty(&doc).expect("a Value serializes");
+    s.push('\n');
+    s
+}
+
 /// A finished command's output.
 #[derive(Debug)]
 pub struct Output {
@@ -57,12 +75,25 @@ impl Output {
         self
     }
 
-    /// What to print, as chosen by `--json`; `color` paints outcome words for a terminal.
-    pub fn render(&self, json: bool, color: bool) -> String {
+    /// What to print, as chosen by `--json`; `color` paints outcome words for a terminal;
+    /// `journal` (stdout is the systemd journal) gives each line of text a priority.
+    pub fn render(&self, json: bool, color: bool, journal: bool) -> String {
         if json {
-            let mut s = serde_json::to_string_pretty(&self.json).expect("a Value serializes");
+            let mut doc = self.json.clone();
+            // The design fixes `verify` and `reconcile` as arrays; every object gets the
+            // format, and the error of a command that failed after its output.
+            if let Some(object) = doc.as_object_mut() {
+                object.insert("format".into(), JSON_FORMAT.into());
+                if let Some(error) = &self.error {
+                    object.insert("error".into(), error.as_str().into());
+                    object.insert("exit_code".into(), self.outcome.code().into());
+                }
+            }
+            let mut s = serde_json::to_string_pretty(&doc).expect("a Value serializes");
             s.push('\n');
             s
+        } else if journal {
+            journal_lines(&self.text)
         } else if color {
             paint(&self.text)
         } else {
@@ -71,36 +102,87 @@ impl Output {
     }
 }
 
+/// What a line's first word says about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tone {
+    /// Done.
+    Good,
+    /// A failure.
+    Bad,
+    /// Needs a look.
+    Notice,
+    /// Nothing happened (an idle or skipped run).
+    Quiet,
+}
+
+/// The first word of `line` (after its indent, up to a space or a colon) and where it ends.
+fn first_word(line: &str) -> (usize, usize) {
+    let indent = line.len() - line.trim_start().len();
+    let end = line[indent..]
+        .find(|c: char| c.is_whitespace() || c == ':')
+        .map_or(line.len(), |i| indent + i);
+    (indent, end)
+}
+
+/// The tone of an outcome or status word.
+fn tone(word: &str) -> Option<Tone> {
+    match word {
+        "executed" | "ok" | "completed" | "ran" => Some(Tone::Good),
+        "execute_failed"
+        | "verify_failed"
+        | "FAILED"
+        | "failed"
+        | "completed_with_error"
+        | "terminal_unrecoverable"
+        | "needs" => Some(Tone::Bad),
+        "refused_non_delegable"
+        | "lost_race"
+        | "deferred_thermal"
+        | "would_execute"
+        | "paused"
+        | "executing"
+        | "dead"
+        | "running" => Some(Tone::Notice),
+        "idle" | "skipped" => Some(Tone::Quiet),
+        _ => None,
+    }
+}
+
+/// Text for stdout when it is the systemd journal: each line with an sd-daemon(3) priority
+/// prefix chosen by its first word, so `journalctl -p warning` finds failures and an idle
+/// run's one line sits at debug. Continuation lines share their first line's priority.
+fn journal_lines(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 64);
+    let mut current = 6;
+    for line in text.lines() {
+        let (indent, end) = first_word(line);
+        // A line indented deeper than a table's own rows continues the one before it.
+        if indent <= 2 || tone(&line[indent..end]).is_some() {
+            current = match tone(&line[indent..end]) {
+                Some(Tone::Bad) => 4,
+                Some(Tone::Notice) => 5,
+                Some(Tone::Quiet) => 7,
+                Some(Tone::Good) | None => 6,
+            };
+        }
+        let _ = writeln!(out, "<{current}>{line}");
+    }
+    out
+}
+
 /// Colours the first word of each line when it is an outcome or status word: green for
 /// done, red for failures, yellow for what needs a look. Escape codes take no width, so
 /// tables stay aligned.
 fn paint(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 64);
     for line in text.split_inclusive('\n') {
-        let indent = line.len() - line.trim_start().len();
-        let word_end = line[indent..]
-            .find(|c: char| c.is_whitespace() || c == ':')
-            .map_or(line.len(), |i| indent + i);
+        let (indent, word_end) = first_word(line);
         let word = &line[indent..word_end];
-        let code = match word {
-            "executed" | "ok" | "completed" | "ran" => Some("32"),
-            "execute_failed"
-            | "verify_failed"
-            | "FAILED"
-            | "failed"
-            | "completed_with_error"
-            | "terminal_unrecoverable"
-            | "needs" => Some("31"),
-            "refused_non_delegable"
-            | "lost_race"
-            | "deferred_thermal"
-            | "would_execute"
-            | "paused"
-            | "skipped"
-            | "executing"
-            | "dead"
-            | "running" => Some("33"),
-            _ => None,
+        let code = match tone(word) {
+            Some(Tone::Good) => Some("32"),
+            Some(Tone::Bad) => Some("31"),
+            Some(Tone::Notice) => Some("33"),
+            Some(Tone::Quiet) | None => None,
         };
         match code {
             Some(code) if !word.is_empty() => {
@@ -132,11 +214,25 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// `text` as lines for a terminal or a log: each line break starts a new line indented by
+/// `indent`, so a multi-line message (a TOML error's diagram, a handler's stderr) reads as
+/// lines under the one that introduces it, while every other control character is escaped
+/// as [`printable`] does. Trailing line breaks are dropped.
+pub fn printable_lines(text: &str, indent: &str) -> String {
+    let lines: Vec<std::borrow::Cow<'_, str>> = text
+        .trim_end_matches(['\n', '\r'])
+        .split('\n')
+        .map(|line| printable(line.strip_suffix('\r').unwrap_or(line)))
+        .collect();
+    lines.join(&format!("\n{indent}"))
+}
+
 /// Lays out rows as left-aligned columns separated by two spaces; the last column is not
 /// padded. Widths count characters, which is right for the ids, words and numbers we print.
-/// Cells are passed through [`printable`]: they often hold what a draft or handler wrote.
+/// Cells hold what a draft or handler wrote: they pass through [`printable`], except that a
+/// multi-line last cell (a handler's stderr) continues on lines indented to its column.
 pub fn table(rows: &[Vec<String>]) -> String {
-    let rows: Vec<Vec<String>> = rows
+    let escaped: Vec<Vec<String>> = rows
         .iter()
         .map(|row| {
             row.iter()
@@ -144,19 +240,20 @@ pub fn table(rows: &[Vec<String>]) -> String {
                 .collect()
         })
         .collect();
-    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let columns = escaped.iter().map(Vec::len).max().unwrap_or(0);
     let mut widths = vec![0; columns];
-    for row in &rows {
+    for row in &escaped {
         for (i, cell) in row.iter().enumerate() {
             widths[i] = widths[i].max(cell.chars().count());
         }
     }
     let mut out = String::new();
-    for row in &rows {
+    for (row, raw) in escaped.iter().zip(rows) {
         let mut line = String::new();
         for (i, cell) in row.iter().enumerate() {
             if i + 1 == row.len() {
-                line.push_str(cell);
+                let indent = " ".repeat(line.chars().count());
+                line.push_str(&printable_lines(&raw[i], &indent));
             } else {
                 let _ = write!(line, "{cell:<width$}  ", width = widths[i]);
             }
@@ -186,6 +283,13 @@ fn two_units(big: i64, big_unit: char, small: i64, small_unit: char) -> String {
     }
 }
 
+/// A Unix time as people and logs read it: RFC 3339 in UTC, to the second
+/// (`2026-11-30T12:00:00Z`). Times before 1970 are shown as 1970.
+pub fn date(unix: i64) -> String {
+    let since_epoch = std::time::Duration::from_secs(u64::try_from(unix).unwrap_or(0));
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + since_epoch).to_string()
+}
+
 /// `3m ago`, or `in 3m` for a moment ahead of now.
 pub fn ago(then: i64, now: i64) -> String {
     if then > now {
@@ -209,6 +313,7 @@ mod tests {
         assert_eq!(span(86_400 * 2), "2d");
         assert_eq!(ago(100, 280), "3m ago");
         assert_eq!(ago(400, 100), "in 5m");
+        assert_eq!(date(1_795_965_616), "2026-11-29T15:20:16Z");
     }
 
     #[test]
@@ -220,12 +325,36 @@ mod tests {
     }
 
     #[test]
+    fn journal_lines_carry_priorities_by_their_first_word() {
+        assert_eq!(
+            journal_lines("idle: no approved drafts\n"),
+            "<7>idle: no approved drafts\n"
+        );
+        assert_eq!(
+            journal_lines(
+                "ran: 2 draft(s)\n  executed  01X  k\n  execute_failed  01Y  k  why\n                                  more\n"
+            ),
+            "<6>ran: 2 draft(s)\n<6>  executed  01X  k\n<4>  execute_failed  01Y  k  why\n<4>                                  more\n"
+        );
+    }
+
+    #[test]
     fn control_characters_become_visible_escapes() {
         assert_eq!(
             printable("a\u{1b}]0;x\u{7}\nb"),
             "a\\u{1b}]0;x\\u{7}\\u{a}b"
         );
         assert!(matches!(printable("plain"), std::borrow::Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn multi_line_text_continues_on_indented_lines_with_controls_escaped() {
+        assert_eq!(
+            printable_lines("first\r\nsecond \u{1b}[2J\n\n", "  "),
+            "first\n  second \\u{1b}[2J"
+        );
+        let rows = vec![vec!["k".to_owned(), "one\ntwo".to_owned()]];
+        assert_eq!(table(&rows), "k  one\n   two\n");
     }
 
     #[test]

@@ -3,12 +3,11 @@
 //! file is state the next run relies on.
 
 use std::fs::{self, OpenOptions};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-/// `O_NOFOLLOW`, for `OpenOptionsExt::custom_flags`.
-pub const NOFOLLOW: i32 = rustix::fs::OFlags::NOFOLLOW.bits().cast_signed();
+use crate::fsutil::{self, Links, OpenError};
 
 /// A state file larger than this is not ours; refusing it bounds what a corrupt file costs.
 const MAX_STATE_FILE: u64 = 4 * 1024 * 1024;
@@ -20,60 +19,144 @@ pub enum Contents {
     Missing,
     /// The file's bytes.
     Bytes(Vec<u8>),
-    /// A file that cannot be ours: a symlink, a directory, unreadable, oversized.
+    /// A file that cannot be ours: a symlink, a FIFO, a directory, unreadable, oversized.
+    /// The message says what is wrong; the caller names the file.
     Unusable(String),
 }
 
-/// Reads a state file, refusing symlinks: the state directory is ours alone, so a link there
-/// is someone steering our reads.
+/// Reads a state file, refusing symlinks (the state directory is ours alone, so a link there
+/// is someone steering our reads) and anything but a regular file, without ever blocking on
+/// a FIFO.
 pub fn read(path: &Path) -> Contents {
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(NOFOLLOW)
-        .open(path);
-    let file = match file {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Contents::Missing,
-        Err(e) => return Contents::Unusable(format!("cannot open it ({e}); a symlink is refused")),
-    };
-    match file.metadata() {
-        Ok(m) if !m.is_file() => return Contents::Unusable("it is not a regular file".into()),
-        Ok(m) if m.len() > MAX_STATE_FILE => {
-            return Contents::Unusable(format!("it is {} bytes, too large to be ours", m.len()));
+    match fsutil::read_regular(path, Links::Refuse, MAX_STATE_FILE, "a state file") {
+        Ok((bytes, _)) => Contents::Bytes(bytes),
+        Err(OpenError::Missing(_)) => Contents::Missing,
+        Err(OpenError::NotRegular { kind, .. }) => {
+            Contents::Unusable(format!("it is a {kind}, not a regular file"))
         }
-        Ok(_) => {}
-        Err(e) => return Contents::Unusable(e.to_string()),
-    }
-    let mut bytes = Vec::new();
-    match file.take(MAX_STATE_FILE).read_to_end(&mut bytes) {
-        Ok(_) => Contents::Bytes(bytes),
-        Err(e) => Contents::Unusable(e.to_string()),
+        Err(OpenError::Symlink(_)) => {
+            Contents::Unusable("it is a symlink, which is refused in the state directory".into())
+        }
+        Err(OpenError::TooLarge { len, max, .. }) => Contents::Unusable(format!(
+            "it is {len} bytes, too large to be ours (at most {max})"
+        )),
+        Err(OpenError::Io { error, .. }) => Contents::Unusable(format!("cannot read it ({error})")),
     }
 }
 
-/// Creates the state directory (mode 0700) when missing.
-pub fn ensure_dir(dir: &Path) -> io::Result<()> {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
+/// Why the state directory cannot be used. Each message names the directory and the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StateDirError {
+    /// Something that is not a directory is at its path.
+    #[error(
+        "state directory {path} is a {kind}, not a directory: point --state-dir at a directory"
+    )]
+    NotADirectory {
+        /// The path.
+        path: PathBuf,
+        /// What is there.
+        kind: &'static str,
+    },
+    /// Someone else owns it: they could remove the lock or the thermal record.
+    #[error(
+        "state directory {path} is owned by uid {owner}: it must belong to the user running inbox-exec (uid {me}) or to root (chown it)"
+    )]
+    Owner {
+        /// The directory.
+        path: PathBuf,
+        /// Its owner.
+        owner: u32,
+        /// Our effective uid.
+        me: u32,
+    },
+    /// Group or others may write it: they could remove the lock or the thermal record.
+    #[error(
+        "state directory {path} is writable by group or others (mode {mode:04o}): run `chmod go-w {path}`"
+    )]
+    Writable {
+        /// The directory.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// It could not be created or examined.
+    #[error("state directory {path}: {source}")]
+    Io {
+        /// The directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+}
+
+/// Creates the state directory (mode 0700) when missing, and refuses one that others could
+/// tamper with: the lock, the thermal record and the run summary live there. A symlink to a
+/// directory is fine (systemd's `DynamicUser` makes one); what it points to is checked.
+pub fn ensure_dir(dir: &Path) -> Result<(), StateDirError> {
+    let io_err = |source| StateDirError::Io {
+        path: dir.to_owned(),
+        source,
+    };
+    match fs::metadata(dir) {
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            // A dangling symlink is "not found" too; creating would fail on the link itself.
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(io_err)?;
+        }
+        Err(e) => return Err(io_err(e)),
+    }
+    let meta = fs::metadata(dir).map_err(io_err)?;
+    if !meta.is_dir() {
+        return Err(StateDirError::NotADirectory {
+            path: dir.to_owned(),
+            kind: fsutil::kind_of(&meta),
+        });
+    }
+    let me = rustix::process::geteuid().as_raw();
+    if meta.uid() != me && meta.uid() != 0 {
+        return Err(StateDirError::Owner {
+            path: dir.to_owned(),
+            owner: meta.uid(),
+            me,
+        });
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o022 != 0 {
+        return Err(StateDirError::Writable {
+            path: dir.to_owned(),
+            mode,
+        });
+    }
+    Ok(())
 }
 
 /// Replaces `path` with `bytes` atomically: readers see the old file or the new one, never a
 /// torn one, and after a crash the new one is there only if it is whole.
 ///
 /// The directory is not fsynced: after a power loss the rename may be lost and the previous
-/// file found instead, which both state files tolerate (the thermal window is rebuilt when
-/// the sidecar is behind the attempts table; the summary is rewritten by the next run).
+/// file found instead, which both state files tolerate (the registry's record of claims is
+/// merged into the thermal window at every load; the summary is rewritten by the next run).
+/// What is recorded nowhere else goes through [`write_durable`].
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    write_via_temp(path, true, |file| file.write_all(bytes))
+    replace(path, true, |file| file.write_all(bytes))
 }
 
-/// Replaces `path` with what `write` writes, like [`write_atomic`] but without the fsync:
-/// concurrent readers still see the old file or the new one, never a torn one, but after a
-/// power loss the file may be the previous one or, on a filesystem that does not order a
-/// rename after the data it replaces (ext4 does, by default), empty. For a report that the next run rewrites
-/// anyway, where an fsync per run would cost more than the report is worth.
+/// [`write_atomic`] without the fsync: the new file survives this process dying (SIGKILL
+/// included), not necessarily a power loss, and costs no disk flush. For a record written
+/// often and fsynced once at the end.
+pub fn write_atomic_unsynced(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    replace(path, false, |file| file.write_all(bytes))
+}
+
+/// Replaces `path` with what `write` writes, like [`write_atomic_unsynced`]: concurrent
+/// readers see the old file or the new one, never a torn one, but after a power loss the file
+/// may be the previous one or, on a filesystem that does not order a rename after the data it
+/// replaces (ext4 does, by default), empty. For a report that the next run rewrites anyway,
+/// where an fsync per run would cost more than the report is worth.
 ///
 /// `write` streams into the temporary file through a buffer, so a large report (a batch of a
 /// thousand drafts) is never held in memory whole.
@@ -81,14 +164,14 @@ pub fn write_report(
     path: &Path,
     write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> io::Result<()> {
-    write_via_temp(path, false, |file| {
+    replace(path, false, |file| {
         let mut out = io::BufWriter::new(file);
         write(&mut out)?;
         out.flush()
     })
 }
 
-fn write_via_temp(
+fn replace(
     path: &Path,
     sync: bool,
     write: impl FnOnce(&mut fs::File) -> io::Result<()>,
@@ -123,4 +206,15 @@ fn write_via_temp(
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// [`write_atomic`], then fsync the directory, so the new file survives a power loss once
+/// this returns: for a file that holds something recorded nowhere else.
+pub fn write_durable(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic(path, bytes)?;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::File::open(dir)?.sync_all()
 }

@@ -40,21 +40,27 @@ struct Summary<'a> {
     totals: Totals,
 }
 
-/// Records a cycle that stopped on an error in the summary, so `status --check` sees it.
+/// Records a cycle that stopped on an error in the summary, so `status --check` sees it, and
+/// returns the failed report with the running totals (`None` when they could not be written).
 /// Best effort: the error itself is what the caller reports.
-pub fn record_failure(state_dir: &Path, error: &str, now: i64) {
-    if !state_dir.is_dir() {
-        return;
-    }
+pub fn record_failure(state_dir: &Path, error: &str, now: i64) -> (CycleReport, Option<Totals>) {
     let mut report = CycleReport::new(RunStatus::Failed, false);
     report.error = Some(error.to_owned());
-    if let Err(e) = write(state_dir, &report, now) {
-        log::warn!("the failure could not be recorded either: {e:#}");
+    if !state_dir.is_dir() {
+        return (report, None);
+    }
+    match write(state_dir, &report, now) {
+        Ok(totals) => (report, Some(totals)),
+        Err(e) => {
+            log::warn!("the failure could not be recorded either: {e:#}");
+            (report, None)
+        }
     }
 }
 
-/// Writes the summary of `report`, adding it to the running totals found in the previous one.
-pub fn write(state_dir: &Path, report: &CycleReport, now: i64) -> anyhow::Result<()> {
+/// Writes the summary of `report`, adding it to the running totals found in the previous one;
+/// returns the new totals.
+pub fn write(state_dir: &Path, report: &CycleReport, now: i64) -> anyhow::Result<Totals> {
     let path = &state_dir.join(SUMMARY_FILE);
     let mut totals = match statefile::read(path) {
         Contents::Missing => Totals::default(),
@@ -92,30 +98,39 @@ pub fn write(state_dir: &Path, report: &CycleReport, now: i64) -> anyhow::Result
     let summary = Summary {
         finished_at: now,
         report,
-        totals,
+        totals: totals.clone(),
     };
-
     // A symlink planted at the summary's name is replaced, never followed: rename swaps
     // the directory entry itself. No fsync: the summary is a report that the next run (30 s
     // later under the timer) rewrites, and it was the one fsync an idle run made. After a
     // power loss `status --check` may find the previous summary (stale: exit 4) or an
-    // unreadable one (exit 4, "no run has finished yet") until the next run.
+    // unreadable one (exit 4, "no run has finished yet") until the next run. Streamed, so a
+    // large report is never held whole.
     statefile::write_report(path, |out| {
         serde_json::to_writer_pretty(&mut *out, &summary).map_err(std::io::Error::from)?;
         out.write_all(b"\n")
     })
-    .with_context(|| format!("writing the run summary {}", path.display()))
+    .with_context(|| format!("writing the run summary {}", path.display()))?;
+    Ok(totals)
 }
 
-/// The last run's summary without its per-draft results, for `status`; `None` when there is
-/// none or it cannot be read.
-pub fn last_run(state_dir: &Path) -> Option<Value> {
-    let Contents::Bytes(bytes) = statefile::read(&state_dir.join(SUMMARY_FILE)) else {
-        return None;
+/// The last run's summary without its per-draft results, for `status`: `Ok(None)` when there
+/// is none (or it does not parse), `Err` saying why when the file is not one we can read (a
+/// FIFO, a directory, a symlink), so a monitor hears about it.
+pub fn last_run(state_dir: &Path) -> Result<Option<Value>, String> {
+    let path = state_dir.join(SUMMARY_FILE);
+    let bytes = match statefile::read(&path) {
+        Contents::Bytes(bytes) => bytes,
+        Contents::Missing => return Ok(None),
+        Contents::Unusable(why) => {
+            return Err(format!("run summary {} is unusable: {why}", path.display()));
+        }
     };
-    let mut summary = serde_json::from_slice::<Value>(&bytes).ok()?;
+    let Ok(mut summary) = serde_json::from_slice::<Value>(&bytes) else {
+        return Ok(None);
+    };
     if let Some(obj) = summary.as_object_mut() {
         obj.remove("results");
     }
-    Some(summary)
+    Ok(Some(summary))
 }

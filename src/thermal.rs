@@ -1,49 +1,101 @@
 //! The thermal cutout: pause execution when the last window holds more actions than allowed.
 //!
-//! Pure logic plus one load/save pair; time is passed in. The JSON sidecar is a cache of the
-//! window: the `attempts` table is the durable truth, so a sidecar that is missing, corrupt,
-//! or older than the newest attempt (a run crashed before saving it) is rebuilt from
-//! the table instead of being trusted, and never silently reset to empty.
+//! Pure logic; time is passed in. The sidecar in the state directory is the executor's own
+//! record: every action it claimed, and every action it has seen recorded in the registry.
+//! Each load merges the registry's record into it (a union, one entry per draft), never the
+//! other way round, so whoever can write the registry can add actions to the window (another
+//! state directory's, the reference executor's) and never remove one: the cutout exists to
+//! stop a runaway drafting side, which is exactly who writes the registry.
+//!
+//! Times from the future (left by a clock that was ahead) are clamped to now, so no pause
+//! outlasts the cooldown from now, and each future-dated registry row counts once.
 
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
 use crate::config::ThermalConfig;
-use crate::registry::Registry;
+use crate::registry::{RecordedAction, Registry};
 use crate::statefile::{self, Contents};
 
 /// The sidecar's file name inside the state directory.
 pub const THERMAL_FILE: &str = "thermal.json";
 
+/// One counted action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Action {
+    /// Unix seconds: when the draft was claimed (or its action recorded).
+    pub at: i64,
+    /// The draft: what the registry's record is matched on. Absent only for entries carried
+    /// over from a sidecar written before the record kept it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draft_id: Option<String>,
+    /// The attempt recording it (for a claim of ours, its `verify ok` attempt).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt_id: Option<i64>,
+}
+
 /// The window and the pause, as saved in the sidecar.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Thermal {
-    /// Times (Unix seconds) of actions still in the window.
-    pub recent_action_times: Vec<i64>,
+    /// Actions still in the window, oldest first.
+    pub actions: Vec<Action>,
     /// Paused while now is before this.
     pub paused_until: i64,
-    /// The newest attempt (its `attempt_id`, of any kind) in the registry when this state
-    /// was saved: a newer one means a run recorded actions without saving the sidecar.
-    pub high_water: i64,
+    /// The newest future-dated registry attempt already counted: each counts once, at the
+    /// time it was first seen, instead of at every load until the clock reaches it.
+    #[serde(default)]
+    pub future_counted_through: i64,
+}
+
+/// The sidecar as written before it kept draft ids: its times still count (they cannot be
+/// matched to the registry's rows, so they may count twice for one window: never less).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Legacy {
+    recent_action_times: Vec<i64>,
+    paused_until: i64,
+    // Accepted and unused: the union needs no high-water mark.
+    #[serde(rename = "high_water")]
+    _high_water: i64,
+}
+
+/// What a load changed because times were in the future; all zero when the clock is sane.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Clamped {
+    /// Own entries dated after now, moved to now.
+    pub own: usize,
+    /// The pause, when it ended more than `cooldown` from now.
+    pub pause_was: Option<i64>,
+    /// Future-dated registry rows counted (once) as of now.
+    pub registry: usize,
+}
+
+impl Clamped {
+    /// Whether anything was dated in the future.
+    pub fn any(&self) -> bool {
+        *self != Clamped::default()
+    }
 }
 
 /// The window as [`Thermal::load`] found it.
 #[derive(Debug)]
 pub struct Loaded {
-    /// The window, from the sidecar or rebuilt.
+    /// The executor's record merged with the registry's.
     pub thermal: Thermal,
-    /// Why a sidecar that existed could not be used (the window was rebuilt): worth an alert.
+    /// Why a sidecar that existed could not be used (the window was rebuilt from the
+    /// registry alone): worth an alert.
     pub unusable: Option<String>,
-    /// The sidecar's bytes when the window came from it: [`Thermal::save`] leaves a sidecar
+    /// What had to be brought back from the future: worth an alert.
+    pub clamped: Clamped,
+    /// The sidecar's bytes as read, when it was usable: [`Thermal::save`] leaves a sidecar
     /// that already holds what it would write alone.
     pub on_disk: Option<Vec<u8>>,
 }
-
-/// One counted action from the `attempts` table: `(attempt_id, attempted_at)`.
-pub type ActionRecord = (i64, i64);
 
 fn seconds(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
@@ -56,138 +108,209 @@ impl Thermal {
     }
 
     /// Counts one action at `now`; true when this action trips the cutout (the window now
-    /// holds more than `max_actions`).
-    pub fn record(&mut self, now: i64, cfg: &ThermalConfig) -> bool {
-        self.recent_action_times.push(now);
+    /// holds more than `max_actions`). The action that trips has already been claimed, so it
+    /// runs: a window holds at most `max_actions + 1` before the first pause.
+    pub fn record(&mut self, action: Action, now: i64, cfg: &ThermalConfig) -> bool {
+        self.actions.push(action);
         self.prune(now, cfg);
-        if self.recent_action_times.len() > cfg.max_actions as usize {
+        if self.in_window(now, cfg) > cfg.max_actions as usize {
             let was_paused = self.is_paused(now);
-            self.paused_until = now.saturating_add(seconds(cfg.cooldown));
+            self.paused_until = self
+                .paused_until
+                .max(now.saturating_add(seconds(cfg.cooldown)));
             return !was_paused;
         }
         false
     }
 
-    /// Drops actions older than the window.
-    pub fn prune(&mut self, now: i64, cfg: &ThermalConfig) {
+    /// How many actions fall in the window ending at `now`.
+    pub fn in_window(&self, now: i64, cfg: &ThermalConfig) -> usize {
         let cutoff = now.saturating_sub(seconds(cfg.window));
-        self.recent_action_times.retain(|t| *t >= cutoff);
+        self.actions.iter().filter(|a| a.at >= cutoff).count()
     }
 
-    /// How far back `rebuild` needs the attempts: a trip that still pauses now happened
+    /// Drops actions older than the window (the pause they caused is kept in
+    /// `paused_until`).
+    pub fn prune(&mut self, now: i64, cfg: &ThermalConfig) {
+        let cutoff = now.saturating_sub(seconds(cfg.window));
+        self.actions.retain(|a| a.at >= cutoff);
+    }
+
+    /// How far back the registry's record is read: a trip that still pauses now happened
     /// within the cooldown, and it counted actions a window before that.
-    pub fn rebuild_horizon(now: i64, cfg: &ThermalConfig) -> i64 {
+    pub fn horizon(now: i64, cfg: &ThermalConfig) -> i64 {
         now.saturating_sub(seconds(cfg.window))
             .saturating_sub(seconds(cfg.cooldown))
     }
 
-    /// Rebuilds the state from claims since [`Thermal::rebuild_horizon`], replaying
-    /// them so a pause in force is found again; `floor` keeps a pause known from elsewhere.
-    pub fn rebuild(
-        actions: &[ActionRecord],
-        floor_paused_until: i64,
-        now: i64,
-        cfg: &ThermalConfig,
-    ) -> Thermal {
-        let mut state = Thermal {
-            paused_until: floor_paused_until,
-            ..Thermal::default()
-        };
-        let mut sorted = actions.to_vec();
-        sorted.sort_by_key(|(id, at)| (*at, *id));
-        for (_, at) in sorted {
-            state.record(at, cfg);
-        }
-        state.prune(now, cfg);
-        state
+    /// The pause as `now` sees it: never more than `cooldown` away.
+    pub fn clamped_pause(&self, now: i64, cfg: &ThermalConfig) -> i64 {
+        self.paused_until
+            .min(now.saturating_add(seconds(cfg.cooldown)))
     }
 
-    /// The sidecar at `path`, or a window rebuilt from the registry's attempts when the
-    /// sidecar is missing, unusable or behind the table (a run crashed before saving it).
+    /// Merges the registry's record (rows since [`Thermal::horizon`]) into this one: entries
+    /// for drafts not yet known are added, nothing is removed. Then times from the future are
+    /// clamped to now, a pause the merged window implies is found again by replaying it, and
+    /// entries older than the window are dropped.
+    pub fn merge(&mut self, recorded: &[RecordedAction], now: i64, cfg: &ThermalConfig) -> Clamped {
+        let mut clamped = Clamped::default();
+        for a in &mut self.actions {
+            if a.at > now {
+                a.at = now;
+                clamped.own += 1;
+            }
+        }
+        let longest = now.saturating_add(seconds(cfg.cooldown));
+        if self.paused_until > longest {
+            clamped.pause_was = Some(self.paused_until);
+            self.paused_until = longest;
+        }
+
+        // One entry per draft (a claim of ours also has its `execute` attempt): the earliest.
+        let mut by_draft: BTreeMap<&str, &RecordedAction> = BTreeMap::new();
+        for r in recorded {
+            by_draft
+                .entry(r.draft_id.as_str())
+                .and_modify(|e| {
+                    if (r.at, r.attempt_id) < (e.at, e.attempt_id) {
+                        *e = r;
+                    }
+                })
+                .or_insert(r);
+        }
+        let known: HashSet<String> = self
+            .actions
+            .iter()
+            .filter_map(|a| a.draft_id.clone())
+            .collect();
+        let mut future_through = self.future_counted_through;
+        for (draft, r) in by_draft {
+            if known.contains(draft) {
+                continue;
+            }
+            let at = if r.at > now {
+                if r.attempt_id <= self.future_counted_through {
+                    continue;
+                }
+                future_through = future_through.max(r.attempt_id);
+                clamped.registry += 1;
+                now
+            } else {
+                r.at
+            };
+            self.actions.push(Action {
+                at,
+                draft_id: Some(draft.to_owned()),
+                attempt_id: Some(r.attempt_id),
+            });
+        }
+        self.future_counted_through = future_through;
+
+        self.actions.sort_by_key(|a| (a.at, a.attempt_id));
+        self.paused_until = self.paused_until.max(replay(&self.actions, cfg));
+        self.prune(now, cfg);
+        clamped
+    }
+
+    /// The sidecar at `path` merged with the registry's record of actions since
+    /// [`Thermal::horizon`]; the registry's record alone when the sidecar is missing or
+    /// unusable.
     pub fn load(
         registry: &mut dyn Registry,
         path: &Path,
         now: i64,
         cfg: &ThermalConfig,
     ) -> anyhow::Result<Loaded> {
-        let newest = registry
-            .newest_attempt()
-            .context("reading the newest attempt")?
-            .unwrap_or(0);
-        let (floor, unusable) = match statefile::read(path) {
-            Contents::Missing => (0, None),
-            Contents::Unusable(why) => (0, Some(why)),
+        let (mut thermal, unusable, on_disk) = match statefile::read(path) {
+            Contents::Missing => (Thermal::default(), None, None),
+            Contents::Unusable(why) => (Thermal::default(), Some(why), None),
             Contents::Bytes(bytes) => match Thermal::from_json(&bytes) {
-                Ok(mut thermal) if thermal.high_water >= newest => {
-                    thermal.prune(now, cfg);
-                    return Ok(Loaded {
-                        thermal,
-                        unusable: None,
-                        on_disk: Some(bytes),
-                    });
-                }
-                Ok(t) => {
-                    log::info!("thermal sidecar is behind the attempts table; rebuilding it");
-                    (t.paused_until, None)
-                }
-                Err(e) => (0, Some(format!("it does not parse ({e})"))),
+                Ok(t) => (t, None, Some(bytes)),
+                Err(e) => (
+                    Thermal::default(),
+                    Some(format!("it does not parse ({e})")),
+                    None,
+                ),
             },
         };
-        let actions = registry
-            .actions_since(Thermal::rebuild_horizon(now, cfg))
-            .context("reading recent claims")?;
-        let mut thermal = Thermal::rebuild(&actions, floor, now, cfg);
-        thermal.high_water = newest;
+        let recorded = registry
+            .actions_since(Thermal::horizon(now, cfg))
+            .context("reading recent actions")?;
+        let clamped = thermal.merge(&recorded, now, cfg);
         if let Some(why) = &unusable {
             log::warn!(
-                "thermal sidecar {} is unusable: {why}; rebuilt the window from the attempts table",
+                "thermal sidecar {} is unusable: {why}; rebuilt the window from the registry",
                 path.display()
             );
         }
         Ok(Loaded {
             thermal,
             unusable,
-            on_disk: None,
+            clamped,
+            on_disk,
         })
     }
 
-    /// Saves the window atomically at `path`, marked with the registry's newest attempt,
-    /// unless the sidecar already holds exactly that (`on_disk`, from [`Loaded`]): an idle or
-    /// paused cycle changes nothing, and rewriting the same bytes would cost it an fsync.
-    /// Only the registry read is an error: a sidecar that cannot be written is logged, and the
-    /// next cycle rebuilds the window from the attempts table.
-    pub fn save(
-        &mut self,
-        registry: &mut dyn Registry,
-        path: &Path,
-        on_disk: Option<&[u8]>,
-    ) -> anyhow::Result<()> {
-        self.high_water = registry
-            .newest_attempt()
-            .context("reading the newest attempt")?
-            .unwrap_or(0);
+    /// Saves the window at `path`, atomically and durably, unless the sidecar already holds
+    /// exactly these bytes (`on_disk`, as [`Thermal::load`] read them): an idle or paused
+    /// cycle changes nothing, and rewriting the same bytes would cost every such cycle an
+    /// fsync. A cycle that claimed anything always writes: the claim is in the window. A
+    /// sidecar that cannot be written is logged, not an error: the copy saved before each
+    /// dispatch, or the registry's record, stands in for it.
+    pub fn save(&self, path: &Path, on_disk: Option<&[u8]>) {
         let bytes = self.to_json();
         if on_disk == Some(bytes.as_slice()) {
-            return Ok(());
+            return;
         }
         if let Err(e) = statefile::write_atomic(path, &bytes) {
             log::warn!("cannot save the thermal sidecar {}: {e}", path.display());
         }
-        Ok(())
     }
 
-    /// The sidecar as `status` shows it: what was last saved, nothing rebuilt (empty when
-    /// missing or unusable).
-    pub fn peek(path: &Path) -> Thermal {
-        match statefile::read(path) {
-            Contents::Bytes(bytes) => Thermal::from_json(&bytes).unwrap_or_default(),
-            _ => Thermal::default(),
+    /// Saves the window at `path` before a dispatch: atomically, without the fsync (it
+    /// survives the process dying; [`Thermal::save`] at the end of the cycle makes it
+    /// durable).
+    pub fn save_before_dispatch(&self, path: &Path) {
+        if let Err(e) = statefile::write_atomic_unsynced(path, &self.to_json()) {
+            log::warn!("cannot save the thermal sidecar {}: {e}", path.display());
         }
     }
 
-    /// Parses a sidecar.
+    /// The sidecar as `status` shows it: what was last saved, nothing merged (empty when
+    /// missing or unusable, with a warning for the latter: the next run rebuilds it).
+    pub fn peek(path: &Path) -> Thermal {
+        match statefile::read(path) {
+            Contents::Bytes(bytes) => Thermal::from_json(&bytes).unwrap_or_default(),
+            Contents::Unusable(why) => {
+                log::warn!("thermal sidecar {} is unusable: {why}", path.display());
+                Thermal::default()
+            }
+            Contents::Missing => Thermal::default(),
+        }
+    }
+
+    /// Parses a sidecar, in this format or the one before it.
     pub fn from_json(bytes: &[u8]) -> Result<Thermal, String> {
-        serde_json::from_slice(bytes).map_err(|e| e.to_string())
+        match serde_json::from_slice::<Thermal>(bytes) {
+            Ok(t) => Ok(t),
+            Err(e) => match serde_json::from_slice::<Legacy>(bytes) {
+                Ok(old) => Ok(Thermal {
+                    actions: old
+                        .recent_action_times
+                        .into_iter()
+                        .map(|at| Action {
+                            at,
+                            draft_id: None,
+                            attempt_id: None,
+                        })
+                        .collect(),
+                    paused_until: old.paused_until,
+                    future_counted_through: 0,
+                }),
+                Err(_) => Err(e.to_string()),
+            },
+        }
     }
 
     /// The sidecar's bytes.
@@ -196,6 +319,24 @@ impl Thermal {
         v.push(b'\n');
         v
     }
+}
+
+/// The end of the last pause that `actions` (sorted by time) would have caused, counted one
+/// by one as [`Thermal::record`] counts them; 0 when none.
+fn replay(actions: &[Action], cfg: &ThermalConfig) -> i64 {
+    let window = seconds(cfg.window);
+    let mut until = 0;
+    let mut first = 0;
+    for (i, a) in actions.iter().enumerate() {
+        let cutoff = a.at.saturating_sub(window);
+        while actions[first].at < cutoff {
+            first += 1;
+        }
+        if i + 1 - first > cfg.max_actions as usize {
+            until = a.at.saturating_add(seconds(cfg.cooldown));
+        }
+    }
+    until
 }
 
 #[cfg(test)]
@@ -211,17 +352,44 @@ mod tests {
         }
     }
 
+    fn action(at: i64, draft: &str) -> Action {
+        Action {
+            at,
+            draft_id: Some(draft.to_owned()),
+            attempt_id: None,
+        }
+    }
+
+    fn rows(times: impl IntoIterator<Item = i64>) -> Vec<RecordedAction> {
+        times
+            .into_iter()
+            .enumerate()
+            .map(|(i, at)| RecordedAction {
+                attempt_id: i64::try_from(i).expect("small") + 1,
+                draft_id: format!("d{i}"),
+                at,
+            })
+            .collect()
+    }
+
     #[test]
     fn the_eleventh_action_in_the_window_trips_once() {
         let mut t = Thermal::default();
         for i in 0..10 {
-            assert!(!t.record(1000 + i, &cfg()), "action {i} must not trip");
+            let now = 1000 + i;
+            assert!(
+                !t.record(action(now, &format!("d{i}")), now, &cfg()),
+                "action {i} must not trip"
+            );
         }
         assert!(!t.is_paused(1010));
-        assert!(t.record(1010, &cfg()));
+        assert!(t.record(action(1010, "d10"), 1010, &cfg()));
         assert!(t.is_paused(1010));
         assert_eq!(t.paused_until, 1310);
-        assert!(!t.record(1011, &cfg()), "a trip alerts once");
+        assert!(
+            !t.record(action(1011, "d11"), 1011, &cfg()),
+            "a trip alerts once"
+        );
         assert!(!t.is_paused(1311));
     }
 
@@ -229,21 +397,164 @@ mod tests {
     fn actions_older_than_the_window_do_not_count() {
         let mut t = Thermal::default();
         for i in 0..10 {
-            t.record(i, &cfg());
+            t.record(action(i, &format!("d{i}")), i, &cfg());
         }
-        assert!(!t.record(2000, &cfg()));
-        assert_eq!(t.recent_action_times, vec![2000]);
+        assert!(!t.record(action(2000, "late"), 2000, &cfg()));
+        assert_eq!(t.actions, vec![action(2000, "late")]);
     }
 
     #[test]
-    fn rebuild_finds_a_pause_still_in_force() {
-        let actions: Vec<ActionRecord> = (0..11).map(|i| (i + 1, 1000 + i)).collect();
-        let t = Thermal::rebuild(&actions, 0, 1100, &cfg());
+    fn a_merge_finds_a_pause_still_in_force_and_forgets_an_old_one() {
+        let mut t = Thermal::default();
+        assert_eq!(t.merge(&rows(1000..1011), 1100, &cfg()), Clamped::default());
         assert!(t.is_paused(1100));
         assert_eq!(t.paused_until, 1310);
-        assert_eq!(t.recent_action_times.len(), 11);
-        let later = Thermal::rebuild(&actions, 0, 5000, &cfg());
+        assert_eq!(t.actions.len(), 11);
+        let mut later = Thermal::default();
+        later.merge(&rows(1000..1011), 5000, &cfg());
         assert!(!later.is_paused(5000));
-        assert!(later.recent_action_times.is_empty());
+        assert!(later.actions.is_empty());
+    }
+
+    #[test]
+    fn the_registry_adds_to_the_record_and_never_removes_from_it() {
+        let mut t = Thermal::default();
+        for i in 0..6 {
+            t.record(action(1000 + i, &format!("own{i}")), 1000 + i, &cfg());
+        }
+        // The registry has forgotten all of ours and knows five others: eleven in all.
+        let others: Vec<RecordedAction> = (0..5)
+            .map(|i| RecordedAction {
+                attempt_id: 100 + i,
+                draft_id: format!("other{i}"),
+                at: 1010 + i,
+            })
+            .collect();
+        t.merge(&others, 1020, &cfg());
+        assert_eq!(t.in_window(1020, &cfg()), 11);
+        assert!(t.is_paused(1020), "eleven in the window trip");
+        // Ours back-dated in the registry: matched by draft, our time stands.
+        let backdated = vec![RecordedAction {
+            attempt_id: 1,
+            draft_id: "own0".into(),
+            at: 0,
+        }];
+        t.merge(&backdated, 1021, &cfg());
+        assert_eq!(t.in_window(1021, &cfg()), 11);
+    }
+
+    #[test]
+    fn one_entry_per_draft() {
+        let mut t = Thermal::default();
+        t.record(action(1000, "a"), 1000, &cfg());
+        let recorded = vec![
+            RecordedAction {
+                attempt_id: 7,
+                draft_id: "a".into(),
+                at: 1000,
+            },
+            RecordedAction {
+                attempt_id: 8,
+                draft_id: "b".into(),
+                at: 1001,
+            },
+            RecordedAction {
+                attempt_id: 9,
+                draft_id: "b".into(),
+                at: 1003,
+            },
+        ];
+        t.merge(&recorded, 1005, &cfg());
+        assert_eq!(
+            t.actions,
+            vec![
+                action(1000, "a"),
+                Action {
+                    at: 1001,
+                    draft_id: Some("b".into()),
+                    attempt_id: Some(8)
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn the_future_never_pauses_longer_than_the_cooldown_and_counts_once() {
+        let decade = 10 * 365 * 86_400;
+        let mut t = Thermal::default();
+        for i in 0..11 {
+            let at = 1000 + decade + i;
+            t.record(action(at, &format!("d{i}")), at, &cfg());
+        }
+        assert!(t.paused_until > decade);
+        let clamped = t.merge(&[], 2000, &cfg());
+        assert_eq!(clamped.own, 11);
+        assert_eq!(clamped.pause_was, Some(1010 + decade + 300));
+        assert_eq!(t.paused_until, 2300);
+        assert!(!t.merge(&[], 2001, &cfg()).any(), "clamped once");
+
+        // Lost sidecar: the registry's future rows count once, as of now.
+        let future = rows((0..11).map(|i| 1000 + decade + i));
+        let mut fresh = Thermal::default();
+        let clamped = fresh.merge(&future, 2000, &cfg());
+        assert_eq!(clamped.registry, 11);
+        assert_eq!(fresh.paused_until, 2300);
+        // A window later they are gone for good, not counted again.
+        let clamped = fresh.merge(&future, 2000 + 901, &cfg());
+        assert!(!clamped.any());
+        assert!(fresh.actions.is_empty());
+        assert!(!fresh.is_paused(2901));
+    }
+
+    /// SECURITY.md's bound: any window holds at most `max_actions + 1 + window / cooldown`
+    /// actions, `max_actions + 1` before the first pause, however the drafts keep coming.
+    #[test]
+    fn no_window_ever_holds_more_than_the_documented_bound() {
+        let cases: [(u32, i64, i64); 4] =
+            [(10, 900, 300), (3, 900, 300), (1, 60, 7), (5, 100, 200)];
+        for (max, window, cooldown) in cases {
+            let cfg = ThermalConfig {
+                max_actions: max,
+                window: Duration::from_secs(window.cast_unsigned()),
+                cooldown: Duration::from_secs(cooldown.cast_unsigned()),
+            };
+            let bound = max as usize + 1 + usize::try_from(window / cooldown).expect("small");
+            let mut t = Thermal::default();
+            let mut times = Vec::new();
+            // An endless queue, and a run every second that claims until the cutout trips.
+            for now in 0..10 * window {
+                while !t.is_paused(now) {
+                    t.record(action(now, &format!("d{}", times.len())), now, &cfg);
+                    times.push(now);
+                }
+            }
+            assert!(times[..=max as usize].iter().all(|&t| t == 0));
+            assert!(
+                times[max as usize + 1] >= cooldown,
+                "paused after max_actions + 1"
+            );
+            let worst = times
+                .iter()
+                .map(|&s| times.iter().filter(|&&t| t >= s && t <= s + window).count())
+                .max()
+                .expect("actions");
+            assert!(
+                worst <= bound,
+                "{worst} > {bound} for {max}/{window}/{cooldown}"
+            );
+            assert_eq!(worst, bound, "the bound is reached: it is exact");
+        }
+    }
+
+    #[test]
+    fn a_sidecar_from_before_draft_ids_still_counts() {
+        let old =
+            br#"{"recent_action_times": [1000, 1001], "paused_until": 1300, "high_water": 4}"#;
+        let t = Thermal::from_json(old).expect("legacy sidecar");
+        assert_eq!(t.actions.len(), 2);
+        assert_eq!(t.paused_until, 1300);
+        assert!(Thermal::from_json(b"{\"actions\": 3}").is_err());
+        let again = Thermal::from_json(&t.to_json()).expect("round trip");
+        assert_eq!(again, t);
     }
 }

@@ -40,9 +40,6 @@ _inbox__exec() {
             inbox__exec,keygen)
                 cmd="inbox__exec__subcmd__keygen"
                 ;;
-            inbox__exec,man)
-                cmd="inbox__exec__subcmd__man"
-                ;;
             inbox__exec,reconcile)
                 cmd="inbox__exec__subcmd__reconcile"
                 ;;
@@ -94,9 +91,6 @@ _inbox__exec() {
             inbox__exec__subcmd__help,keygen)
                 cmd="inbox__exec__subcmd__help__subcmd__keygen"
                 ;;
-            inbox__exec__subcmd__help,man)
-                cmd="inbox__exec__subcmd__help__subcmd__man"
-                ;;
             inbox__exec__subcmd__help,reconcile)
                 cmd="inbox__exec__subcmd__help__subcmd__reconcile"
                 ;;
@@ -137,7 +131,7 @@ _inbox__exec() {
 
     case "${cmd}" in
         inbox__exec)
-            opts="-v -q -h -V --config --db --key --state-dir --ttl --json --verbose --quiet --help --version run init keygen draft approve cancel expire show verify reconcile status completions man help"
+            opts="-v -q -h -V --config --db --key --state-dir --ttl --json --verbose --quiet --help --version run init keygen draft approve cancel expire show verify reconcile status completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -170,8 +164,46 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__approve)
-            opts="-v -q -h -V --config --db --key --state-dir --ttl --json --verbose --quiet --help --version"
+        inbox__exec__subcmd__approve)
+            opts="-v -q -h --subject --allow-unrunnable --config --db --key --state-dir --ttl --json --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --subject)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ttl)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        inbox__exec__subcmd__cancel)
+            opts="-v -q -h --config --db --key --state-dir --ttl --json --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -204,8 +236,8 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__cancel)
-            opts="-v -q -h -V --config --db --key --state-dir --ttl --json --verbose --quiet --help --version"
+        inbox__exec__subcmd__completions)
+            opts="-v -q -h --config --db --key --state-dir --ttl --json --verbose --quiet --help bash zsh fish elvish powershell"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -238,8 +270,8 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__completions)
-            opts="-v -q -h -V --config --db --key --state-dir --ttl --json --verbose --quiet --help --version bash zsh fish elvish powershell"
+        inbox__exec__subcmd__draft)
+            opts="-v -q -h --config --db --key --state-dir --ttl --json --verbose --quiet --help new help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -272,41 +304,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__draft)
-            opts="-v -q -h -V --config --db --key --state-dir --ttl --json --verbose --quiet --help --version new help"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                --config)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --db)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --key)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --state-dir)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --ttl)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        inbox__subcmd__exec__subcmd__draft__subcmd__help)
+        inbox__exec__subcmd__draft__subcmd__help)
             opts="new help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -320,7 +318,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__draft__subcmd__help__subcmd__help)
+        inbox__exec__subcmd__draft__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -334,7 +332,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__draft__subcmd__help__subcmd__new)
+        inbox__exec__subcmd__draft__subcmd__help__subcmd__new)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -348,8 +346,8 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__draft__subcmd__new)
-            opts="-v -q -h -V --kind --target --payload --issued-at --led-ref --config --db --key --state-dir --ttl --json --verbose --quiet --help --version"
+        inbox__exec__subcmd__draft__subcmd__new)
+            opts="-v -q -h --kind --target --payload --issued-at --led-ref --allow-unrunnable --config --db --key --state-dir --ttl --json --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -402,8 +400,8 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__expire)
-            opts="-v -q -h -V --config --db --key --state-dir --ttl --json --verbose --quiet --help --version"
+        inbox__exec__subcmd__expire)
+            opts="-v -q -h --config --db --key --state-dir --ttl --json --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -436,8 +434,8 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__help)
-            opts="run init keygen draft approve cancel expire show verify reconcile status completions man help"
+        inbox__exec__subcmd__help)
+            opts="run init keygen draft approve cancel expire show verify reconcile status completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -450,7 +448,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__help__subcmd__approve)
+        inbox__exec__subcmd__help__subcmd__approve)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -464,7 +462,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__help__subcmd__cancel)
+        inbox__exec__subcmd__help__subcmd__cancel)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -478,7 +476,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__help__subcmd__completions)
+        inbox__exec__subcmd__help__subcmd__completions)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -492,7 +490,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__help__subcmd__draft)
+        inbox__exec__subcmd__help__subcmd__draft)
             opts="new"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -506,7 +504,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__help__subcmd__draft__subcmd__new)
+        inbox__exec__subcmd__help__subcmd__draft__subcmd__new)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -520,7 +518,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__help__subcmd__expire)
+        inbox__exec__subcmd__help__subcmd__expire)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -534,7 +532,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__help__subcmd__help)
+        inbox__exec__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -548,7 +546,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__help__subcmd__init)
+        inbox__exec__subcmd__help__subcmd__init)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -562,7 +560,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__help__subcmd__keygen)
+        inbox__exec__subcmd__help__subcmd__keygen)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -576,21 +574,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__help__subcmd__man)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        inbox__subcmd__exec__subcmd__help__subcmd__reconcile)
+        inbox__exec__subcmd__help__subcmd__reconcile)
             opts="resolve"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -604,7 +588,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__help__subcmd__reconcile__subcmd__resolve)
+        inbox__exec__subcmd__help__subcmd__reconcile__subcmd__resolve)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -618,7 +602,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__help__subcmd__run)
+        inbox__exec__subcmd__help__subcmd__run)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -632,7 +616,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__help__subcmd__show)
+        inbox__exec__subcmd__help__subcmd__show)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -646,7 +630,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__help__subcmd__status)
+        inbox__exec__subcmd__help__subcmd__status)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -660,7 +644,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__help__subcmd__verify)
+        inbox__exec__subcmd__help__subcmd__verify)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -674,8 +658,8 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__init)
-            opts="-v -q -h -V --config --db --key --state-dir --ttl --json --verbose --quiet --help --version"
+        inbox__exec__subcmd__init)
+            opts="-v -q -h --config --db --key --state-dir --ttl --json --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -708,8 +692,8 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__keygen)
-            opts="-v -q -h -V --key-version --config --db --key --state-dir --ttl --json --verbose --quiet --help --version"
+        inbox__exec__subcmd__keygen)
+            opts="-v -q -h --key-version --config --db --key --state-dir --ttl --json --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -746,42 +730,8 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__man)
-            opts="-v -q -h -V --config --db --key --state-dir --ttl --json --verbose --quiet --help --version"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                --config)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --db)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --key)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --state-dir)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --ttl)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        inbox__subcmd__exec__subcmd__reconcile)
-            opts="-v -q -h -V --older-than --config --db --key --state-dir --ttl --json --verbose --quiet --help --version resolve help"
+        inbox__exec__subcmd__reconcile)
+            opts="-v -q -h --older-than --config --db --key --state-dir --ttl --json --verbose --quiet --help resolve help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -818,7 +768,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__reconcile__subcmd__help)
+        inbox__exec__subcmd__reconcile__subcmd__help)
             opts="resolve help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -832,7 +782,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__reconcile__subcmd__help__subcmd__help)
+        inbox__exec__subcmd__reconcile__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -846,7 +796,7 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__reconcile__subcmd__help__subcmd__resolve)
+        inbox__exec__subcmd__reconcile__subcmd__help__subcmd__resolve)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -860,8 +810,8 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__reconcile__subcmd__resolve)
-            opts="-v -q -h -V --as --url --note --config --db --key --state-dir --ttl --json --verbose --quiet --help --version"
+        inbox__exec__subcmd__reconcile__subcmd__resolve)
+            opts="-v -q -h --as --url --note --force --config --db --key --state-dir --ttl --json --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -906,8 +856,8 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__run)
-            opts="-v -q -h -V --batch --dry-run --config --db --key --state-dir --ttl --json --verbose --quiet --help --version"
+        inbox__exec__subcmd__run)
+            opts="-v -q -h --batch --dry-run --config --db --key --state-dir --ttl --json --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -944,8 +894,8 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__show)
-            opts="-v -q -h -V --config --db --key --state-dir --ttl --json --verbose --quiet --help --version"
+        inbox__exec__subcmd__show)
+            opts="-v -q -h --config --db --key --state-dir --ttl --json --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -978,8 +928,8 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__status)
-            opts="-v -q -h -V --check --config --db --key --state-dir --ttl --json --verbose --quiet --help --version"
+        inbox__exec__subcmd__status)
+            opts="-v -q -h --check --plugin --config --db --key --state-dir --ttl --json --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1012,8 +962,8 @@ _inbox__exec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        inbox__subcmd__exec__subcmd__verify)
-            opts="-v -q -h -V --all --now --config --db --key --state-dir --ttl --json --verbose --quiet --help --version"
+        inbox__exec__subcmd__verify)
+            opts="-v -q -h --all --now --config --db --key --state-dir --ttl --json --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -32,7 +32,7 @@ complete -c inbox-exec -n "__fish_inbox_exec_needs_command" -l ttl -d 'How long 
 complete -c inbox-exec -n "__fish_inbox_exec_needs_command" -l json -d 'Print one JSON document instead of human-readable text'
 complete -c inbox-exec -n "__fish_inbox_exec_needs_command" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
 complete -c inbox-exec -n "__fish_inbox_exec_needs_command" -s q -l quiet -d 'Only errors on stderr'
-complete -c inbox-exec -n "__fish_inbox_exec_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c inbox-exec -n "__fish_inbox_exec_needs_command" -s h -l help -d 'Print help'
 complete -c inbox-exec -n "__fish_inbox_exec_needs_command" -s V -l version -d 'Print version'
 complete -c inbox-exec -n "__fish_inbox_exec_needs_command" -f -a "run" -d 'Execute up to --batch approved drafts, oldest first, then exit'
 complete -c inbox-exec -n "__fish_inbox_exec_needs_command" -f -a "init" -d 'Create the registry (and migrate an existing one)'
@@ -46,7 +46,6 @@ complete -c inbox-exec -n "__fish_inbox_exec_needs_command" -f -a "verify" -d 'V
 complete -c inbox-exec -n "__fish_inbox_exec_needs_command" -f -a "reconcile" -d 'List drafts stuck in `executing`, or settle one (`reconcile resolve`)'
 complete -c inbox-exec -n "__fish_inbox_exec_needs_command" -f -a "status" -d 'Counts by status, stuck drafts, the thermal cutout and the last run'
 complete -c inbox-exec -n "__fish_inbox_exec_needs_command" -f -a "completions" -d 'Print a shell completion script'
-complete -c inbox-exec -n "__fish_inbox_exec_needs_command" -f -a "man" -d 'Print the man page (roff)'
 complete -c inbox-exec -n "__fish_inbox_exec_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand run" -l batch -d 'At most this many approved drafts per cycle, 1 to 1000. Default: 10' -r
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand run" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
@@ -59,7 +58,6 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand run" -l json -d 'P
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand run" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand run" -s q -l quiet -d 'Only errors on stderr'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand run" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand run" -s V -l version -d 'Print version'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand init" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand init" -l db -d 'The SQLite draft registry. Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand init" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
@@ -69,7 +67,6 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand init" -l json -d '
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand init" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand init" -s q -l quiet -d 'Only errors on stderr'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand init" -s h -l help -d 'Print help'
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand init" -s V -l version -d 'Print version'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand keygen" -l key-version -d 'Create the key configured for this version. Default: the newest configured version' -r
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand keygen" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand keygen" -l db -d 'The SQLite draft registry. Default: ~/.delimit/drafts.db' -r -F
@@ -80,7 +77,6 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand keygen" -l json -d
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand keygen" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand keygen" -s q -l quiet -d 'Only errors on stderr'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand keygen" -s h -l help -d 'Print help'
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand keygen" -s V -l version -d 'Print version'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and not __fish_seen_subcommand_from new help" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and not __fish_seen_subcommand_from new help" -l db -d 'The SQLite draft registry. Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and not __fish_seen_subcommand_from new help" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
@@ -90,7 +86,6 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and not __f
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and not __fish_seen_subcommand_from new help" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and not __fish_seen_subcommand_from new help" -s q -l quiet -d 'Only errors on stderr'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and not __fish_seen_subcommand_from new help" -s h -l help -d 'Print help'
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and not __fish_seen_subcommand_from new help" -s V -l version -d 'Print version'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and not __fish_seen_subcommand_from new help" -f -a "new" -d 'Sign a new draft with the newest key and insert it as pending; prints its id'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and not __fish_seen_subcommand_from new help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_seen_subcommand_from new" -l kind -d 'The action kind, e.g. github_comment' -r
@@ -103,23 +98,24 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_seen_subcommand_from new" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_seen_subcommand_from new" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_seen_subcommand_from new" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_seen_subcommand_from new" -l allow-unrunnable -d 'Insert it even when `run` would refuse it: a non-delegable kind, or a target or payload its handler rejects (e.g. for another executor\'s configuration)'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_seen_subcommand_from new" -l json -d 'Print one JSON document instead of human-readable text'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_seen_subcommand_from new" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_seen_subcommand_from new" -s q -l quiet -d 'Only errors on stderr'
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_seen_subcommand_from new" -s h -l help -d 'Print help'
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_seen_subcommand_from new" -s V -l version -d 'Print version'
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_seen_subcommand_from new" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_seen_subcommand_from help" -f -a "new" -d 'Sign a new draft with the newest key and insert it as pending; prints its id'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -l subject -d 'Who or what approved it (a person, a review), recorded as the draft\'s approval_subject, as the reference does' -r
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -l db -d 'The SQLite draft registry. Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -l allow-unrunnable -d 'Approve it even when `run` would refuse it (see `draft new --allow-unrunnable`)'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -l json -d 'Print one JSON document instead of human-readable text'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -s q -l quiet -d 'Only errors on stderr'
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -s h -l help -d 'Print help'
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -s V -l version -d 'Print version'
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand cancel" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand cancel" -l db -d 'The SQLite draft registry. Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand cancel" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
@@ -129,7 +125,6 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand cancel" -l json -d
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand cancel" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand cancel" -s q -l quiet -d 'Only errors on stderr'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand cancel" -s h -l help -d 'Print help'
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand cancel" -s V -l version -d 'Print version'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand expire" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand expire" -l db -d 'The SQLite draft registry. Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand expire" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
@@ -139,7 +134,6 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand expire" -l json -d
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand expire" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand expire" -s q -l quiet -d 'Only errors on stderr'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand expire" -s h -l help -d 'Print help'
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand expire" -s V -l version -d 'Print version'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand show" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand show" -l db -d 'The SQLite draft registry. Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand show" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
@@ -149,7 +143,6 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand show" -l json -d '
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand show" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand show" -s q -l quiet -d 'Only errors on stderr'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand show" -s h -l help -d 'Print help'
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand show" -s V -l version -d 'Print version'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand verify" -l now -d 'Verify as of this Unix time instead of now' -r
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand verify" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand verify" -l db -d 'The SQLite draft registry. Default: ~/.delimit/drafts.db' -r -F
@@ -161,7 +154,6 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand verify" -l json -d
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand verify" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand verify" -s q -l quiet -d 'Only errors on stderr'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand verify" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand verify" -s V -l version -d 'Print version'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and not __fish_seen_subcommand_from resolve help" -l older-than -d 'Only drafts claimed longer ago than this, e.g. `10m`' -r
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and not __fish_seen_subcommand_from resolve help" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and not __fish_seen_subcommand_from resolve help" -l db -d 'The SQLite draft registry. Default: ~/.delimit/drafts.db' -r -F
@@ -172,7 +164,6 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and not
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and not __fish_seen_subcommand_from resolve help" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and not __fish_seen_subcommand_from resolve help" -s q -l quiet -d 'Only errors on stderr'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and not __fish_seen_subcommand_from resolve help" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and not __fish_seen_subcommand_from resolve help" -s V -l version -d 'Print version'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and not __fish_seen_subcommand_from resolve help" -f -a "resolve" -d 'Record a human decision about a draft stuck in `executing`. Never runs a handler'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and not __fish_seen_subcommand_from resolve help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and __fish_seen_subcommand_from resolve" -l as -d 'What happened: the action was done (`completed`), was not done (`failed`), or must never be done and needs attention elsewhere (`terminal`)' -r -f -a "completed\t'The side effect happened: executing → completed'
@@ -185,11 +176,11 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and __f
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and __fish_seen_subcommand_from resolve" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and __fish_seen_subcommand_from resolve" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and __fish_seen_subcommand_from resolve" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and __fish_seen_subcommand_from resolve" -l force -d 'Settle it even though it was claimed less than `stuck_after` ago or its claimer may still be acting (a live process, another host, or the reference executor, which leaves no claim record). Only after checking that no executor is still dispatching it'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and __fish_seen_subcommand_from resolve" -l json -d 'Print one JSON document instead of human-readable text'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and __fish_seen_subcommand_from resolve" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and __fish_seen_subcommand_from resolve" -s q -l quiet -d 'Only errors on stderr'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and __fish_seen_subcommand_from resolve" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and __fish_seen_subcommand_from resolve" -s V -l version -d 'Print version'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and __fish_seen_subcommand_from help" -f -a "resolve" -d 'Record a human decision about a draft stuck in `executing`. Never runs a handler'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand status" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
@@ -198,11 +189,11 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand status" -l key -d 
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand status" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand status" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand status" -l check -d 'Exit non-zero when something needs a human (see the command\'s help)'
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand status" -l plugin -d 'Print one monitoring-plugins status line (`INBOX-EXEC OK|WARNING|CRITICAL|UNKNOWN - text | perfdata`) and exit 0, 1, 2 or 3, for Nagios, Icinga, Naemon or Sensu'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand status" -l json -d 'Print one JSON document instead of human-readable text'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand status" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand status" -s q -l quiet -d 'Only errors on stderr'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand status" -s V -l version -d 'Print version'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand completions" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand completions" -l db -d 'The SQLite draft registry. Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand completions" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
@@ -212,30 +203,18 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand completions" -l js
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand completions" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand completions" -s q -l quiet -d 'Only errors on stderr'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand man" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand man" -l db -d 'The SQLite draft registry. Default: ~/.delimit/drafts.db' -r -F
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand man" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand man" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand man" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand man" -l json -d 'Print one JSON document instead of human-readable text'
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand man" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand man" -s q -l quiet -d 'Only errors on stderr'
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand man" -s h -l help -d 'Print help'
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand man" -s V -l version -d 'Print version'
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status completions man help" -f -a "run" -d 'Execute up to --batch approved drafts, oldest first, then exit'
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status completions man help" -f -a "init" -d 'Create the registry (and migrate an existing one)'
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status completions man help" -f -a "keygen" -d 'Create a new random HMAC key, mode 0600. Never overwrites'
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status completions man help" -f -a "draft" -d 'Sign and insert drafts'
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status completions man help" -f -a "approve" -d 'Approve a pending draft after verifying it afresh'
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status completions man help" -f -a "cancel" -d 'Cancel a pending draft'
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status completions man help" -f -a "expire" -d 'Mark pending drafts older than the TTL as expired'
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status completions man help" -f -a "show" -d 'Show a draft and its attempts'
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status completions man help" -f -a "verify" -d 'Verify drafts without side effects (exit 3 when any fails)'
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status completions man help" -f -a "reconcile" -d 'List drafts stuck in `executing`, or settle one (`reconcile resolve`)'
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status completions man help" -f -a "status" -d 'Counts by status, stuck drafts, the thermal cutout and the last run'
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status completions man help" -f -a "completions" -d 'Print a shell completion script'
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status completions man help" -f -a "man" -d 'Print the man page (roff)'
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status completions help" -f -a "run" -d 'Execute up to --batch approved drafts, oldest first, then exit'
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status completions help" -f -a "init" -d 'Create the registry (and migrate an existing one)'
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status completions help" -f -a "keygen" -d 'Create a new random HMAC key, mode 0600. Never overwrites'
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status completions help" -f -a "draft" -d 'Sign and insert drafts'
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status completions help" -f -a "approve" -d 'Approve a pending draft after verifying it afresh'
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status completions help" -f -a "cancel" -d 'Cancel a pending draft'
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status completions help" -f -a "expire" -d 'Mark pending drafts older than the TTL as expired'
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status completions help" -f -a "show" -d 'Show a draft and its attempts'
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status completions help" -f -a "verify" -d 'Verify drafts without side effects (exit 3 when any fails)'
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status completions help" -f -a "reconcile" -d 'List drafts stuck in `executing`, or settle one (`reconcile resolve`)'
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status completions help" -f -a "status" -d 'Counts by status, stuck drafts, the thermal cutout and the last run'
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and __fish_seen_subcommand_from draft" -f -a "new" -d 'Sign a new draft with the newest key and insert it as pending; prints its id'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and __fish_seen_subcommand_from reconcile" -f -a "resolve" -d 'Record a human decision about a draft stuck in `executing`. Never runs a handler'

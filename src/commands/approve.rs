@@ -1,29 +1,44 @@
-//! `approve`: pending → approved, only after a fresh verify.
+//! `approve`: pending → approved, only after a fresh verify and the check `run` will make.
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use serde_json::json;
 
-use crate::cli::IdArg;
+use crate::cli::ApproveArgs;
 use crate::config::Config;
 use crate::draft::{KeyRing, VerifyError, verify};
-use crate::registry::{self, OpenMode, Status};
+use crate::registry::{self, MoveFields, OpenMode, Status};
 use crate::report::Output;
 
-/// Approves a pending draft that verifies now.
-pub fn run(config: &Config, args: &IdArg, now: i64) -> anyhow::Result<Output> {
+/// Approves a pending draft that verifies now and that `run` would not refuse on its kind or
+/// shape; `--subject` is recorded as its approval_subject.
+pub fn run(config: &Config, args: &ApproveArgs, now: i64) -> anyhow::Result<Output> {
     let id = args.id.as_str();
-    let mut reg = registry::open(&config.db, OpenMode::Existing)
-        .with_context(|| format!("opening registry {}", config.db.display()))?;
+    let mut reg = registry::open_named(&config.db, OpenMode::Existing)?;
     let row = registry::find(&mut *reg, id)?;
     row.require(Status::Pending, "approved")?;
     let ring = KeyRing::new(config.keys.clone());
-    match verify(&row.signed, &ring, now, config.ttl_seconds()) {
-        Ok(_) => {}
+    let verified = match verify(&row.signed, &ring, now, config.ttl_seconds()) {
+        Ok(verified) => verified,
         Err(VerifyError::Key(e)) => return Err(e.into()),
         Err(reason) => bail!("draft {id} does not verify ({reason}); it stays pending"),
+    };
+    if let Err(e) = super::check_runnable(config, &verified, args.allow_unrunnable, "approved") {
+        bail!("draft {id} stays pending: {e:#}");
     }
     let to = Status::Approved;
-    registry::move_draft(&mut *reg, &row.id, Status::Pending, to, "approved", now)?;
+    let fields = MoveFields {
+        approval_subject: args.subject.as_deref(),
+        ..MoveFields::default()
+    };
+    registry::move_draft(
+        &mut *reg,
+        &row.id,
+        Status::Pending,
+        to,
+        &fields,
+        "approved",
+        now,
+    )?;
     Ok(Output::done(
         format!("{} {to}\n", row.id),
         json!({ "draft_id": row.id, "status": to.as_str() }),

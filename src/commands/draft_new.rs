@@ -6,8 +6,8 @@ use serde_json::json;
 use crate::cli::DraftNewArgs;
 use crate::config::Config;
 use crate::draft::json::parse_json;
-use crate::draft::{KeyRing, sign};
-use crate::registry::{self, OpenMode};
+use crate::draft::{KeyRing, Verified, sign};
+use crate::registry;
 use crate::report::Output;
 
 /// Signs a draft with the newest key and inserts it as pending; the output is its id.
@@ -24,8 +24,15 @@ pub fn run(config: &Config, args: &DraftNewArgs, now: i64) -> anyhow::Result<Out
     let issued_at = args.issued_at.unwrap_or(now);
     let signed = sign(&id, &args.kind, &target, &payload, issued_at, version, key)
         .context("the draft cannot be signed")?;
-    let mut reg = registry::open(&config.db, OpenMode::Create)
-        .with_context(|| format!("opening registry {}", config.db.display()))?;
+    let draft = Verified {
+        draft_id: id.clone(),
+        kind: args.kind.clone(),
+        target: target.clone(),
+        payload: payload.clone(),
+        issued_at: issued_at.into(),
+    };
+    super::check_runnable(config, &draft, args.allow_unrunnable, "inserted")?;
+    let mut reg = registry::open_named(&config.db, registry::first_use_mode(config))?;
     registry::write(&mut *reg, |w| {
         w.insert_draft(
             &signed,

@@ -5,10 +5,10 @@ use anyhow::{Context as _, bail};
 use serde_json::json;
 
 use crate::cli::{ReconcileAction, ReconcileArgs, Resolution, ResolveArgs};
-use crate::config::{Config, parse_duration};
+use crate::config::Config;
 use crate::process::{Liveness, liveness, this_process};
-use crate::registry::{self, AttemptKind, AttemptOutcome, MoveFields, OpenMode, Status};
-use crate::report::{Output, ago, table};
+use crate::registry::{self, AttemptKind, AttemptOutcome, Executing, MoveFields, OpenMode, Status};
+use crate::report::{Output, ago, span, table};
 use crate::stuck::stuck;
 
 /// `reconcile [--older-than D]` lists the drafts in executing; `reconcile resolve` settles one.
@@ -16,14 +16,10 @@ pub fn run(config: &Config, args: &ReconcileArgs, now: i64) -> anyhow::Result<Ou
     if let Some(ReconcileAction::Resolve(resolve_args)) = &args.action {
         return resolve(config, resolve_args, now);
     }
-    let older = match &args.older_than {
-        Some(text) => {
-            i64::try_from(parse_duration(text, "--older-than")?.as_secs()).unwrap_or(i64::MAX)
-        }
-        None => 0,
-    };
-    let mut reg = registry::open(&config.db, OpenMode::Existing)
-        .with_context(|| format!("opening registry {}", config.db.display()))?;
+    let older = args
+        .older_than
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let mut reg = registry::open_named(&config.db, OpenMode::Existing)?;
     let rows = reg
         .executing(now.saturating_sub(older))
         .context("listing drafts in executing")?;
@@ -61,6 +57,43 @@ pub fn run(config: &Config, args: &ReconcileArgs, now: i64) -> anyhow::Result<Ou
     Ok(Output::done(text, &list))
 }
 
+/// Refuses to settle a draft whose claimer may still be dispatching it: a human's "failed"
+/// while a handler is still running would record an outcome the handler then contradicts.
+fn may_settle(
+    id: &str,
+    claim: Option<&Executing>,
+    config: &Config,
+    now: i64,
+) -> anyhow::Result<()> {
+    let Some(claim) = claim else {
+        bail!(
+            "draft {id} has no readable claim time, so whether its claimer may still be acting is unknown: check that no executor is dispatching it, then pass --force"
+        );
+    };
+    let alive = liveness(claim.claimer.as_ref(), &this_process());
+    if alive == Liveness::Running {
+        let by = claim.claimer.as_ref().map_or(0, |c| c.pid);
+        bail!(
+            "draft {id} was claimed by process {by}, which is still running: its handler may still be acting; wait for it to finish (or stop it), or pass --force"
+        );
+    }
+    let stuck_after = i64::try_from(config.stuck_after.as_secs()).unwrap_or(i64::MAX);
+    let age = now.saturating_sub(claim.claimed_at);
+    if age < stuck_after {
+        bail!(
+            "draft {id} was claimed {} ago, less than stuck_after ({}): its claimer may still be dispatching it; wait until then, or pass --force if you know it is not",
+            span(age.max(0)),
+            span(stuck_after)
+        );
+    }
+    match alive {
+        Liveness::Unknown(why) => bail!(
+            "draft {id}'s claimer may still be running and cannot be checked from here ({why}): make sure no executor is still dispatching it, then pass --force"
+        ),
+        Liveness::Dead | Liveness::Running => Ok(()),
+    }
+}
+
 fn resolve(config: &Config, args: &ResolveArgs, now: i64) -> anyhow::Result<Output> {
     let id = args.id.as_str();
     let (to, note) = match args.resolution {
@@ -82,23 +115,18 @@ fn resolve(config: &Config, args: &ResolveArgs, now: i64) -> anyhow::Result<Outp
     if args.url.is_some() && to != Status::Completed {
         bail!("--url goes with --as completed only");
     }
-    let mut reg = registry::open(&config.db, OpenMode::Existing)
-        .with_context(|| format!("opening registry {}", config.db.display()))?;
+    let mut reg = registry::open_named(&config.db, OpenMode::Existing)?;
     registry::find(&mut *reg, id)?.require(Status::Executing, "reconciled")?;
     let claim = reg.executing(i64::MAX)?.into_iter().find(|e| e.id == id);
-    if let Some(claim) = &claim
-        && liveness(claim.claimer.as_ref(), &this_process()) == Liveness::Running
-    {
-        let by = claim.claimer.as_ref().map_or(0, |c| c.pid);
-        bail!(
-            "draft {id} was claimed by process {by}, which is still running: its handler may still be acting; wait for it to finish (or stop it) before settling the draft"
-        );
+    if !args.force {
+        may_settle(id, claim.as_ref(), config, now)?;
     }
     let reason = note.unwrap_or_else(|| "settled as completed by a human".into());
     let fields = MoveFields {
         executed_url: args.url.as_deref(),
         last_error: (to != Status::Completed).then_some(reason.as_str()),
         completed: true,
+        ..MoveFields::default()
     };
     let moved = registry::write(&mut *reg, |w| {
         let moved = w.transition(id, Status::Executing, to, &fields, now)?;

@@ -10,12 +10,12 @@ use anyhow::Context as _;
 use crate::cli::RunArgs;
 use crate::clock::unix_now;
 use crate::config::{Config, HostEnv};
-use crate::cycle_report::{CycleReport, RunStatus};
+use crate::cycle_report::{CycleReport, DraftResult, RunStatus};
 use crate::dispatch::{ChildEnv, Handlers};
 use crate::executor::{Cycle, RunOptions};
 use crate::notify::Mailer;
 use crate::registry::Claimer;
-use crate::report::{Output, ago, table};
+use crate::report::{Output, ago, date, table};
 
 /// Runs one cycle. The alerts it wrote to the outbox are sent at the end, whatever happened.
 /// `json`: the output is the `--json` document (only the form that will be printed is built).
@@ -83,8 +83,23 @@ fn run_text(report: &CycleReport, now: i64) -> String {
         RunStatus::Paused => String::new(),
         RunStatus::Ran => format!("ran: {} draft(s){dry}\n", report.processed),
     };
-    let rows: Vec<Vec<String>> = report
-        .results
+    text.push_str(&result_rows(&report.results));
+    if !report.recorded_late.is_empty() {
+        text.push_str("recorded from an earlier run that could not write them:\n");
+        text.push_str(&result_rows(&report.recorded_late));
+    }
+    if let Some(until) = report.paused_until {
+        text.push_str(&format!(
+            "paused: thermal cutout in force until {} ({})\n",
+            date(until),
+            ago(until, now)
+        ));
+    }
+    text
+}
+
+fn result_rows(results: &[DraftResult]) -> String {
+    let rows: Vec<Vec<String>> = results
         .iter()
         .map(|r| {
             vec![
@@ -98,12 +113,5 @@ fn run_text(report: &CycleReport, now: i64) -> String {
             ]
         })
         .collect();
-    text.push_str(&table(&rows));
-    if let Some(until) = report.paused_until {
-        text.push_str(&format!(
-            "paused: thermal cutout in force until {until} ({})\n",
-            ago(until, now)
-        ));
-    }
-    text
+    table(&rows)
 }

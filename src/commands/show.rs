@@ -23,8 +23,7 @@ fn plain(value: &SqlValue) -> Value {
 /// Shows a draft's columns and its attempts.
 pub fn run(config: &Config, args: &IdArg, now: i64) -> anyhow::Result<Output> {
     let id = args.id.as_str();
-    let mut reg = registry::open(&config.db, OpenMode::ReadOnly)
-        .with_context(|| format!("opening registry {}", config.db.display()))?;
+    let mut reg = registry::open_named(&config.db, OpenMode::ReadOnly)?;
     let row = registry::find(&mut *reg, id)?;
     let attempts = reg
         .attempts(&row.id)
@@ -97,7 +96,11 @@ pub fn run(config: &Config, args: &IdArg, now: i64) -> anyhow::Result<Output> {
             .iter()
             .map(|a| {
                 vec![
-                    format!("  {}", ago(a.attempted_at, now)),
+                    format!(
+                        "  {}",
+                        a.attempted_at
+                            .map_or_else(|| "-".to_owned(), |t| ago(t, now))
+                    ),
                     a.kind.clone(),
                     a.outcome.clone(),
                     a.reason

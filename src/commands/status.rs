@@ -6,9 +6,9 @@ use serde_json::{Value, json};
 
 use crate::cli::StatusArgs;
 use crate::config::Config;
-use crate::exit::Outcome;
+use crate::exit::{self, Outcome};
 use crate::registry::{self, OpenMode, Status};
-use crate::report::{Output, ago, span, table};
+use crate::report::{Output, ago, date, printable, span, table};
 use crate::stuck::{StuckDraft, stuck};
 use crate::summary;
 use crate::thermal::{THERMAL_FILE, Thermal};
@@ -33,6 +33,60 @@ pub struct AlertsState {
     pub last_error: Option<String>,
 }
 
+/// How bad a problem is, in the monitoring-plugins sense.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Nothing needs a human.
+    Ok,
+    /// Needs a look, and may clear by itself (a pause, mail trouble).
+    Warning,
+    /// Needs a human now: drafts are not being run, or may have run without a record.
+    Critical,
+}
+
+impl Verdict {
+    /// The monitoring-plugins word.
+    fn word(self) -> &'static str {
+        match self {
+            Verdict::Ok => "OK",
+            Verdict::Warning => "WARNING",
+            Verdict::Critical => "CRITICAL",
+        }
+    }
+
+    /// The `status --plugin` outcome.
+    fn plugin_outcome(self) -> Outcome {
+        match self {
+            Verdict::Ok => Outcome::Done,
+            Verdict::Warning => Outcome::PluginWarning,
+            Verdict::Critical => Outcome::PluginCritical,
+        }
+    }
+}
+
+/// One thing that needs a human.
+#[derive(Debug, Serialize)]
+pub struct Problem {
+    /// How bad it is.
+    pub severity: Verdict,
+    /// The code `status --check` exits with for it.
+    pub check_exit_code: u8,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+/// The health verdict of `status`, `--check` and `--plugin` alike.
+#[derive(Debug, Serialize)]
+pub struct Health {
+    /// The worst severity among the problems.
+    pub verdict: Verdict,
+    /// What `status --check` exits with: the first problem's code, in the documented order.
+    pub check_exit_code: u8,
+    /// Every problem found, in `status --check`'s order.
+    pub problems: Vec<Problem>,
+}
+
 /// The status report.
 #[derive(Debug, Serialize)]
 pub struct StatusReport {
@@ -48,12 +102,13 @@ pub struct StatusReport {
     pub last_run: Option<Value>,
     /// Alerts waiting in the outbox.
     pub alerts: AlertsState,
+    /// Whether anything needs a human.
+    pub health: Health,
 }
 
-/// `status [--check]`: the report, and with `--check` an exit code for monitoring.
+/// `status [--check | --plugin]`: the report, and an exit code for monitoring.
 pub fn run(config: &Config, args: &StatusArgs, now: i64) -> anyhow::Result<Output> {
-    let mut reg = registry::open(&config.db, OpenMode::Existing)
-        .with_context(|| format!("opening registry {}", config.db.display()))?;
+    let mut reg = registry::open_named(&config.db, OpenMode::Existing)?;
     let mut counts = serde_json::Map::new();
     for s in Status::ALL {
         counts.insert(s.as_str().to_owned(), json!(0));
@@ -77,20 +132,20 @@ pub fn run(config: &Config, args: &StatusArgs, now: i64) -> anyhow::Result<Outpu
         last_error: waiting.last_error,
     };
 
-    let mut sidecar = Thermal::peek(&config.state_dir.join(THERMAL_FILE));
-    sidecar.prune(now, &config.thermal);
+    let sidecar = Thermal::peek(&config.state_dir.join(THERMAL_FILE));
+    // As the next run will see it: a pause dated by a clock that was ahead lasts at most
+    // the cooldown.
+    let pause = sidecar.clamped_pause(now, &config.thermal);
     let thermal = ThermalState {
-        recent_actions: sidecar.recent_action_times.len(),
-        paused_until: sidecar.is_paused(now).then_some(sidecar.paused_until),
+        recent_actions: sidecar.in_window(now, &config.thermal),
+        paused_until: (now < pause).then_some(pause),
     };
-    let last_run = summary::last_run(&config.state_dir);
-    let report = StatusReport {
-        counts,
-        stuck,
-        oldest_approved_age_s,
-        thermal,
-        last_run,
-        alerts,
+    let (last_run, summary_unusable) = match summary::last_run(&config.state_dir) {
+        Ok(last_run) => (last_run, None),
+        Err(why) => {
+            log::warn!("{why}");
+            (None, Some(why))
+        }
     };
     let undelivered_after = config
         .notify
@@ -99,68 +154,194 @@ pub fn run(config: &Config, args: &StatusArgs, now: i64) -> anyhow::Result<Outpu
             n.undelivered_after
         });
     let undelivered_after = i64::try_from(undelivered_after.as_secs()).unwrap_or(i64::MAX);
-    let (outcome, problem) = health(&report, now, stuck_after, undelivered_after);
-    let mut text = render(&report, now);
-    if let Some(problem) = &problem {
-        text.push_str(&format!("needs attention: {problem}\n"));
+    let mut report = StatusReport {
+        counts,
+        stuck,
+        oldest_approved_age_s,
+        thermal,
+        last_run,
+        alerts,
+        health: Health {
+            verdict: Verdict::Ok,
+            check_exit_code: exit::SUCCESS,
+            problems: Vec::new(),
+        },
+    };
+    report.health = health(
+        &report,
+        now,
+        stuck_after,
+        undelivered_after,
+        summary_unusable.as_deref(),
+    );
+    if args.plugin {
+        let (line, outcome) = plugin_line(&report, now);
+        return Ok(Output::done(line, &report).with_outcome(outcome));
     }
+    let mut text = render(&report, now);
+    if let Some(problem) = report.health.problems.first() {
+        text.push_str(&format!("needs attention: {}\n", problem.message));
+    }
+    let check = check_outcome(report.health.check_exit_code);
     let output = Output::done(text, &report);
     Ok(if args.check {
-        output.with_outcome(outcome)
+        output.with_outcome(check)
     } else {
         output
     })
 }
 
-/// The first problem, in the order `status --check` documents.
+/// `status --plugin` when the status could not be read at all: UNKNOWN, with the error.
+pub fn unknown(error: &anyhow::Error) -> Output {
+    let message = format!("{error:#}");
+    let first = message.lines().next().unwrap_or_default();
+    Output {
+        text: format!("INBOX-EXEC UNKNOWN - {}\n", printable(first)),
+        json: json!({ "error": message }),
+        outcome: Outcome::PluginUnknown,
+        error: Some(message),
+    }
+}
+
+/// The `status --check` outcome for an exit code from [`health`].
+fn check_outcome(code: u8) -> Outcome {
+    match code {
+        exit::LAST_RUN_FAILED => Outcome::LastRunFailed,
+        exit::STUCK => Outcome::Stuck,
+        exit::PAUSED => Outcome::Paused,
+        exit::ALERTS_UNDELIVERED => Outcome::AlertsUndelivered,
+        _ => Outcome::Done,
+    }
+}
+
+/// The one line of the monitoring-plugins convention, `INBOX-EXEC STATE - text | perfdata`,
+/// and its exit code.
+fn plugin_line(report: &StatusReport, now: i64) -> (String, Outcome) {
+    let verdict = report.health.verdict;
+    let text = if report.health.problems.is_empty() {
+        let approved = report.counts.get("approved").cloned().unwrap_or(json!(0));
+        let last = report
+            .last_run
+            .as_ref()
+            .and_then(|l| l["finished_at"].as_i64())
+            .map_or_else(|| "never".to_owned(), |t| ago(t, now));
+        format!("{approved} approved, last run {last}")
+    } else {
+        report
+            .health
+            .problems
+            .iter()
+            .map(|p| p.message.as_str())
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    // Plugin output is one line and `|` starts the performance data.
+    let text = printable(&text).replace('|', "/");
+    let count = |status: &str| report.counts.get(status).cloned().unwrap_or(json!(0));
+    let age = |v: Option<i64>| v.map_or_else(|| "U".to_owned(), |s| format!("{s}s"));
+    let last_run_age = report
+        .last_run
+        .as_ref()
+        .and_then(|l| l["finished_at"].as_i64())
+        .map(|t| now.saturating_sub(t).max(0));
+    let perfdata = [
+        format!("approved={};;;0", count("approved")),
+        format!("pending={};;;0", count("pending")),
+        format!("executing={};;;0", count("executing")),
+        format!("stuck={};;1;0", report.stuck.len()),
+        format!(
+            "paused={};1;;0;1",
+            u8::from(report.thermal.paused_until.is_some())
+        ),
+        format!("recent_actions={};;;0", report.thermal.recent_actions),
+        format!("alerts_waiting={};;;0", report.alerts.waiting),
+        format!("oldest_approved={};;;0", age(report.oldest_approved_age_s)),
+        format!("last_run_age={};;;0", age(last_run_age)),
+    ]
+    .join(" ");
+    (
+        format!("INBOX-EXEC {} - {text} | {perfdata}\n", verdict.word()),
+        verdict.plugin_outcome(),
+    )
+}
+
+/// Every problem, in the order `status --check` documents; the first sets its exit code.
+/// Critical: the queue is not being worked (the last run failed, is missing or stale) or a
+/// draft may have acted without a record (stuck). Warning: what clears by itself or only
+/// delays a human's knowing (a pause, alerts not delivered).
+/// An unusable summary (`summary_unusable`, why) leaves the last run's outcome unknown: a
+/// critical problem of its own, in place of the last-run checks.
 fn health(
     report: &StatusReport,
     now: i64,
     stale_after: i64,
     undelivered_after: i64,
-) -> (Outcome, Option<String>) {
+    summary_unusable: Option<&str>,
+) -> Health {
+    let mut problems = Vec::new();
+    let mut found = |severity, check_exit_code, message: String| {
+        problems.push(Problem {
+            severity,
+            check_exit_code,
+            message,
+        });
+    };
     let last = report.last_run.as_ref();
     let finished = last.and_then(|l| l["finished_at"].as_i64());
-    let failed = last.is_some_and(|l| l["status"] == "failed");
-    if failed {
-        return (Outcome::LastRunFailed, Some("the last run failed".into()));
-    }
-    match finished {
-        None => {
-            return (
-                Outcome::LastRunFailed,
-                Some("no run has finished yet: is the timer running?".into()),
-            );
-        }
-        Some(t) if now.saturating_sub(t) > stale_after => {
-            return (
-                Outcome::LastRunFailed,
-                Some(format!(
+    if let Some(why) = summary_unusable {
+        found(
+            Verdict::Critical,
+            exit::LAST_RUN_FAILED,
+            format!("{why}: the last run's outcome is unknown"),
+        );
+    } else if last.is_some_and(|l| l["status"] == "failed") {
+        found(
+            Verdict::Critical,
+            exit::LAST_RUN_FAILED,
+            "the last run failed".into(),
+        );
+    } else {
+        match finished {
+            None => found(
+                Verdict::Critical,
+                exit::LAST_RUN_FAILED,
+                "no run has finished yet: is the timer running?".into(),
+            ),
+            Some(t) if now.saturating_sub(t) > stale_after => found(
+                Verdict::Critical,
+                exit::LAST_RUN_FAILED,
+                format!(
                     "the last run finished {} ago: is the timer running?",
                     span(now.saturating_sub(t))
-                )),
-            );
+                ),
+            ),
+            Some(_) => {}
         }
-        Some(_) => {}
     }
     if !report.stuck.is_empty() {
-        return (
-            Outcome::Stuck,
-            Some(format!(
+        found(
+            Verdict::Critical,
+            exit::STUCK,
+            format!(
                 "{} draft(s) stuck in executing: see `inbox-exec reconcile`",
                 report.stuck.len()
-            )),
+            ),
         );
     }
-    if report.thermal.paused_until.is_some() {
-        return (Outcome::Paused, Some("the thermal cutout is paused".into()));
+    if let Some(until) = report.thermal.paused_until {
+        found(
+            Verdict::Warning,
+            exit::PAUSED,
+            format!("the thermal cutout is paused until {}", date(until)),
+        );
     }
     if let Some(age) = report.alerts.oldest_age_s
         && age > undelivered_after
     {
-        return (
-            Outcome::AlertsUndelivered,
-            Some(format!(
+        found(
+            Verdict::Warning,
+            exit::ALERTS_UNDELIVERED,
+            format!(
                 "{} alert(s) waiting, the oldest undeliverable for {}{}: check [notify] and the mail server",
                 report.alerts.waiting,
                 span(age),
@@ -169,10 +350,20 @@ fn health(
                     .last_error
                     .as_ref()
                     .map_or_else(String::new, |e| format!(" (last error: {e})")),
-            )),
+            ),
         );
     }
-    (Outcome::Done, None)
+    Health {
+        verdict: problems
+            .iter()
+            .map(|p| p.severity)
+            .max()
+            .unwrap_or(Verdict::Ok),
+        check_exit_code: problems
+            .first()
+            .map_or(exit::SUCCESS, |p| p.check_exit_code),
+        problems,
+    }
 }
 
 fn render(report: &StatusReport, now: i64) -> String {
@@ -192,7 +383,8 @@ fn render(report: &StatusReport, now: i64) -> String {
         "thermal".into(),
         match report.thermal.paused_until {
             Some(until) => format!(
-                "paused until {until} ({}), {} recent actions",
+                "paused until {} ({}), {} recent actions",
+                date(until),
                 ago(until, now),
                 report.thermal.recent_actions
             ),

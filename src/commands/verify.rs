@@ -28,8 +28,7 @@ pub struct Verdict {
 
 /// Verifies drafts without side effects; exit 3 when any fails.
 pub fn run(config: &Config, args: &VerifyArgs, now: i64) -> anyhow::Result<Output> {
-    let mut reg = registry::open(&config.db, OpenMode::ReadOnly)
-        .with_context(|| format!("opening registry {}", config.db.display()))?;
+    let mut reg = registry::open_named(&config.db, OpenMode::ReadOnly)?;
     let ring = KeyRing::new(config.keys.clone());
     let now = args.now.unwrap_or(now);
     let check = |row: DraftRow| -> anyhow::Result<Verdict> {

@@ -2,14 +2,14 @@
 //! reading it only after checking, on the open file, who may change it.
 
 use std::collections::BTreeMap;
-use std::fs;
-use std::io::Read as _;
+
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
 use super::{ConfigError, HostEnv};
+use crate::fsutil::{self, Links};
 
 /// The user's config file, under `$XDG_CONFIG_HOME` (or `~/.config`).
 const USER_CONFIG: &str = "inbox-exec/config.toml";
@@ -44,6 +44,7 @@ pub(super) struct FileConfig {
 pub(super) struct FileRun {
     pub(super) batch: Option<u16>,
     pub(super) stuck_after: Option<String>,
+    pub(super) metrics_file: Option<PathBuf>,
 }
 
 /// `[thermal]`.
@@ -112,15 +113,14 @@ pub(super) fn default_config_file(env: &HostEnv) -> Option<PathBuf> {
     candidates.into_iter().find(|p| p.exists())
 }
 
+/// A config file larger than this is not one a person wrote; refusing it bounds the parse.
+const MAX_CONFIG: u64 = 1024 * 1024;
+
 /// Reads the config file after checking, on the open file, who can change it: whoever can
 /// write it chooses our handlers. Returns the parsed file and whether others can read it.
 pub(super) fn read_file(path: &Path) -> Result<(FileConfig, bool), ConfigError> {
-    let read_err = |source| ConfigError::Read {
-        path: path.to_owned(),
-        source,
-    };
-    let mut file = fs::File::open(path).map_err(read_err)?;
-    let meta = file.metadata().map_err(read_err)?;
+    // Through fsutil: a FIFO at the config path would block every command for ever.
+    let (bytes, meta) = fsutil::read_regular(path, Links::Follow, MAX_CONFIG, "a config file")?;
     let mode = meta.permissions().mode() & 0o7777;
     if mode & 0o022 != 0 {
         return Err(ConfigError::Writable {
@@ -135,8 +135,10 @@ pub(super) fn read_file(path: &Path) -> Result<(FileConfig, bool), ConfigError> 
             owner: meta.uid(),
         });
     }
-    let mut text = String::new();
-    file.read_to_string(&mut text).map_err(read_err)?;
+    let text = String::from_utf8(bytes).map_err(|_| ConfigError::Parse {
+        path: path.to_owned(),
+        message: "it is not UTF-8 text".into(),
+    })?;
     let parsed = toml::from_str(&text).map_err(|e| ConfigError::Parse {
         path: path.to_owned(),
         message: e.to_string().trim_end().to_owned(),

@@ -6,12 +6,12 @@
 //! Clap types stop here; the rest of the program sees only `Config`.
 
 mod file;
+pub mod keys;
 #[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -56,14 +56,10 @@ pub const DEFAULT_UNDELIVERED_AFTER: Duration = Duration::from_secs(60 * 60);
 /// Why the configuration could not be assembled. Each message names the file or the key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The config file could not be read.
-    #[error("cannot read config {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        source: io::Error,
-    },
+    /// The config file is missing, not a regular file, unreadable, or far too large. Its
+    /// message holds the cause, so it is not linked as a source (which would print it twice).
+    #[error("config {0}")]
+    File(crate::fsutil::OpenError),
     /// Group or others may write the config: whoever can would choose our handlers.
     #[error(
         "config {path} is writable by group or others (mode {mode:04o}): run `chmod go-w {path}`"
@@ -108,6 +104,12 @@ pub enum ConfigError {
         /// The flag that sets it.
         flag: &'static str,
     },
+}
+
+impl From<crate::fsutil::OpenError> for ConfigError {
+    fn from(e: crate::fsutil::OpenError) -> ConfigError {
+        ConfigError::File(e)
+    }
 }
 
 /// What the process knows of its environment, gathered once at the edge.
@@ -195,6 +197,9 @@ pub struct Config {
     pub file: Option<PathBuf>,
     /// The registry.
     pub db: PathBuf,
+    /// Whether `db` is the default path (no flag, variable or config key named it): only the
+    /// default registry may be created on first use, so a mistyped path is an error.
+    pub db_is_default: bool,
     /// Lock, thermal sidecar and summary live here.
     pub state_dir: PathBuf,
     /// How long a signed draft stays valid.
@@ -205,6 +210,8 @@ pub struct Config {
     pub batch: u16,
     /// A draft claimed longer ago than this is stuck: `run` alerts once, `status` reports it.
     pub stuck_after: Duration,
+    /// `[run] metrics_file`: the Prometheus textfile each run rewrites, if any.
+    pub metrics_file: Option<PathBuf>,
     /// The thermal cutout.
     pub thermal: ThermalConfig,
     /// Non-delegable kinds: the built-in list plus `[refuse] extra_kinds`.
@@ -258,6 +265,7 @@ impl Config {
             env,
         };
 
+        let db_is_default = args.db.is_none() && file.db.is_none();
         let db = match (&args.db, file.db) {
             (Some(p), _) => p.clone(),
             (None, Some(p)) => src.resolve(p),
@@ -271,8 +279,8 @@ impl Config {
                 .join(DEFAULT_STATE_DIR),
         };
         let ttl = match (&args.ttl, &file.ttl) {
-            (Some(t), _) => parse_duration(t, "--ttl / INBOX_EXEC_TTL")?,
-            (None, Some(t)) => parse_duration(t, &format!("{}: ttl", src.origin))?,
+            (Some(t), _) => at_least_a_second(*t, "--ttl / INBOX_EXEC_TTL", defeats("ttl"))?,
+            (None, Some(t)) => src.duration(Some(t.clone()), "ttl", DEFAULT_TTL)?,
             (None, None) => DEFAULT_TTL,
         };
         let keys = keys(&src, file.keys, args.key.as_ref())?;
@@ -280,6 +288,7 @@ impl Config {
             Command::Run(run) => run.batch,
             _ => None,
         };
+        let metrics_file = file.run.metrics_file.clone().map(|p| src.resolve(p));
         let (batch, stuck_after) = run(&src, file.run, batch_flag)?;
         let thermal = thermal(&src, file.thermal)?;
         let non_delegable = refuse(&src, file.refuse)?;
@@ -294,11 +303,13 @@ impl Config {
         Ok(Config {
             file: file_path,
             db,
+            db_is_default,
             state_dir,
             ttl,
             keys,
             batch,
             stuck_after,
+            metrics_file,
             thermal,
             non_delegable,
             github,
@@ -347,7 +358,8 @@ impl Source<'_> {
         }
     }
 
-    /// An optional duration at `key`, or `default`.
+    /// An optional duration at `key`, or `default`. Durations are counted in whole seconds,
+    /// so anything shorter is zero, and zero defeats every one of them: refused.
     fn duration(
         &self,
         text: Option<String>,
@@ -355,25 +367,44 @@ impl Source<'_> {
         default: Duration,
     ) -> Result<Duration, ConfigError> {
         match text {
-            Some(t) => parse_duration(&t, &format!("{}: {key}", self.origin)),
+            Some(t) => {
+                let origin = format!("{}: {key}", self.origin);
+                at_least_a_second(parse_duration(&t, &origin)?, &origin, defeats(key))
+            }
             None => Ok(default),
         }
     }
+}
 
-    /// [`Source::duration`] for a setting where zero would defeat its mechanism ("never try",
-    /// "always alarmed"): refused rather than obeyed.
-    fn positive(
-        &self,
-        text: Option<String>,
-        key: &str,
-        default: Duration,
-    ) -> Result<Duration, ConfigError> {
-        let value = self.duration(text, key, default)?;
-        if value.is_zero() {
-            return Err(self.invalid(key, "must be more than 0s".to_owned()));
+/// What a zero value of each duration key would break.
+fn defeats(key: &str) -> &'static str {
+    match key {
+        "ttl" => "refuses every draft as expired",
+        "[thermal] cooldown" => "turns the thermal cutout into alerts only (a trip pauses nothing)",
+        "[thermal] window" => "makes the thermal window empty, so the cutout never trips",
+        "[run] stuck_after" => "reports every draft in flight as stuck",
+        "[notify] timeout" => "gives up on every alert before it is sent",
+        "[notify] deadline" => "leaves no time to deliver any alert",
+        "[notify] undelivered_after" => "raises the undeliverable-alerts alarm at once",
+        _ if key.ends_with("timeout") => {
+            "claims each draft and kills its handler at once, burning the draft"
         }
-        Ok(value)
+        _ => "defeats the setting",
     }
+}
+
+/// Refuses a duration shorter than a second, saying what it would break.
+fn at_least_a_second(value: Duration, origin: &str, why: &str) -> Result<Duration, ConfigError> {
+    if value < Duration::from_secs(1) {
+        return Err(ConfigError::Invalid {
+            origin: origin.to_owned(),
+            message: format!(
+                "{} is shorter than a second, which {why}: use at least 1s",
+                humantime::format_duration(value)
+            ),
+        });
+    }
+    Ok(value)
 }
 
 /// `[keys]`, then `--key` for version 1, then the default key file.
@@ -572,8 +603,8 @@ fn notify(
         from: n.from,
         to: n.to,
         timeout: src.duration(n.timeout, "[notify] timeout", DEFAULT_MAIL_TIMEOUT)?,
-        deadline: src.positive(n.deadline, "[notify] deadline", DEFAULT_MAIL_DEADLINE)?,
-        undelivered_after: src.positive(
+        deadline: src.duration(n.deadline, "[notify] deadline", DEFAULT_MAIL_DEADLINE)?,
+        undelivered_after: src.duration(
             n.undelivered_after,
             "[notify] undelivered_after",
             DEFAULT_UNDELIVERED_AFTER,

@@ -348,9 +348,11 @@ fn bad_durations_name_their_key() {
     ] {
         assert_invalid(world.load(file, &["status"]), key, "is not a duration");
     }
-    let cli =
-        Cli::try_parse_from(["inbox-exec", "--ttl", "x", "--db", "/d", "status"]).expect("parse");
-    assert!(message(Config::load(&cli, &world.env())).starts_with("--ttl / INBOX_EXEC_TTL: "));
+    // A bad --ttl never reaches the configuration: it is a usage error, caught by clap.
+    let err = Cli::try_parse_from(["inbox-exec", "--ttl", "x", "--db", "/d", "status"])
+        .expect_err("a bad --ttl is a usage error");
+    assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
+    assert!(err.to_string().contains("is not a duration"), "{err}");
 }
 
 #[test]
@@ -532,5 +534,72 @@ fn a_missing_config_file_is_a_read_error() {
         "status",
     ];
     let err = message(world.load_argv(&argv));
-    assert!(err.starts_with("cannot read config "), "{err}");
+    assert!(
+        err.starts_with("config ") && err.ends_with("nope.toml does not exist"),
+        "{err}"
+    );
+}
+
+/// The TOML table a key of [`keys::KEYS`] is written in, and its name there.
+fn written(key: &super::keys::Key) -> (String, String) {
+    let table = key.table.replace("KIND", "ledger_done");
+    let name = if key.name == "N" { "1" } else { key.name };
+    (table, name.to_owned())
+}
+
+#[test]
+fn every_documented_key_is_a_key_of_the_file() {
+    // One file setting every key of the list: the file's shape refuses unknown keys.
+    let mut text = String::new();
+    let mut tables: Vec<String> = Vec::new();
+    for key in super::keys::KEYS.iter().filter(|k| k.table.is_empty()) {
+        text.push_str(&format!("{} = {}\n", key.name, key.example));
+    }
+    for key in super::keys::KEYS.iter().filter(|k| !k.table.is_empty()) {
+        let (table, name) = written(key);
+        if !tables.contains(&table) {
+            text.push_str(&format!("{table}\n"));
+            tables.push(table);
+        }
+        text.push_str(&format!("{name} = {}\n", key.example));
+    }
+    if let Err(e) = toml::from_str::<super::file::FileConfig>(&text) {
+        panic!("a documented key is not in the file's shape: {e}\n{text}");
+    }
+}
+
+#[test]
+fn every_key_of_the_example_config_is_documented() {
+    let example = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/config.example.toml"),
+    )
+    .expect("the example config");
+    let mut table = String::new();
+    let mut seen = 0;
+    for line in example.lines() {
+        // Optional settings are commented out with a `#` right before the key or table.
+        if line.starts_with("# ") || line == "#" {
+            continue;
+        }
+        let line = line.strip_prefix('#').unwrap_or(line);
+        if line.starts_with('[') && line.ends_with(']') {
+            table = line.to_owned();
+            continue;
+        }
+        let Some((name, _)) = line.split_once(" = ") else {
+            continue;
+        };
+        if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            continue;
+        }
+        seen += 1;
+        assert!(
+            super::keys::KEYS
+                .iter()
+                .map(written)
+                .any(|(t, n)| t == table && n == name),
+            "{table} {name} is in the example config but not in config::keys::KEYS"
+        );
+    }
+    assert!(seen > 20, "only {seen} keys found in the example");
 }

@@ -8,7 +8,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -169,8 +169,9 @@ pub fn run(inv: &Invocation) -> io::Result<Finished> {
     let status = child.wait()?;
     let status = in_time.then_some(status);
     // Something that left the process group (setsid) can still hold a pipe open: wait a
-    // moment for the output, then go on without the rest rather than hang the cycle. The
-    // writer is not waited for at all; a blocked one ends with the process.
+    // moment for the pipe to close, then take what was written so far (everything the child
+    // itself wrote before it exited) rather than hang the cycle. The writer is not waited
+    // for at all; a blocked one ends with the process.
     drop(writer);
     let grace = Instant::now() + PIPE_GRACE;
     Ok(Finished {
@@ -183,12 +184,22 @@ pub fn run(inv: &Invocation) -> io::Result<Finished> {
 /// How long output may keep arriving once the child is gone.
 const PIPE_GRACE: Duration = Duration::from_secs(1);
 
-fn collect(capture: &mpsc::Receiver<String>, deadline: Instant) -> String {
+/// Waits until the pipe is closed or `deadline`, then takes what was read so far: whatever
+/// the handler wrote before it exited is in the buffer by then, even when something it left
+/// behind keeps the pipe open.
+fn collect(capture: &Capture, deadline: Instant) -> String {
     let wait = deadline.saturating_duration_since(Instant::now());
-    capture.recv_timeout(wait).unwrap_or_else(|_| {
-        log::warn!("a process the handler started kept its output open; that output is dropped");
-        String::new()
-    })
+    if capture.closed.recv_timeout(wait).is_err() {
+        log::warn!(
+            "a process the handler started kept its output open; only what was written until now is kept"
+        );
+    }
+    let kept = capture.kept.lock().map_or_else(
+        |poisoned| poisoned.into_inner().clone(),
+        |kept| kept.clone(),
+    );
+    let start = kept.len().saturating_sub(CAPTURE_LIMIT);
+    String::from_utf8_lossy(&kept[start..]).into_owned()
 }
 
 /// A channel that receives once the child has exited, without reaping it (`WNOWAIT`): the
@@ -222,31 +233,38 @@ fn kill_group(pgid: u32) {
     }
 }
 
+/// What a capture thread has read so far, and word when the pipe closed.
+struct Capture {
+    kept: Arc<Mutex<Vec<u8>>>,
+    closed: mpsc::Receiver<()>,
+}
+
 /// Reads a pipe to its end, keeping only the last [`CAPTURE_LIMIT`] bytes: a flood is
-/// drained (so the child never blocks on a full pipe) but never held in memory.
-fn capture(mut pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
+/// drained (so the child never blocks on a full pipe) but never held in memory. What was read
+/// is in a shared buffer at every moment, so it can be taken without waiting for the end.
+fn capture(mut pipe: impl Read + Send + 'static) -> Capture {
+    let kept = Arc::new(Mutex::new(Vec::with_capacity(4096)));
+    let (tx, closed) = mpsc::channel();
+    let shared = Arc::clone(&kept);
     thread::spawn(move || {
-        let mut kept: Vec<u8> = Vec::with_capacity(4096);
         let mut buf = [0u8; 8192];
         loop {
             match pipe.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
+                    let Ok(mut kept) = shared.lock() else { break };
                     kept.extend_from_slice(&buf[..n]);
                     if kept.len() > 2 * CAPTURE_LIMIT {
-                        kept.drain(..kept.len() - CAPTURE_LIMIT);
+                        let excess = kept.len() - CAPTURE_LIMIT;
+                        kept.drain(..excess);
                     }
                 }
             }
         }
-        if kept.len() > CAPTURE_LIMIT {
-            kept.drain(..kept.len() - CAPTURE_LIMIT);
-        }
         // The receiver may have given up waiting; then nobody needs this.
-        let _ = tx.send(String::from_utf8_lossy(&kept).into_owned());
+        let _ = tx.send(());
     });
-    rx
+    Capture { kept, closed }
 }
 
 /// The last `max` characters of `text`, trimmed, for reasons and log lines.

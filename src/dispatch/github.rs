@@ -30,6 +30,12 @@ impl Github {
 }
 
 impl Handler for Github {
+    fn check_shape(&self, draft: &Verified) -> Result<(), String> {
+        target(&draft.target)?;
+        body(&draft.payload)?;
+        Ok(())
+    }
+
     fn prepare(&self, draft: &Verified) -> Result<Invocation, String> {
         let (repo, issue) = target(&draft.target)?;
         let body = body(&draft.payload)?;

@@ -36,6 +36,14 @@ pub trait Handler: std::fmt::Debug {
     /// the reason the draft cannot be dispatched.
     fn prepare(&self, draft: &Verified) -> Result<Invocation, String>;
 
+    /// Checks the draft's target and payload only, with nothing of this host (no program
+    /// lookup): what `draft new` and `approve` ask before a draft that could never run is
+    /// stored or approved. `prepare` must refuse whatever this refuses.
+    fn check_shape(&self, draft: &Verified) -> Result<(), String> {
+        let _ = draft;
+        Ok(())
+    }
+
     /// What the finished child means: done (with a URL, maybe) or failed, and why.
     fn outcome(&self, finished: &Finished, timeout: Duration) -> Dispatched;
 
@@ -53,6 +61,20 @@ pub trait Handler: std::fmt::Debug {
             },
         }
     }
+}
+
+/// Why `run` would refuse a draft without running anything.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unrunnable {
+    /// A kind on the non-delegable list.
+    #[error("{0} is non-delegable: `run` refuses it whatever a handler says")]
+    NonDelegable(String),
+    /// No handler is configured here for the kind (the executor's host may differ).
+    #[error("no handler for kind={0} in this configuration")]
+    NoHandler(String),
+    /// The handler refuses the target or payload.
+    #[error("{0}")]
+    Shape(String),
 }
 
 /// The handler table: kind → handler, built from the configuration and the allowlisted
@@ -89,6 +111,18 @@ impl Handlers {
         let github = github::Github::new(&config.github, env);
         by_kind.insert(GITHUB_COMMENT.to_owned(), Box::new(github));
         Handlers { by_kind }
+    }
+
+    /// Whether `run` could dispatch `draft` here, judged on its kind and shape alone: the
+    /// same non-delegable list and handler validation the cycle applies.
+    pub fn check(&self, config: &Config, draft: &Verified) -> Result<(), Unrunnable> {
+        if config.is_non_delegable(&draft.kind) {
+            return Err(Unrunnable::NonDelegable(draft.kind.clone()));
+        }
+        let Some(handler) = self.by_kind.get(&draft.kind) else {
+            return Err(Unrunnable::NoHandler(draft.kind.clone()));
+        };
+        handler.check_shape(draft).map_err(Unrunnable::Shape)
     }
 
     /// Validates the draft against its kind's handler and builds the child process, without

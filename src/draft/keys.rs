@@ -6,10 +6,12 @@
 use std::cell::OnceCell;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+
+use crate::fsutil::{self, Links, OpenError};
 
 /// Bytes in a key made by `keygen`, as the reference makes them.
 pub const KEY_LEN: usize = 32;
@@ -30,7 +32,7 @@ pub enum KeyError {
     )]
     Missing(PathBuf),
     /// The key file could not be read.
-    #[error("cannot read HMAC key {path}: {source}")]
+    #[error("cannot read HMAC key {path}")]
     Unreadable {
         /// The key file.
         path: PathBuf,
@@ -39,9 +41,14 @@ pub enum KeyError {
     },
     /// The path is not a regular file.
     #[error(
-        "HMAC key {0} is not a regular file: point --key (or [keys] in the config) at the key file, or create one with `inbox-exec keygen`"
+        "HMAC key {path} is a {kind}, not a regular file: point --key (or [keys] in the config) at the key file, or create one with `inbox-exec keygen`"
     )]
-    NotAFile(PathBuf),
+    NotAFile {
+        /// The key path.
+        path: PathBuf,
+        /// What is there instead.
+        kind: &'static str,
+    },
     /// Group or others may read or write the key.
     #[error(
         "HMAC key {path} is accessible by group or others (mode {mode:04o}): run `chmod 600 {path}`"
@@ -80,7 +87,7 @@ pub enum KeyError {
     )]
     Exists(PathBuf),
     /// `keygen` could not create the key.
-    #[error("cannot create HMAC key {path}: {source}")]
+    #[error("cannot create HMAC key {path}")]
     Create {
         /// The key file.
         path: PathBuf,
@@ -150,17 +157,19 @@ pub fn load_key(path: &Path) -> Result<Key, KeyError> {
         path: path.to_owned(),
         source,
     };
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(KeyError::Missing(path.to_owned()));
+    // O_NONBLOCK and a type check before reading: a FIFO at the key path must not hang a run.
+    let (file, meta) = match fsutil::open_regular(path, Links::Follow) {
+        Ok(opened) => opened,
+        Err(OpenError::Missing(_)) => return Err(KeyError::Missing(path.to_owned())),
+        Err(OpenError::NotRegular { kind, .. }) => {
+            return Err(KeyError::NotAFile {
+                path: path.to_owned(),
+                kind,
+            });
         }
-        Err(e) => return Err(unreadable(e)),
+        Err(OpenError::Io { error, .. }) => return Err(unreadable(error)),
+        Err(other) => return Err(unreadable(io::Error::other(other.to_string()))),
     };
-    let meta = file.metadata().map_err(unreadable)?;
-    if !meta.is_file() {
-        return Err(KeyError::NotAFile(path.to_owned()));
-    }
     let mode = meta.permissions().mode() & 0o7777;
     if mode & 0o077 != 0 {
         return Err(KeyError::LoosePermissions {

@@ -9,39 +9,43 @@
 //! Alerts ride the same way: an alert held here goes into the outbox in the next commit, so
 //! an outcome and the alert that reports it are durable together or not at all, and a
 //! SIGKILL after that commit cannot lose the alert.
+//!
+//! An outcome the registry will not take at all (its write lock held past the busy timeout,
+//! a full disk) goes to the outcome journal with the alerts in hand, and the next run records
+//! them before anything else.
+
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
+use crate::cycle_report::{DraftResult, Outcome};
+use crate::journal::{self, KeptAlert, Unrecorded};
 use crate::notify::Mail;
 use crate::outbox;
 use crate::registry::{
     self, AttemptKind, AttemptOutcome, MoveFields, Registry, RegistryError, Status, Transaction,
 };
 
-/// A dispatched draft's outcome, waiting for the next commit.
-#[derive(Debug, Clone)]
-pub(super) struct Recorded {
-    /// The draft.
-    pub(super) id: String,
-    /// Whether its handler succeeded.
-    pub(super) ok: bool,
-    /// Why it failed.
-    pub(super) reason: Option<String>,
-    /// The URL it produced.
-    pub(super) executed_url: Option<String>,
-    /// When the handler finished.
-    pub(super) at: i64,
-}
-
 /// The outcome and the alerts in hand: written first in every transaction the cycle begins,
-/// and let go only once a commit carried them.
-#[derive(Debug, Default)]
+/// and let go only once a commit carried them, or the journal did.
+#[derive(Debug)]
 pub(super) struct Batch {
-    waiting: Option<Recorded>,
+    waiting: Option<Unrecorded>,
     alerts: Vec<(Mail, i64)>,
+    /// Where an outcome the registry will not take is kept for the next run.
+    journal: PathBuf,
 }
 
 impl Batch {
+    /// A batch whose unrecordable outcomes go to the journal at `journal`.
+    pub(super) fn new(journal: PathBuf) -> Batch {
+        Batch {
+            waiting: None,
+            alerts: Vec::new(),
+            journal,
+        }
+    }
+
     /// Begins the next draft's transaction, with the waiting outcome already written in it.
     pub(super) fn begin<'r>(
         &self,
@@ -77,55 +81,169 @@ impl Batch {
     }
 
     /// Holds a dispatched draft's outcome for the next commit.
-    pub(super) fn hold(&mut self, outcome: Recorded) {
+    pub(super) fn hold(&mut self, outcome: Unrecorded) {
         debug_assert!(self.waiting.is_none(), "an outcome was left unrecorded");
         self.waiting = Some(outcome);
     }
 
-    /// Commits the waiting outcome on its own, at the end of the batch (or when the cycle
-    /// stops on an error). When even that fails, the error says what the outcome was, so the
-    /// operator can settle the draft by hand.
+    /// Commits the waiting outcome and alerts on their own, at the end of the cycle. When the
+    /// registry will not take an outcome, it goes to the journal with the alerts (durably,
+    /// before the run gives up), and the error says which draft ran, what its handler did,
+    /// and where its outcome is.
     pub(super) fn flush(&mut self, registry: &mut dyn Registry) -> anyhow::Result<()> {
+        let Err(e) = self.write_alone(registry) else {
+            return Ok(());
+        };
+        let e = anyhow::Error::new(e);
+        Err(match self.keep() {
+            Some(said) => e.context(said),
+            None => e.context("recording this cycle's alerts in the outbox"),
+        })
+    }
+
+    /// Stops the cycle on `e`: what is in hand is still recorded, or journalled, and the
+    /// error then says so.
+    pub(super) fn stop(&mut self, registry: &mut dyn Registry, e: anyhow::Error) -> anyhow::Error {
+        let Err(again) = self.write_alone(registry) else {
+            return e;
+        };
+        log::warn!("recording what the cycle had in hand: {again}");
+        match self.keep() {
+            Some(said) => e.context(said),
+            None => e,
+        }
+    }
+
+    /// Commits what is in hand in a transaction of its own.
+    fn write_alone(&mut self, registry: &mut dyn Registry) -> Result<(), RegistryError> {
         if self.waiting.is_none() && self.alerts.is_empty() {
             return Ok(());
         }
-        let written = registry::write(registry, |w| self.write_held(w));
-        let alerts = std::mem::take(&mut self.alerts);
-        let waiting = self.waiting.take();
-        if written.is_ok() {
-            return Ok(());
-        }
-        // Not lost without a trace: the log has every alert the registry would not take.
-        for (mail, _) in &alerts {
-            log::warn!("alert not recorded: {}\n{}", mail.subject, mail.body);
-        }
-        let Some(o) = waiting else {
-            return written.context("recording this cycle's alerts in the outbox");
+        registry::write(registry, |w| self.write_held(w))?;
+        self.waiting = None;
+        self.alerts.clear();
+        Ok(())
+    }
+
+    /// Journals what is in hand, which the registry would not take; returns what to tell the
+    /// operator when an outcome was among it.
+    fn keep(&mut self) -> Option<String> {
+        let alerts: Vec<KeptAlert> = std::mem::take(&mut self.alerts)
+            .into_iter()
+            .map(|(mail, at)| KeptAlert {
+                subject: mail.subject,
+                body: mail.body,
+                draft_id: mail.draft_id,
+                at,
+            })
+            .collect();
+        let log_alerts = |alerts: &[KeptAlert]| {
+            // Not lost without a trace: the log has every alert the registry would not take.
+            for a in alerts {
+                log::warn!("alert not recorded: {}\n{}", a.subject, a.body);
+            }
         };
-        written.with_context(|| {
-            let what = match (o.ok, &o.executed_url, &o.reason) {
-                (true, Some(url), _) => format!("succeeded ({url})"),
-                (true, None, _) => "succeeded".to_owned(),
-                (false, _, Some(reason)) => format!("failed ({reason})"),
-                (false, _, None) => "failed".to_owned(),
-            };
-            format!(
-                "the outcome of draft {} was not recorded: its handler {what}; it stays executing, settle it with `inbox-exec reconcile resolve {}`",
-                o.id, o.id
-            )
+        let Some(o) = self.waiting.take() else {
+            log_alerts(&alerts);
+            return None;
+        };
+        let id = &o.draft_id;
+        let what = o.describe();
+        Some(match journal::keep(&self.journal, &o, &alerts) {
+            Ok(()) => format!(
+                "draft {id} ran and its handler {what}, but the registry would not take its outcome: it is kept in {} and the next run records it (the draft is executing until then)",
+                self.journal.display()
+            ),
+            Err(je) => {
+                log_alerts(&alerts);
+                format!(
+                    "the outcome of draft {id} was not recorded: its handler {what}; it stays executing, settle it with `inbox-exec reconcile resolve {id}` ({je})"
+                )
+            }
         })
     }
 }
 
+/// Records what earlier runs kept in the journal at `path` (outcomes, and the alerts that
+/// were to ride with them), then removes it. An outcome already in the registry (the journal
+/// outlived its recording) is not recorded twice: a draft is dispatched at most once, so it
+/// has at most one `execute` attempt.
+pub(super) fn record_journal(
+    registry: &mut dyn Registry,
+    path: &Path,
+) -> anyhow::Result<Vec<DraftResult>> {
+    let kept = journal::read(path)?;
+    if kept.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut fresh = Vec::new();
+    for o in kept.outcomes {
+        let attempts = registry
+            .attempts(&o.draft_id)
+            .with_context(|| format!("reading the attempts of draft {}", o.draft_id))?;
+        if attempts
+            .iter()
+            .any(|a| a.kind == AttemptKind::Execute.as_str())
+        {
+            log::info!(
+                "the journalled outcome of draft {} is already recorded",
+                o.draft_id
+            );
+        } else {
+            fresh.push(o);
+        }
+    }
+    registry::write(registry, |w| {
+        for o in &fresh {
+            record_outcome(w, o)?;
+        }
+        for a in &kept.alerts {
+            w.enqueue_alert(&a.subject, &a.body, a.draft_id.as_deref(), a.at)?;
+        }
+        Ok(())
+    })
+    .with_context(|| {
+        format!(
+            "recording the outcomes kept in {} (they stay there for the next run)",
+            path.display()
+        )
+    })?;
+    if let Err(e) = journal::remove(path) {
+        // The next run finds the outcomes recorded (its alerts would go out twice).
+        log::warn!("cannot remove the outcome journal {}: {e}", path.display());
+    }
+    Ok(fresh
+        .into_iter()
+        .map(|o| {
+            log::warn!(
+                "recorded the outcome of draft {} from an earlier run: its handler {}",
+                o.draft_id,
+                o.describe()
+            );
+            DraftResult {
+                outcome: if o.ok {
+                    Outcome::Executed
+                } else {
+                    Outcome::ExecuteFailed
+                },
+                draft_id: o.draft_id,
+                kind: o.kind,
+                reason: o.reason,
+                executed_url: o.executed_url,
+            }
+        })
+        .collect())
+}
+
 /// The execute attempt and executing → completed / completed_with_error, in `w`.
-fn record_outcome(w: &mut dyn Transaction, o: &Recorded) -> Result<(), RegistryError> {
+fn record_outcome(w: &mut dyn Transaction, o: &Unrecorded) -> Result<(), RegistryError> {
     let (outcome, to) = if o.ok {
         (AttemptOutcome::Ok, Status::Completed)
     } else {
         (AttemptOutcome::Failed, Status::CompletedWithError)
     };
     w.record_attempt(
-        &o.id,
+        &o.draft_id,
         AttemptKind::Execute,
         outcome,
         o.reason.as_deref(),
@@ -136,11 +254,12 @@ fn record_outcome(w: &mut dyn Transaction, o: &Recorded) -> Result<(), RegistryE
         executed_url: o.executed_url.as_deref(),
         last_error: o.reason.as_deref(),
         completed: true,
+        ..MoveFields::default()
     };
-    if !w.transition(&o.id, Status::Executing, to, &fields, o.at)? {
+    if !w.transition(&o.draft_id, Status::Executing, to, &fields, o.at)? {
         log::warn!(
             "draft {} left executing while its handler ran (settled by hand?); its outcome is recorded as an attempt",
-            o.id
+            o.draft_id
         );
     }
     Ok(())

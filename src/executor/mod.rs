@@ -22,7 +22,10 @@ use crate::config::Config;
 use crate::cycle_report::{CycleReport, DraftResult, Outcome, RunStatus};
 use crate::dispatch::{Dispatched, Handlers, Prepared};
 use crate::draft::{KeyRing, SqlValue, VerifyError, verify};
+use crate::fsutil::OpenError;
+use crate::journal::{self, Unrecorded};
 use crate::lock::{LOCK_FILE, RunLock};
+use crate::metrics;
 use crate::notify::{Mail, Mailer};
 use crate::outbox;
 use crate::process::{liveness, this_process};
@@ -32,8 +35,8 @@ use crate::registry::{
 };
 use crate::statefile;
 use crate::summary;
-use crate::thermal::{THERMAL_FILE, Thermal};
-use batch::{Batch, Recorded};
+use crate::thermal::{Action, THERMAL_FILE, Thermal};
+use batch::Batch;
 
 /// How to run the cycle.
 #[derive(Debug, Clone, Copy)]
@@ -95,44 +98,120 @@ impl<'a> Cycle<'a> {
             let mut registry = self.open_registry(OpenMode::ReadOnly)?;
             return self.cycle(&mut *registry, &state_dir, opts);
         }
-        statefile::ensure_dir(&state_dir)
-            .with_context(|| format!("creating state directory {}", state_dir.display()))?;
+        // Decided before the state directory is created: earlier runs leave files there, and a
+        // default registry that vanished after them must not come back empty.
+        let mode = registry::first_use_mode(self.config);
+        statefile::ensure_dir(&state_dir)?;
         let lock_path = state_dir.join(LOCK_FILE);
-        let lock = RunLock::try_acquire(&lock_path)
-            .with_context(|| format!("taking the run lock {}", lock_path.display()))?;
+        let lock = RunLock::try_acquire(&lock_path).context("taking the run lock")?;
         let Some(_lock) = lock else {
             log::info!("another run holds {}", lock_path.display());
             return Ok(CycleReport::new(RunStatus::Skipped, false));
         };
-        let cycle = self
-            .open_registry(OpenMode::Create)
-            .and_then(|mut registry| {
-                let cycle = self.cycle(&mut *registry, &state_dir, opts);
+        // The registry's own lock: two state directories on one registry never run at once.
+        let mut snapshot = None;
+        let cycle = match self.open_locked(mode) {
+            Ok(Some(mut locked)) => {
+                let cycle = self.cycle(&mut *locked.registry, &state_dir, opts);
                 // Whatever happened to the cycle, the alerts it committed go out now: under the
                 // lock (two runs never send one alert twice), before the summary says it ended.
-                self.deliver(&mut *registry);
+                self.deliver(&mut *locked.registry);
+                snapshot = self.snapshot(&mut *locked.registry);
                 cycle
-            });
+            }
+            Ok(None) => {
+                log::info!(
+                    "another run holds the registry {}",
+                    self.config.db.display()
+                );
+                return Ok(CycleReport::new(RunStatus::Skipped, false));
+            }
+            Err(e) => Err(e),
+        };
         let mut report = match cycle {
             Ok(report) => report,
             Err(e) => {
                 // Still under the lock, so the summary's running totals cannot race another
                 // run's: `status --check` sees the failure.
-                summary::record_failure(&state_dir, &format!("{e:#}"), (self.clock)());
+                let now = (self.clock)();
+                let (failed, totals) = summary::record_failure(&state_dir, &format!("{e:#}"), now);
+                self.write_metrics(&failed, totals.as_ref(), snapshot.as_ref(), now);
                 return Err(e);
             }
         };
-        if let Err(e) = summary::write(&state_dir, &report, (self.clock)()) {
-            report.summary_error = Some(format!(
-                "{e:#} (the drafts above were processed and their outcomes recorded)"
-            ));
-        }
+        let now = (self.clock)();
+        let totals = match summary::write(&state_dir, &report, now) {
+            Ok(totals) => Some(totals),
+            Err(e) => {
+                report.summary_error = Some(format!(
+                    "{e:#} (the drafts above were processed and their outcomes recorded)"
+                ));
+                None
+            }
+        };
+        self.write_metrics(&report, totals.as_ref(), snapshot.as_ref(), now);
         Ok(report)
+    }
+
+    /// The registry's state for the metrics file, when one is configured.
+    fn snapshot(&self, registry: &mut dyn Registry) -> Option<metrics::Snapshot> {
+        self.config.metrics_file.as_ref()?;
+        metrics::Snapshot::read(registry, self.config, (self.clock)())
+            .map_err(|e| log::error!("reading the registry for the metrics file: {e:#}"))
+            .ok()
+    }
+
+    /// Rewrites `[run] metrics_file`, if configured. A failure is logged, not fatal: the
+    /// drafts are recorded, and a monitor sees the file go stale.
+    fn write_metrics(
+        &self,
+        report: &CycleReport,
+        totals: Option<&summary::Totals>,
+        snapshot: Option<&metrics::Snapshot>,
+        now: i64,
+    ) {
+        let Some(path) = &self.config.metrics_file else {
+            return;
+        };
+        let text = metrics::render(report, totals, snapshot, now);
+        if let Err(e) = metrics::write(path, &text) {
+            log::error!("cannot write the metrics file {}: {e}", path.display());
+        }
     }
 
     fn open_registry(&self, mode: OpenMode) -> anyhow::Result<Box<dyn Registry>> {
         let db = &self.config.db;
-        registry::open(db, mode).with_context(|| format!("opening registry {}", db.display()))
+        registry::open_named(db, mode)
+    }
+
+    /// The registry under a lock on its file; `None` when another run holds it.
+    fn open_locked(&self, mode: OpenMode) -> anyhow::Result<Option<Locked>> {
+        let db = &self.config.db;
+        let lock = match lock_file(db)? {
+            Held::Locked(lock) => lock,
+            Held::ByAnother => return Ok(None),
+            Held::NoFile => {
+                // A first run creates the (default) registry, then locks it; any other missing
+                // registry is an error naming `init`. A registry that is still no file (a
+                // database server) serialises runs itself.
+                let registry = self.open_registry(mode)?;
+                return Ok(match lock_file(db)? {
+                    Held::Locked(lock) => Some(Locked {
+                        registry,
+                        _lock: Some(lock),
+                    }),
+                    Held::ByAnother => None,
+                    Held::NoFile => Some(Locked {
+                        registry,
+                        _lock: None,
+                    }),
+                });
+            }
+        };
+        Ok(Some(Locked {
+            registry: self.open_registry(mode)?,
+            _lock: Some(lock),
+        }))
     }
 
     /// The delivery phase: the outbox's due alerts, within `[notify] deadline`.
@@ -152,23 +231,29 @@ impl<'a> Cycle<'a> {
         state_dir: &Path,
         opts: RunOptions,
     ) -> anyhow::Result<CycleReport> {
+        let mut report = CycleReport::new(RunStatus::Paused, opts.dry_run);
+        let journal_path = state_dir.join(journal::FILE);
+        if !opts.dry_run {
+            // Before anything else: what earlier runs did and could not record.
+            report.recorded_late = batch::record_journal(registry, &journal_path)?;
+        }
         let thermal_path = state_dir.join(THERMAL_FILE);
         // Every write of the cycle goes through the batch, so alerts ride with the outcomes
         // they report.
-        let mut batch = Batch::default();
+        let mut batch = Batch::new(journal_path);
         let (mut thermal, on_disk) =
             self.load_thermal(registry, &mut batch, &thermal_path, !opts.dry_run)?;
         if !opts.dry_run
             && let Err(e) = self.alert_stuck(registry, &mut batch)
         {
-            if let Err(flush) = batch.flush(registry) {
-                log::error!("{flush:#}");
-            }
-            return Err(e);
+            return Err(batch.stop(registry, e));
         }
-        let mut report = CycleReport::new(RunStatus::Paused, opts.dry_run);
         if !thermal.is_paused((self.clock)()) {
-            self.batch(registry, &mut batch, &mut thermal, opts, &mut report)?;
+            let mut window = Window {
+                thermal: &mut thermal,
+                path: &thermal_path,
+            };
+            self.batch(registry, &mut batch, &mut window, opts, &mut report)?;
         }
         // The last outcome, and any alert still in hand (a rebuilt window when nothing else
         // was written), are committed before the sidecar that reflects them is saved.
@@ -180,13 +265,13 @@ impl<'a> Cycle<'a> {
             report.paused_until = Some(thermal.paused_until);
         }
         if !opts.dry_run {
-            thermal.save(registry, &thermal_path, on_disk.as_deref())?;
+            thermal.save(&thermal_path, on_disk.as_deref());
         }
         Ok(report)
     }
 
-    /// The thermal window, with an alert when an unusable sidecar had to be rebuilt, and the
-    /// sidecar's bytes when the window came from it.
+    /// The thermal window, with an alert when an unusable sidecar had to be rebuilt or times
+    /// from the future were brought back, and the sidecar's bytes as they were read.
     fn load_thermal(
         &mut self,
         registry: &mut dyn Registry,
@@ -195,10 +280,18 @@ impl<'a> Cycle<'a> {
         alert: bool,
     ) -> anyhow::Result<(Thermal, Option<Vec<u8>>)> {
         let now = (self.clock)();
-        let loaded = Thermal::load(registry, path, now, &self.config.thermal)?;
+        let cfg = &self.config.thermal;
+        let loaded = Thermal::load(registry, path, now, cfg)?;
         if let (Some(why), true) = (&loaded.unusable, alert) {
-            let alert = Alert::thermal_rebuilt(path, why, &loaded.thermal, now);
+            let alert = Alert::thermal_rebuilt(path, why, &loaded.thermal, cfg, now);
             batch.hold_alert(Mail::new(&alert), now);
+        }
+        if loaded.clamped.any() {
+            let future = Alert::thermal_future(&loaded.clamped, &loaded.thermal, cfg, now);
+            log::warn!("{}", future.what);
+            if alert {
+                batch.hold_alert(Mail::new(&future), now);
+            }
         }
         Ok((loaded.thermal, loaded.on_disk))
     }
@@ -229,7 +322,7 @@ impl<'a> Cycle<'a> {
         for e in &fresh {
             let alive = liveness(e.claimer.as_ref(), &me);
             let mail = Mail::new(&Alert::stuck(e, &alive, now)).about(&e.id);
-            tx.mark_stuck_alerted(&e.id, now)
+            tx.mark_stuck_alerted(e.rowid, now)
                 .and_then(|()| outbox::enqueue(&mut *tx, &mail, now))
                 .context("recording stuck-draft alerts")?;
         }
@@ -242,7 +335,7 @@ impl<'a> Cycle<'a> {
         &mut self,
         registry: &mut dyn Registry,
         batch: &mut Batch,
-        thermal: &mut Thermal,
+        window: &mut Window<'_>,
         opts: RunOptions,
         report: &mut CycleReport,
     ) -> anyhow::Result<()> {
@@ -263,17 +356,13 @@ impl<'a> Cycle<'a> {
                 );
                 break;
             }
-            let result = match self.one(registry, batch, &ring, thermal, key, opts.dry_run) {
+            let result = match self.one(registry, batch, &ring, window, key, opts.dry_run) {
                 Ok(Some(result)) => result,
                 // Nothing deletes drafts; if something did, there is nothing to do.
                 Ok(None) => continue,
-                Err(e) => {
-                    // Stopping the cycle: the outcome already in hand still gets recorded.
-                    if let Err(flush) = batch.flush(registry) {
-                        log::error!("{flush:#}");
-                    }
-                    return Err(e);
-                }
+                // Stopping the cycle: the outcome already in hand still gets recorded (or
+                // journalled, and the error says so).
+                Err(e) => return Err(batch.stop(registry, e)),
             };
             log::info!(
                 "{} {} {}",
@@ -293,16 +382,16 @@ impl<'a> Cycle<'a> {
         registry: &mut dyn Registry,
         batch: &mut Batch,
         ring: &KeyRing,
-        thermal: &mut Thermal,
+        window: &mut Window<'_>,
         key: &RowKey,
         dry_run: bool,
     ) -> anyhow::Result<Option<DraftResult>> {
-        if dry_run || thermal.is_paused((self.clock)()) {
+        if dry_run || window.thermal.is_paused((self.clock)()) {
             // Nothing will be written for this draft: a plain read will do.
             let Some(row) = registry.get_row(key).context("reading an approved draft")? else {
                 return Ok(None);
             };
-            return self.preview(&row, ring, thermal).map(Some);
+            return self.preview(&row, ring, window.thermal).map(Some);
         }
         let mut tx = batch
             .begin(registry)
@@ -320,12 +409,15 @@ impl<'a> Cycle<'a> {
         match self.decide(&row, ring, now)? {
             Decision::Refuse(refusal) => self.refuse(batch, tx, &row, refusal, now).map(Some),
             Decision::Dispatch { kind, prepared } => {
-                if !self.claim(batch, tx, &row, now)? {
+                if !self.claim(batch, tx, window.thermal, &row, now)? {
                     return Ok(Some(result(&row, Outcome::LostRace, None, None)));
                 }
+                // Saved before the side effect, so neither a crash during the dispatch nor a
+                // registry writer erasing the claim takes it out of the window.
+                window.thermal.save_before_dispatch(window.path);
                 // e. The side effect.
                 let dispatched = prepared.dispatch();
-                Ok(Some(self.record(batch, thermal, &row, &kind, dispatched)))
+                Ok(Some(self.record(batch, &row, &kind, dispatched)))
             }
         }
     }
@@ -442,28 +534,42 @@ impl<'a> Cycle<'a> {
     }
 
     /// d. Claims the draft in `tx` and commits, durably, before the side effect. The verify
-    /// attempt, the claim record and the previous draft's outcome ride in the same commit.
+    /// attempt, the claim record and the previous draft's outcome ride in the same commit,
+    /// and so does the thermal alert when this claim trips the cutout: the claim is counted
+    /// before its side effect, and still runs (it is claimed), the `+ 1` of the bound.
     fn claim(
         &self,
         batch: &mut Batch,
         mut tx: Box<dyn Transaction + '_>,
+        thermal: &mut Thermal,
         row: &DraftRow,
         now: i64,
     ) -> anyhow::Result<bool> {
         let id = row.id.as_str();
         let (from, to) = (Status::Approved, Status::Executing);
+        let cfg = &self.config.thermal;
         tx.transition(id, from, to, &MoveFields::default(), now)
             .and_then(|moved| {
                 if moved {
-                    tx.record_attempt(
+                    // `ok` as the reason, as the reference's verify_draft returns it.
+                    let attempt_id = tx.record_attempt(
                         id,
                         AttemptKind::Verify,
                         AttemptOutcome::Ok,
-                        None,
+                        Some("ok"),
                         None,
                         now,
                     )?;
                     tx.record_claim(id, self.claimer, now)?;
+                    let action = Action {
+                        at: now,
+                        draft_id: Some(id.to_owned()),
+                        attempt_id: Some(attempt_id),
+                    };
+                    if thermal.record(action, now, cfg) {
+                        let alert = Alert::thermal_tripped(thermal, cfg, now);
+                        outbox::enqueue(&mut *tx, &Mail::new(&alert), now)?;
+                    }
                 }
                 batch.commit(tx)?;
                 Ok(moved)
@@ -471,13 +577,11 @@ impl<'a> Cycle<'a> {
             .with_context(|| format!("claiming draft {id} (it stays approved)"))
     }
 
-    /// f. After the side effect: hold the outcome for the next commit (see `batch`), count
-    /// the action in the thermal window, trip the cutout before the next draft is looked at,
-    /// alert on failure (the alerts held to ride in the same commit as the outcome).
+    /// f. After the side effect: hold the outcome for the next commit (see `batch`), alert
+    /// on failure (the alert held to ride in the same commit as the outcome).
     fn record(
         &mut self,
         batch: &mut Batch,
-        thermal: &mut Thermal,
         row: &DraftRow,
         kind: &str,
         dispatched: Dispatched,
@@ -493,21 +597,17 @@ impl<'a> Cycle<'a> {
         } else {
             Some(reason.unwrap_or_else(|| "handler failed".into()))
         };
-        batch.hold(Recorded {
-            id: row.id.clone(),
+        batch.hold(Unrecorded {
+            draft_id: row.id.clone(),
+            kind: kind.to_owned(),
             ok,
             reason: reason.clone(),
             executed_url: executed_url.clone(),
             at: done_at,
         });
-        let cfg = &self.config.thermal;
         if let Some(reason) = &reason {
             let alert = Alert::dispatch_failed(&row.id, kind, reason, true);
             batch.hold_alert(Mail::new(&alert).about(&row.id), done_at);
-        }
-        if thermal.record(done_at, cfg) {
-            let alert = Alert::thermal_tripped(thermal, cfg);
-            batch.hold_alert(Mail::new(&alert), done_at);
         }
         match reason {
             None => result(row, Outcome::Executed, None, executed_url),
@@ -528,5 +628,36 @@ fn result(
         outcome,
         reason,
         executed_url: url,
+    }
+}
+
+/// The thermal window in hand, and where it is saved before each dispatch.
+struct Window<'w> {
+    thermal: &'w mut Thermal,
+    path: &'w Path,
+}
+
+/// The registry, opened under the lock on its file. Fields drop in order: the connection
+/// closes before the lock's descriptor does, as it must (closing any descriptor of the
+/// database while SQLite holds its POSIX locks on it would drop them).
+struct Locked {
+    registry: Box<dyn Registry>,
+    _lock: Option<RunLock>,
+}
+
+/// Whether the lock on the registry's file is ours.
+enum Held {
+    Locked(RunLock),
+    ByAnother,
+    /// No such file.
+    NoFile,
+}
+
+fn lock_file(db: &Path) -> anyhow::Result<Held> {
+    match RunLock::try_acquire_existing(db) {
+        Ok(Some(lock)) => Ok(Held::Locked(lock)),
+        Ok(None) => Ok(Held::ByAnother),
+        Err(OpenError::Missing(_)) => Ok(Held::NoFile),
+        Err(e) => Err(anyhow::Error::new(e).context("taking the run lock on the registry")),
     }
 }

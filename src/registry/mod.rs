@@ -31,6 +31,19 @@ pub enum RegistryError {
         "registry {0} does not exist: create it with `inbox-exec init`, or point --db at the right file"
     )]
     Missing(PathBuf),
+    /// The registry, or its -wal or -shm file, is not a regular file (or cannot be opened).
+    #[error(transparent)]
+    File(#[from] crate::fsutil::OpenError),
+    /// The registry file has more than one name.
+    #[error(
+        "registry {path} has {links} hard links: SQLite keys its WAL and locks on the path, so two names would run drafts twice; give it a single name (`cp {path} NEW && mv NEW {path}`, with no run in progress) and remove the other names"
+    )]
+    HardLinked {
+        /// The database file.
+        path: PathBuf,
+        /// Its link count.
+        links: u64,
+    },
     /// The file exists but is not a SQLite database; it was not modified.
     #[error("{0} is not a SQLite database (it was not modified): check --db or the config's `db`")]
     NotADatabase(PathBuf),
@@ -47,15 +60,18 @@ pub enum RegistryError {
         known: usize,
     },
     /// A `db_meta` version that is not a number.
-    #[error("db_meta {key} = {value:?} is not a version number")]
+    #[error(
+        "db_meta {key} = {value} is not a version number: the registry's schema version is unknown, so nothing was read or changed"
+    )]
     BadMeta {
         /// The `db_meta` key.
         key: String,
         /// The value found.
         value: String,
     },
-    /// Filesystem trouble around the database file.
-    #[error("{path}: {source}")]
+    /// Filesystem trouble around the database file. The cause is the source, printed once
+    /// by whoever prints the chain.
+    #[error("cannot create or open {path}")]
     Io {
         /// The file or directory.
         path: PathBuf,
@@ -73,7 +89,7 @@ pub enum RegistryError {
         source: rusqlite::Error,
     },
     /// Another process held the write lock past the busy timeout.
-    #[error("registry {path} is locked: another process held its write lock for more than {}s; nothing was changed, run again", BUSY_TIMEOUT.as_secs())]
+    #[error("registry {path} is locked: another process held its write lock for more than {}s", BUSY_TIMEOUT.as_secs())]
     Busy {
         /// The database file.
         path: PathBuf,
@@ -81,7 +97,9 @@ pub enum RegistryError {
         source: rusqlite::Error,
     },
     /// The disk is full.
-    #[error("the disk holding registry {path} is full: free some space")]
+    #[error(
+        "the disk holding registry {path} is full (or a table ran out of row ids): free some space"
+    )]
     DiskFull {
         /// The database file.
         path: PathBuf,
@@ -98,6 +116,69 @@ pub fn open(db: &Path, mode: OpenMode) -> Result<Box<dyn Registry>, RegistryErro
     // The one place a second backend branches off: `postgres://` URLs (DESIGN.md §3b) will be
     // told apart from SQLite paths here, before any file is touched.
     Ok(Box::new(sqlite::Sqlite::open(db, mode)?))
+}
+
+impl RegistryError {
+    /// Whether the message already names the registry's file, so a caller adds no context
+    /// that would name it again.
+    pub fn names_file(&self) -> bool {
+        matches!(
+            self,
+            RegistryError::Missing(_)
+                | RegistryError::File(_)
+                | RegistryError::HardLinked { .. }
+                | RegistryError::NotADatabase(_)
+                | RegistryError::Io { .. }
+                | RegistryError::ReadOnly { .. }
+                | RegistryError::Busy { .. }
+                | RegistryError::DiskFull { .. }
+        )
+    }
+}
+
+/// [`open`] for a command: an error names the registry exactly once, and a registry this
+/// call had to create (`OpenMode::Create` on first use) is reported once it exists, never
+/// before: a warning for a creation that then failed would be a lie.
+pub fn open_named(db: &Path, mode: OpenMode) -> anyhow::Result<Box<dyn Registry>> {
+    let existed = mode != OpenMode::Create || db.symlink_metadata().is_ok();
+    let registry = open(db, mode).map_err(|e| named(e, db))?;
+    if !existed {
+        log::warn!("created a new, empty registry {}", registry.location());
+    }
+    Ok(registry)
+}
+
+/// [`open`] for `init`: creating the registry is what was asked, so it says nothing about it.
+pub fn init(db: &Path) -> anyhow::Result<Box<dyn Registry>> {
+    open(db, OpenMode::Create).map_err(|e| named(e, db))
+}
+
+/// `e`, with the registry's name added when its message lacks it.
+fn named(e: RegistryError, db: &Path) -> anyhow::Error {
+    if e.names_file() {
+        e.into()
+    } else {
+        anyhow::Error::new(e).context(format!("registry {}", db.display()))
+    }
+}
+
+/// How `run` and `draft new` open the registry: only the default one may be created, on first
+/// use. A path someone named that is not there is a typo or a missing mount, and a default
+/// registry missing after earlier runs (their files are in the state directory) vanished: an
+/// empty one in its place would report "idle" while the real queue never runs.
+pub fn first_use_mode(config: &crate::config::Config) -> OpenMode {
+    let ran_before = [
+        crate::lock::LOCK_FILE,
+        crate::thermal::THERMAL_FILE,
+        crate::summary::SUMMARY_FILE,
+    ]
+    .iter()
+    .any(|f| std::fs::symlink_metadata(config.state_dir.join(f)).is_ok());
+    if config.db_is_default && !ran_before {
+        OpenMode::Create
+    } else {
+        OpenMode::Existing
+    }
 }
 
 /// Runs `f` in one transaction and commits it (durably) when `f` succeeds; an error rolls
@@ -168,22 +249,23 @@ pub fn find(registry: &mut dyn Registry, id: &str) -> Result<DraftRow, Transitio
         })
 }
 
-/// Moves draft `id` from `from` to `to` for a command (`action` names the move, as a past
-/// participle, for the message); someone moving it first is a [`TransitionError::WrongStatus`].
+/// Moves draft `id` from `from` to `to` for a command, writing `fields` with the status
+/// (`action` names the move, as a past participle, for the message); someone moving it first
+/// is a [`TransitionError::WrongStatus`].
 pub fn move_draft(
     registry: &mut dyn Registry,
     id: &str,
     from: Status,
     to: Status,
+    fields: &MoveFields<'_>,
     action: &'static str,
     now: i64,
 ) -> Result<(), TransitionError> {
-    let moved = write(registry, |w| {
-        w.transition(id, from, to, &MoveFields::default(), now)
-    })
-    .map_err(|source| TransitionError::Update {
-        id: id.to_owned(),
-        source,
+    let moved = write(registry, |w| w.transition(id, from, to, fields, now)).map_err(|source| {
+        TransitionError::Update {
+            id: id.to_owned(),
+            source,
+        }
     })?;
     if moved {
         return Ok(());
@@ -225,11 +307,12 @@ pub trait Registry {
     /// A draft's attempts, in order.
     fn attempts(&mut self, id: &str) -> Result<Vec<Attempt>, RegistryError>;
 
-    /// Claims at or after `since`, as `(attempt_id, attempted_at)`: the durable record the
-    /// thermal window is rebuilt from. A claim's `verify ok` attempt commits before its side
-    /// effect, while the outcome may never be recorded (a crash mid-dispatch), so counting
-    /// claims cannot undercount what reached a handler.
-    fn actions_since(&mut self, since: i64) -> Result<Vec<(i64, i64)>, RegistryError>;
+    /// Actions recorded at or after `since` (and any dated later than now): the registry's
+    /// side of the thermal window. Our claims (their `verify ok` attempt commits with the
+    /// claim, before the side effect, so a crash mid-dispatch cannot hide one) and every
+    /// dispatch's `execute` attempt, ok or failed (all the reference records of one); never
+    /// a verification alone, which the reference also records for drafts it then refuses.
+    fn actions_since(&mut self, since: i64) -> Result<Vec<RecordedAction>, RegistryError>;
 
     /// Drafts in `executing` claimed at or before `claimed_before`, oldest claim first, with
     /// who claimed them and their attempts. Rows claimed by the reference have no claim
@@ -241,10 +324,6 @@ pub trait Registry {
 
     /// When the oldest approved draft was created.
     fn oldest_approved(&mut self) -> Result<Option<i64>, RegistryError>;
-
-    /// The newest attempt's id, if any: what the thermal sidecar records as its high-water
-    /// mark, so a sidecar saved before the newest attempt is known to be behind.
-    fn newest_attempt(&mut self) -> Result<Option<i64>, RegistryError>;
 
     /// Alerts waiting in the outbox whose next try is due at `now`, oldest first, at most
     /// `limit`. Read leniently: a row another program wrote badly still goes out, as text.
@@ -314,7 +393,7 @@ pub trait Transaction {
     fn record_claim(&mut self, id: &str, claimer: &Claimer, now: i64) -> Result<(), RegistryError>;
 
     /// Remembers that `run` alerted about a stuck draft.
-    fn mark_stuck_alerted(&mut self, id: &str, now: i64) -> Result<(), RegistryError>;
+    fn mark_stuck_alerted(&mut self, rowid: i64, now: i64) -> Result<(), RegistryError>;
 
     /// Puts an alert in the outbox, due at `now`; returns its id.
     fn enqueue_alert(
@@ -344,6 +423,17 @@ pub trait Transaction {
 
     /// Commits, durably: when this returns `Ok`, the writes survive a crash.
     fn commit(self: Box<Self>) -> Result<(), RegistryError>;
+}
+
+/// An action as the registry records it (see [`Registry::actions_since`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedAction {
+    /// `attempts.attempt_id`.
+    pub attempt_id: i64,
+    /// `attempts.draft_id`, as text.
+    pub draft_id: String,
+    /// `attempts.attempted_at`.
+    pub at: i64,
 }
 
 /// A backend's handle on one `drafts` row, opaque outside this module. On SQLite it is the
@@ -528,8 +618,8 @@ pub struct Attempt {
     pub reason: Option<String>,
     /// The URL the action produced.
     pub executed_url: Option<String>,
-    /// Unix seconds.
-    pub attempted_at: i64,
+    /// Unix seconds (`None` when the stored value is not a time).
+    pub attempted_at: Option<i64>,
 }
 
 /// What a status move writes besides the status (the reference's `transition` fields).
@@ -541,6 +631,8 @@ pub struct MoveFields<'a> {
     pub last_error: Option<&'a str>,
     /// Sets `completed_at` to now.
     pub completed: bool,
+    /// Sets `approval_subject` when given (`approve --subject`): who or what approved it.
+    pub approval_subject: Option<&'a str>,
 }
 
 /// Whether `open` may create the database.
@@ -574,6 +666,8 @@ pub struct Executing {
     pub last_attempt: Option<String>,
     /// Whether `run` has alerted about it.
     pub alerted: bool,
+    /// The draft's rowid: the handle on a row whose `draft_id` is not text.
+    pub rowid: i64,
 }
 
 /// The process that claims drafts: enough to tell later whether it is still alive.

@@ -142,6 +142,29 @@ fn apply(
     Ok(())
 }
 
+/// A stored schema version, or the value shown for a message (cut short: a megabyte of junk
+/// is not worth echoing).
+fn version_of(value: rusqlite::types::ValueRef<'_>) -> Result<usize, String> {
+    use rusqlite::types::ValueRef;
+    let text = match value {
+        ValueRef::Integer(i) => return usize::try_from(i).map_err(|_| i.to_string()),
+        ValueRef::Text(t) => match std::str::from_utf8(t) {
+            Ok(s) => match s.trim().parse() {
+                Ok(v) => return Ok(v),
+                Err(_) => format!("{s:?}"),
+            },
+            Err(_) => format!("{}-byte text that is not UTF-8", t.len()),
+        },
+        ValueRef::Null => "NULL".to_owned(),
+        ValueRef::Real(r) => r.to_string(),
+        ValueRef::Blob(b) => format!("a {}-byte BLOB", b.len()),
+    };
+    Err(match text.char_indices().nth(60) {
+        Some((cut, _)) => format!("{}… ({} bytes)", &text[..cut], text.len()),
+        None => text,
+    })
+}
+
 /// Refuses a registry migrated by a newer program, without migrating anything.
 pub(super) fn check(conn: &Connection) -> Result<(), RegistryError> {
     versions(conn).map(|_| ())
@@ -159,18 +182,25 @@ fn versions(conn: &Connection) -> Result<(usize, usize), RegistryError> {
         return Ok((0, 0));
     }
     // Both keys in one statement: every process opens the registry, so each statement on
-    // this path is paid by every run.
-    let (reference, ours): (Option<String>, Option<String>) = conn.query_row(
-        "SELECT (SELECT value FROM db_meta WHERE key = ?1),
-                (SELECT value FROM db_meta WHERE key = ?2)",
-        [REFERENCE_KEY, OUR_KEY],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
-    let check = |key: &str, value: Option<String>, known: usize| -> Result<usize, RegistryError> {
-        let Some(value) = value else { return Ok(0) };
-        let version: usize = value.trim().parse().map_err(|_| RegistryError::BadMeta {
+    // this path is paid by every run. Read as whatever is stored: the value column is
+    // anyone's to write.
+    let mut found: [Option<Result<usize, String>>; 2] = [None, None];
+    let mut stmt = conn.prepare("SELECT key, value FROM db_meta WHERE key IN (?1, ?2)")?;
+    let mut rows = stmt.query([REFERENCE_KEY, OUR_KEY])?;
+    while let Some(row) = rows.next()? {
+        // The IN matched the row under the column's collation; tell the two keys apart the
+        // same way.
+        let slot = match row.get_ref(0)? {
+            rusqlite::types::ValueRef::Text(k) if k.eq_ignore_ascii_case(OUR_KEY.as_bytes()) => 1,
+            _ => 0,
+        };
+        found[slot] = Some(version_of(row.get_ref(1)?));
+    }
+    let check = |key: &str, value: Option<Result<usize, String>>, known: usize| {
+        let Some(version) = value else { return Ok(0) };
+        let version = version.map_err(|value| RegistryError::BadMeta {
             key: key.to_owned(),
-            value: value.clone(),
+            value,
         })?;
         if version > known {
             return Err(RegistryError::NewerSchema {
@@ -181,6 +211,7 @@ fn versions(conn: &Connection) -> Result<(usize, usize), RegistryError> {
         }
         Ok(version)
     };
+    let [reference, ours] = found;
     Ok((
         check(REFERENCE_KEY, reference, REFERENCE_MIGRATIONS.len())?,
         check(OUR_KEY, ours, OUR_MIGRATIONS.len())?,

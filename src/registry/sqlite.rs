@@ -6,10 +6,10 @@
 //! concurrent writers, which `busy_timeout` does not retry. `synchronous=FULL` makes each
 //! commit durable before it returns, which is what lets a claim stand before a side effect.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{self, Read};
 use std::ops::ControlFlow;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use rusqlite::types::ValueRef;
@@ -17,10 +17,11 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavio
 
 use super::{
     AlertsWaiting, Attempt, AttemptKind, AttemptOutcome, BUSY_TIMEOUT, Claimer, DraftRow,
-    Executing, MoveFields, OpenMode, OutboxAlert, Registry, RegistryError, RowKey, Status,
-    Transaction, schema,
+    Executing, MoveFields, OpenMode, OutboxAlert, RecordedAction, Registry, RegistryError, RowKey,
+    Status, Transaction, schema,
 };
 use crate::draft::{Signed, SqlValue, StoredDraft};
+use crate::fsutil::{self, Links, OpenError};
 
 /// The hot queries, named so the query-plan test checks exactly what runs.
 mod sql {
@@ -42,16 +43,20 @@ mod sql {
     pub(super) const ATTEMPTS: &str =
         "SELECT kind, outcome, reason, executed_url, attempted_at FROM attempts
              WHERE draft_id = ?1 ORDER BY attempt_id";
-    /// Claims since a moment (thermal rebuild).
-    pub(super) const ACTIONS_SINCE: &str = "SELECT attempt_id, attempted_at FROM attempts
-             WHERE kind = 'verify' AND attempted_at >= ?1 AND outcome = 'ok'";
+    /// Actions since a moment (the thermal window): our claims (a `verify ok` attempt of a
+    /// draft with a claim record; the reference writes `verify ok` also for drafts it then
+    /// refuses) and dispatches (`execute` ok or failed, all the reference records of one).
+    pub(super) const ACTIONS_SINCE: &str = "SELECT attempt_id, draft_id, attempted_at FROM attempts
+             WHERE kind = 'execute' AND attempted_at >= ?1 AND outcome IN ('ok', 'failed')
+         UNION ALL
+         SELECT a.attempt_id, a.draft_id, a.attempted_at FROM attempts a
+             WHERE a.kind = 'verify' AND a.attempted_at >= ?1 AND a.outcome = 'ok'
+               AND EXISTS (SELECT 1 FROM claims c WHERE c.draft_id = a.draft_id)";
     /// Drafts per status.
     pub(super) const COUNTS: &str = "SELECT status, count(*) FROM drafts GROUP BY status";
     /// The oldest approved draft.
     pub(super) const OLDEST_APPROVED: &str =
         "SELECT min(created_at) FROM drafts WHERE status = 'approved'";
-    /// The newest attempt of any kind: the rowid maximum, a single b-tree descent.
-    pub(super) const NEWEST_ATTEMPT: &str = "SELECT max(attempt_id) FROM attempts";
     /// Whether any draft is in executing: one probe of the status index, so a cycle with
     /// none (nearly every cycle) does not prepare [`EXECUTING`], the costliest statement to
     /// compile on the idle path.
@@ -64,7 +69,8 @@ mod sql {
                     (SELECT count(*) FROM attempts a WHERE a.draft_id = d.draft_id),
                     (SELECT a.kind || ' ' || a.outcome FROM attempts a
                       WHERE a.draft_id = d.draft_id ORDER BY a.attempt_id DESC LIMIT 1),
-                    EXISTS (SELECT 1 FROM stuck_alerts s WHERE s.draft_id = d.draft_id)
+                    EXISTS (SELECT 1 FROM stuck_alerts s WHERE s.draft_id = d.draft_id),
+                    d.rowid
              FROM drafts d LEFT JOIN claims c ON c.draft_id = d.draft_id
              WHERE d.status = 'executing' AND COALESCE(c.claimed_at, d.updated_at) <= ?1
              ORDER BY claimed_at, d.draft_id";
@@ -91,7 +97,6 @@ mod sql {
         (ACTIONS_SINCE, "ACTIONS_SINCE"),
         (COUNTS, "COUNTS"),
         (OLDEST_APPROVED, "OLDEST_APPROVED"),
-        (NEWEST_ATTEMPT, "NEWEST_ATTEMPT"),
         (ANY_EXECUTING, "ANY_EXECUTING"),
         (EXECUTING, "EXECUTING"),
         (ALERTS_DUE, "ALERTS_DUE"),
@@ -102,8 +107,7 @@ mod sql {
 
 use sql::{
     ACTIONS_SINCE, ALERTS_DUE, ALERTS_LAST_ERROR, ALERTS_WAITING, ALL_DRAFTS, ANY_EXECUTING,
-    ATTEMPTS, BATCH_KEYS, BY_STATUS, COUNTS, EXECUTING, GET, GET_ROW, NEWEST_ATTEMPT,
-    OLDEST_APPROVED,
+    ATTEMPTS, BATCH_KEYS, BY_STATUS, COUNTS, EXECUTING, GET, GET_ROW, OLDEST_APPROVED,
 };
 
 /// The page cache, in KiB as SQLite's negative `cache_size` means it: each process lives for
@@ -208,8 +212,23 @@ impl Sqlite {
             path: path.to_owned(),
             source,
         };
-        match File::open(path) {
-            Ok(mut file) => {
+        // Every file SQLite will open must be a regular file: a FIFO would block its open
+        // for ever, a directory or socket fails with an opaque "disk I/O error".
+        for companion in ["-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(companion);
+            fsutil::check_regular(Path::new(&name), Links::Follow)?;
+        }
+        match fsutil::open_regular(path, Links::Follow) {
+            Ok((mut file, meta)) => {
+                // SQLite names its WAL and locks after the path, so a second name is a second,
+                // unlocked view of the same database: two runs would execute drafts twice.
+                if meta.nlink() > 1 {
+                    return Err(RegistryError::HardLinked {
+                        path: path.to_owned(),
+                        links: meta.nlink(),
+                    });
+                }
                 // Look before SQLite does: it would happily start a new database in an empty
                 // file, and a truncated registry must be reported, not silently replaced.
                 let mut magic = [0u8; 16];
@@ -218,11 +237,10 @@ impl Sqlite {
                     return Err(RegistryError::NotADatabase(path.to_owned()));
                 }
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            Err(OpenError::Missing(_)) => {
                 if mode != OpenMode::Create {
                     return Err(RegistryError::Missing(path.to_owned()));
                 }
-                log::warn!("created a new, empty registry {}", path.display());
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                     fs::DirBuilder::new()
                         .recursive(true)
@@ -243,7 +261,7 @@ impl Sqlite {
                     Err(e) => return Err(io_err(e)),
                 }
             }
-            Err(e) => return Err(io_err(e)),
+            Err(e) => return Err(e.into()),
         }
         if mode == OpenMode::ReadOnly {
             let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -330,22 +348,45 @@ impl Registry for Sqlite {
 
     fn attempts(&mut self, id: &str) -> Result<Vec<Attempt>, RegistryError> {
         let mut stmt = self.conn.prepare_cached(ATTEMPTS)?;
+        // Read leniently: any column of a row written by other tools may hold anything.
         let rows = stmt.query_map([id], |r| {
             Ok(Attempt {
-                kind: r.get(0)?,
-                outcome: r.get(1)?,
-                reason: r.get(2)?,
-                executed_url: r.get(3)?,
-                attempted_at: r.get(4)?,
+                kind: lenient_text(r.get_ref(0)?).unwrap_or_default(),
+                outcome: lenient_text(r.get_ref(1)?).unwrap_or_default(),
+                reason: lenient_text(r.get_ref(2)?),
+                executed_url: lenient_text(r.get_ref(3)?),
+                attempted_at: sql_value(r.get_ref(4)?).as_integral(),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn actions_since(&mut self, since: i64) -> Result<Vec<(i64, i64)>, RegistryError> {
+    fn actions_since(&mut self, since: i64) -> Result<Vec<RecordedAction>, RegistryError> {
         let mut stmt = self.conn.prepare_cached(ACTIONS_SINCE)?;
-        let rows = stmt.query_map([since], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let rows = stmt.query_map([since], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                sql_value(r.get_ref(1)?),
+                sql_value(r.get_ref(2)?).as_integral(),
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            // A time that is not a number is no action of ours or the reference's.
+            let (attempt_id, draft_id, Some(at)) = row? else {
+                continue;
+            };
+            let draft_id = match draft_id {
+                SqlValue::Text(s) => s,
+                other => other.to_string(),
+            };
+            out.push(RecordedAction {
+                attempt_id,
+                draft_id,
+                at,
+            });
+        }
+        Ok(out)
     }
 
     fn executing(&mut self, claimed_before: i64) -> Result<Vec<Executing>, RegistryError> {
@@ -358,12 +399,18 @@ impl Registry for Sqlite {
         }
         let mut stmt = self.conn.prepare_cached(EXECUTING)?;
         let rows = stmt.query_map([claimed_before], |r| {
-            let claimer = match r.get::<_, Option<i64>>(4)? {
+            // A claim whose pid is not a pid says nothing about its claimer: treated as no
+            // claim record (liveness unknown), never as a dead claimer a human may overrule.
+            let pid = sql_value(r.get_ref(4)?)
+                .as_integral()
+                .and_then(|p| u32::try_from(p).ok())
+                .filter(|p| *p > 0);
+            let claimer = match pid {
                 Some(pid) => Some(Claimer {
-                    pid: u32::try_from(pid).unwrap_or(0),
-                    host: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
-                    boot_id: r.get(6)?,
-                    process_start: r.get(7)?,
+                    pid,
+                    host: lenient_text(r.get_ref(5)?).unwrap_or_default(),
+                    boot_id: lenient_text(r.get_ref(6)?),
+                    process_start: sql_value(r.get_ref(7)?).as_integral(),
                 }),
                 None => None,
             };
@@ -374,8 +421,9 @@ impl Registry for Sqlite {
                 claimed_at: sql_value(r.get_ref(3)?).as_integral().unwrap_or(0),
                 claimer,
                 attempts: r.get(8)?,
-                last_attempt: r.get(9)?,
+                last_attempt: lenient_text(r.get_ref(9)?),
                 alerted: r.get(10)?,
+                rowid: r.get(11)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -383,7 +431,15 @@ impl Registry for Sqlite {
 
     fn counts(&mut self) -> Result<Vec<(String, i64)>, RegistryError> {
         let mut stmt = self.conn.prepare_cached(COUNTS)?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        // A status that is not one of ours still counts, under a name showing what it is.
+        let rows = stmt.query_map([], |r| {
+            let status = match sql_value(r.get_ref(0)?) {
+                SqlValue::Text(s) => s,
+                SqlValue::Null => "NULL".to_owned(),
+                other => other.to_string(),
+            };
+            Ok((status, r.get(1)?))
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -392,12 +448,6 @@ impl Registry for Sqlite {
         Ok(self.conn.query_row(OLDEST_APPROVED, [], |r| {
             Ok(sql_value(r.get_ref(0)?).as_integral())
         })?)
-    }
-
-    fn newest_attempt(&mut self) -> Result<Option<i64>, RegistryError> {
-        // Cached: a cycle asks when it loads the thermal window and again when it saves it.
-        let mut stmt = self.conn.prepare_cached(NEWEST_ATTEMPT)?;
-        Ok(stmt.query_row([], |r| r.get(0))?)
     }
 
     fn alerts_due(&mut self, now: i64, limit: usize) -> Result<Vec<OutboxAlert>, RegistryError> {
@@ -478,7 +528,8 @@ impl SqliteTransaction<'_> {
                      executed_url = COALESCE(?2, executed_url),
                      last_error   = COALESCE(?3, last_error),
                      completed_at = CASE WHEN ?4 THEN ?5 ELSE completed_at END,
-                     updated_at   = ?5
+                     updated_at   = ?5,
+                     approval_subject = COALESCE(?8, approval_subject)
                  WHERE {column} = ?6 AND status = ?7"
             ),
             params![
@@ -488,7 +539,8 @@ impl SqliteTransaction<'_> {
                 fields.completed,
                 now,
                 key,
-                from.as_str()
+                from.as_str(),
+                fields.approval_subject
             ],
         )?;
         Ok(changed == 1)
@@ -587,10 +639,13 @@ impl Transaction for SqliteTransaction<'_> {
         Ok(())
     }
 
-    fn mark_stuck_alerted(&mut self, id: &str, now: i64) -> Result<(), RegistryError> {
+    fn mark_stuck_alerted(&mut self, rowid: i64, now: i64) -> Result<(), RegistryError> {
+        // By rowid, copying the stored id as it is: the foreign key holds even for an id that
+        // is not text.
         self.execute(
-            "INSERT OR IGNORE INTO stuck_alerts (draft_id, alerted_at) VALUES (?1, ?2)",
-            params![id, now],
+            "INSERT OR IGNORE INTO stuck_alerts (draft_id, alerted_at)
+                 SELECT draft_id, ?2 FROM drafts WHERE rowid = ?1",
+            params![rowid, now],
         )?;
         Ok(())
     }
@@ -670,6 +725,16 @@ fn sql_value(v: ValueRef<'_>) -> SqlValue {
             Err(_) => SqlValue::BadText(t.to_vec()),
         },
         ValueRef::Blob(b) => SqlValue::Blob(b.to_vec()),
+    }
+}
+
+/// Any stored value as text for display: `None` for NULL, other storage classes shown as
+/// their value (`b'..'` for bytes).
+fn lenient_text(v: ValueRef<'_>) -> Option<String> {
+    match sql_value(v) {
+        SqlValue::Null => None,
+        SqlValue::Text(s) => Some(s),
+        other => Some(other.to_string()),
     }
 }
 

@@ -106,6 +106,7 @@ fn a_move_someone_else_made_first_names_the_status_found() {
         "a",
         Status::Pending,
         Status::Cancelled,
+        &MoveFields::default(),
         "cancelled",
         1,
     )
@@ -115,6 +116,7 @@ fn a_move_someone_else_made_first_names_the_status_found() {
         "a",
         Status::Pending,
         Status::Approved,
+        &MoveFields::default(),
         "approved",
         2,
     )
@@ -138,6 +140,59 @@ fn legal_moves_are_the_designs() {
     assert!(!Status::Executing.may_become(Status::Approved));
     assert!(!Status::Completed.may_become(Status::Approved));
     assert!(!Status::Approved.may_become(Status::Pending));
+}
+
+/// The thermal window's registry side: claims and dispatches count, a verification alone
+/// (the reference writes `verify ok` before refusing a non-delegable kind) and a refusal
+/// before the claim do not.
+#[test]
+fn actions_are_claims_and_dispatches_never_a_verification_alone() {
+    let (_dir, mut reg) = registry_with(&["ours", "ref_ran", "ref_refused", "refused", "old"]);
+    let claimer = Claimer {
+        pid: 1,
+        host: "h".into(),
+        boot_id: None,
+        process_start: None,
+    };
+    let (verify, execute) = (AttemptKind::Verify, AttemptKind::Execute);
+    let (ok, failed, skipped) = (
+        AttemptOutcome::Ok,
+        AttemptOutcome::Failed,
+        AttemptOutcome::Skipped,
+    );
+    let mut ids = std::collections::HashMap::new();
+    write(&mut *reg, |w| {
+        ids.insert(
+            "ours",
+            w.record_attempt("ours", verify, ok, Some("ok"), None, 1000)?,
+        );
+        w.record_claim("ours", &claimer, 1000)?;
+        w.record_attempt("ours", execute, ok, None, Some("u"), 1002)?;
+        w.record_attempt("ref_ran", verify, ok, Some("ok"), None, 1001)?;
+        ids.insert(
+            "ref_ran",
+            w.record_attempt("ref_ran", execute, failed, Some("x"), None, 1001)?,
+        );
+        w.record_attempt("ref_refused", verify, ok, Some("ok"), None, 1001)?;
+        w.record_attempt("refused", execute, skipped, Some("no handler"), None, 1001)?;
+        w.record_attempt("old", execute, ok, None, None, 10)?;
+        Ok(())
+    })
+    .expect("attempts");
+    let mut actions = reg.actions_since(500).expect("actions");
+    actions.sort_by_key(|a| (a.draft_id.clone(), a.attempt_id));
+    let seen: Vec<(&str, i64, i64)> = actions
+        .iter()
+        .map(|a| (a.draft_id.as_str(), a.attempt_id, a.at))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("ours", ids["ours"], 1000),
+            ("ours", ids["ours"] + 1, 1002),
+            ("ref_ran", ids["ref_ran"], 1001),
+        ]
+    );
 }
 
 #[test]

@@ -1,202 +1,20 @@
 //! Alerts: what `run` mails, to whom, and what happens when the mail server is down, hung, or
-//! replaced by sendmail. A real SMTP server (mailin-embedded) listens on loopback inside the
-//! test process and keeps every message it receives.
+//! replaced by sendmail, against the real SMTP server of `mail.rs`.
 
 use std::fs;
-use std::io;
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::thread;
 use std::time::{Duration, Instant};
 
-use mailin_embedded::{Handler, Response, Server, SslConfig, response};
-
 use crate::harness::{Done, World, script};
+use crate::mail::{Mail, SmtpServer};
 
 const TARGET: &str = r#"{"repo":"octo-org/demo","issue":42}"#;
 const PAYLOAD: &str = r#"{"body":"Thanks for the report."}"#;
 pub(crate) const FROM: &str = "inbox-exec@example.org";
 pub(crate) const TO: &str = "ops@example.org";
 pub(crate) const PREFIX: &str = "[ALERT] inbox-exec";
-
-/// How long to wait for a message the binary has already sent before giving up.
-const MAIL_DEADLINE: Duration = Duration::from_secs(10);
-
-/// One message as the server received it: the envelope and the raw DATA.
-#[derive(Debug, Clone)]
-pub(crate) struct Mail {
-    pub(crate) from: String,
-    pub(crate) to: Vec<String>,
-    pub(crate) data: String,
-}
-
-impl Mail {
-    /// The header block with folded lines joined back (lettre folds long subjects by
-    /// inserting CRLF before a space).
-    fn headers(&self) -> String {
-        let (head, _) = self.split();
-        head.replace("\r\n ", " ").replace("\r\n\t", "\t")
-    }
-
-    fn split(&self) -> (&str, &str) {
-        self.data
-            .split_once("\r\n\r\n")
-            .unwrap_or_else(|| panic!("no blank line after the headers:\n{}", self.data))
-    }
-
-    fn header(&self, name: &str) -> Option<String> {
-        self.headers().split("\r\n").find_map(|line| {
-            let (key, value) = line.split_once(':')?;
-            key.eq_ignore_ascii_case(name)
-                .then(|| value.trim().to_owned())
-        })
-    }
-
-    pub(crate) fn subject(&self) -> String {
-        self.header("Subject")
-            .unwrap_or_else(|| panic!("no Subject header:\n{}", self.data))
-    }
-
-    /// The body, decoded from its transfer encoding, with LF line ends.
-    pub(crate) fn body(&self) -> String {
-        let (_, body) = self.split();
-        let encoding = self
-            .header("Content-Transfer-Encoding")
-            .unwrap_or_else(|| "7bit".to_owned())
-            .to_ascii_lowercase();
-        let text = match encoding.as_str() {
-            "7bit" | "8bit" => body.to_owned(),
-            "quoted-printable" => quoted_printable(body),
-            other => panic!(
-                "unexpected Content-Transfer-Encoding {other}:\n{}",
-                self.data
-            ),
-        };
-        text.replace("\r\n", "\n")
-    }
-
-    /// Everything a human reads: the subject and the body.
-    fn text(&self) -> String {
-        format!("{}\n{}", self.subject(), self.body())
-    }
-}
-
-/// Decodes quoted-printable: soft line breaks and `=XX` escapes.
-fn quoted_printable(text: &str) -> String {
-    let joined = text.replace("=\r\n", "");
-    let bytes = joined.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let escaped = (bytes[i] == b'=')
-            .then(|| bytes.get(i + 1..i + 3))
-            .flatten()
-            .and_then(|hex| std::str::from_utf8(hex).ok())
-            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
-        if let Some(byte) = escaped {
-            out.push(byte);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).expect("quoted-printable body is UTF-8")
-}
-
-/// The SMTP session handler: mailin-embedded clones it for each connection, so the message
-/// in progress lives in the clone and only finished messages go to the shared inbox.
-#[derive(Clone)]
-struct Collector {
-    inbox: Arc<Mutex<Vec<Mail>>>,
-    envelope: Option<(String, Vec<String>)>,
-    data: Vec<u8>,
-}
-
-impl Handler for Collector {
-    fn data_start(&mut self, _domain: &str, from: &str, _is8bit: bool, to: &[String]) -> Response {
-        self.envelope = Some((from.to_owned(), to.to_vec()));
-        self.data.clear();
-        response::OK
-    }
-
-    fn data(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.data.extend_from_slice(buf);
-        Ok(())
-    }
-
-    fn data_end(&mut self) -> Response {
-        // Stored before the 250 reply goes out, so a message is in the inbox by the time the
-        // client's send returns.
-        if let Some((from, to)) = self.envelope.take() {
-            let data = String::from_utf8_lossy(&std::mem::take(&mut self.data)).into_owned();
-            self.inbox
-                .lock()
-                .expect("inbox lock")
-                .push(Mail { from, to, data });
-        }
-        response::OK
-    }
-}
-
-/// A real SMTP server on a free loopback port, serving on a background thread for the rest
-/// of the test process.
-pub(crate) struct SmtpServer {
-    port: u16,
-    inbox: Arc<Mutex<Vec<Mail>>>,
-}
-
-impl SmtpServer {
-    pub(crate) fn start() -> SmtpServer {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-        let port = listener.local_addr().expect("listener address").port();
-        let inbox = Arc::new(Mutex::new(Vec::new()));
-        let mut server = Server::new(Collector {
-            inbox: Arc::clone(&inbox),
-            envelope: None,
-            data: Vec::new(),
-        });
-        server
-            .with_name("mail.test")
-            .with_ssl(SslConfig::None)
-            .expect("a server without TLS")
-            .with_tcp_listener(listener);
-        thread::spawn(move || {
-            // serve() returns only when the listener fails; the test then times out waiting.
-            if let Err(e) = server.serve() {
-                eprintln!("test SMTP server stopped: {e}");
-            }
-        });
-        SmtpServer { port, inbox }
-    }
-
-    pub(crate) fn url(&self) -> String {
-        format!("smtp://127.0.0.1:{}", self.port)
-    }
-
-    pub(crate) fn received(&self) -> Vec<Mail> {
-        self.inbox.lock().expect("inbox lock").clone()
-    }
-
-    /// Waits until `n` messages have arrived and returns them all.
-    pub(crate) fn wait_for(&self, n: usize) -> Vec<Mail> {
-        let deadline = Instant::now() + MAIL_DEADLINE;
-        loop {
-            let mails = self.received();
-            if mails.len() >= n {
-                return mails;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "expected {n} message(s) within {MAIL_DEADLINE:?}, got {}: {mails:#?}",
-                mails.len()
-            );
-            thread::yield_now();
-        }
-    }
-}
 
 /// The `[notify]` section for `url`.
 fn notify_smtp(url: &str, timeout: &str) -> String {

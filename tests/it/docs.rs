@@ -260,7 +260,11 @@ fn is_missing_user_complaint(line: &str) -> bool {
 #[test]
 fn the_systemd_units_verify() {
     let Some(analyze) = on_path("systemd-analyze") else {
-        println!("skipped the_systemd_units_verify: systemd-analyze is not on PATH");
+        crate::harness::skip(
+            "the_systemd_units_verify",
+            "systemd-analyze",
+            "systemd-analyze is not on PATH",
+        );
         return;
     };
     let dir = tempfile::tempdir().expect("temp dir");
@@ -503,4 +507,50 @@ fn the_example_config_sets_every_documented_key() {
         text.contains("# sendmail = "),
         "the example does not show sendmail"
     );
+}
+
+/// Every test a document cites as `file.rs::name` (under `tests/it/`, or `props.rs` under
+/// `tests/`), with the `#[test]` attribute right above its `fn`.
+fn cited_tests(doc: &str) -> Vec<(String, String)> {
+    let text = read(doc);
+    let mut cited = Vec::new();
+    for quoted in text.split('`').skip(1).step_by(2) {
+        let Some((file, name)) = quoted.split_once(".rs::") else {
+            continue;
+        };
+        let name = name.rsplit("::").next().unwrap_or(name);
+        let is_ident = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '/')
+        };
+        if is_ident(file) && is_ident(name) {
+            cited.push((format!("{file}.rs"), name.to_owned()));
+        }
+    }
+    cited
+}
+
+#[test]
+fn every_test_security_md_and_testing_md_cite_exists() {
+    for (doc, at_least) in [("SECURITY.md", 50), ("TESTING.md", 10)] {
+        let cited = cited_tests(doc);
+        assert!(cited.len() >= at_least, "{doc} cites tests: {cited:?}");
+        for (file, name) in cited {
+            let path = if file == "props.rs" {
+                format!("tests/{file}")
+            } else {
+                format!("tests/it/{file}")
+            };
+            let source = read(&path);
+            let defined = source
+                .split("#[test]")
+                .skip(1)
+                .any(|after| after.trim_start().starts_with(&format!("fn {name}(")));
+            assert!(
+                defined,
+                "{doc} cites {file}::{name}, which is no test in {path}"
+            );
+        }
+    }
 }

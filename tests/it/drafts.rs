@@ -4,14 +4,10 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
-use crate::harness::World;
+use crate::harness::{World, mode};
 
 const TARGET: &str = r#"{"repo":"octo-org/demo","issue":42}"#;
 const PAYLOAD: &str = r#"{"body":"Thanks for the report."}"#;
-
-fn mode(path: &std::path::Path) -> u32 {
-    fs::metadata(path).expect("metadata").permissions().mode() & 0o777
-}
 
 #[test]
 fn keygen_creates_a_private_key_and_never_overwrites_it() {
@@ -140,20 +136,80 @@ fn approve_verifies_afresh_and_moves_only_pending_drafts() {
 }
 
 #[test]
-fn a_tampered_draft_cannot_be_approved_and_stays_pending() {
+fn approve_refuses_every_draft_that_does_not_verify_and_it_stays_pending() {
     let w = World::ready();
-    let id = w.draft("github_comment", TARGET, PAYLOAD);
+    let now = inbox_exec::unix_now();
+    let tampered = w.draft("github_comment", TARGET, PAYLOAD);
     w.sql(&format!(
-        r#"UPDATE drafts SET payload_json = '{{"body": "attacker text"}}' WHERE draft_id = '{id}'"#
+        r#"UPDATE drafts SET payload_json = '{{"body": "attacker text"}}' WHERE draft_id = '{tampered}'"#
     ));
-    w.cmd(&["approve", &id]).fails_with(&[
-        "does not verify",
-        "content_hash mismatch",
-        "stays pending",
-    ]);
-    assert_eq!(w.status(&id), "pending");
-    let out = w.cmd(&["verify", &id]).code(3);
+    let forged = w.draft("github_comment", TARGET, PAYLOAD);
+    w.sql(&format!(
+        "UPDATE drafts SET signature = '{}' WHERE draft_id = '{forged}'",
+        "0".repeat(64)
+    ));
+    let other_key = w.path("other.key");
+    let other = other_key.to_str().expect("utf8");
+    w.cmd(&["keygen", "--key", other]).ok();
+    let foreign = w
+        .cmd(&[
+            "draft",
+            "new",
+            "--key",
+            other,
+            "--kind",
+            "k",
+            "--target",
+            "{}",
+            "--payload",
+            "{}",
+        ])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    let expired = w.draft_at("k", "{}", "{}", now - 86_401);
+    let future = w.draft_at("k", "{}", "{}", now + 3600);
+    let good = w.draft("k", "{}", "{}");
+    for (id, reason) in [
+        (&tampered, "content_hash mismatch (record was tampered)"),
+        (&forged, "signature mismatch (HMAC failed)"),
+        (&foreign, "signature mismatch (HMAC failed)"),
+        (&expired, "draft expired (TTL elapsed)"),
+        (&future, "issued_at is in the future"),
+    ] {
+        let before = w.dump();
+        w.cmd(&["approve", id]).fails_with(&[
+            &format!("draft {id} does not verify ("),
+            reason,
+            "stays pending",
+        ]);
+        assert_eq!(w.status(id), "pending", "{reason}");
+        assert!(
+            w.dump() == before,
+            "{reason}: a refused approval changed the registry"
+        );
+    }
+    let out = w.cmd(&["verify", &tampered]).code(3);
     assert!(out.stdout.contains("FAILED"), "{}", out.stdout);
+    // The control: the same command approves a draft that verifies.
+    w.cmd(&["approve", &good]).ok();
+    assert_eq!(w.status(&good), "approved");
+}
+
+#[test]
+fn approve_allows_a_minute_of_clock_skew_and_a_draft_to_the_end_of_its_ttl() {
+    let w = World::ready();
+    let now = inbox_exec::unix_now();
+    let ahead = w.draft_at("k", "{}", "{}", now + 30);
+    let too_far = w.draft_at("k", "{}", "{}", now + 90);
+    let nearly_expired = w.draft_at("k", "{}", "{}", now - 86_400 + 30);
+    for id in [&ahead, &nearly_expired] {
+        w.cmd(&["approve", id]).ok();
+        assert_eq!(w.status(id), "approved");
+    }
+    w.cmd(&["approve", &too_far])
+        .fails_with(&["issued_at is in the future"]);
 }
 
 #[test]
@@ -176,14 +232,6 @@ fn expire_marks_only_pending_drafts_older_than_the_ttl() {
     // A shorter TTL from the environment expires the hour-old one too.
     w.cmd(&["expire"]).env("INBOX_EXEC_TTL", "30m").ok();
     assert_eq!(w.status(&fresh), "expired");
-}
-
-#[test]
-fn an_expired_draft_cannot_be_approved() {
-    let w = World::ready();
-    let id = w.draft_at("k", "{}", "{}", inbox_exec::unix_now() - 86_401);
-    w.cmd(&["approve", &id])
-        .fails_with(&["draft expired (TTL elapsed)"]);
 }
 
 #[test]
@@ -328,6 +376,24 @@ fn an_empty_key_or_a_directory_is_refused() {
 }
 
 #[test]
+fn a_key_file_over_64_kib_is_refused_and_one_of_64_kib_is_read() {
+    let w = World::ready();
+    let id = w.draft("k", "{}", "{}");
+    for (len, usable) in [(64 * 1024 + 1, false), (64 * 1024, true)] {
+        fs::remove_file(&w.key).expect("rm");
+        fs::write(&w.key, vec![7u8; len]).expect("key");
+        fs::set_permissions(&w.key, fs::Permissions::from_mode(0o600)).expect("chmod");
+        if usable {
+            // Another key: the draft reads, and fails only its signature.
+            w.cmd(&["verify", &id]).code(3);
+        } else {
+            w.cmd(&["verify", &id])
+                .fails_with(&["not a usable key", &len.to_string()]);
+        }
+    }
+}
+
+#[test]
 fn verify_exits_zero_only_when_every_draft_verifies() {
     let w = World::ready();
     let a = w.draft("k", "{}", "{}");
@@ -363,10 +429,16 @@ fn a_new_registry_has_the_reference_schema() {
         )
         .expect("db_schema_version");
     assert_eq!(meta, "1");
-    let reference = rusqlite::Connection::open(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/conformance/drafts.db"
-    ))
+    // Immutable: the fixture must not change, and whoever runs this may not be able to write
+    // its directory (a WAL database opened read-only would still want a -shm there).
+    let reference = rusqlite::Connection::open_with_flags(
+        concat!(
+            "file:",
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/conformance/drafts.db?immutable=1"
+        ),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_URI,
+    )
     .expect("reference db");
     for table in ["drafts", "attempts", "db_meta"] {
         let columns = |c: &rusqlite::Connection| -> Vec<(String, String, i64, i64)> {
@@ -463,11 +535,17 @@ mod config {
     }
 
     #[test]
-    fn a_handler_for_a_non_delegable_kind_is_rejected() {
+    fn a_handler_for_any_non_delegable_kind_or_configured_extra_is_rejected() {
         let w = World::new();
-        let path = write_config(&w, "[handlers.venture_kill]\ncommand = [\"/bin/true\"]\n");
-        w.cmd(&["init", "--config", path.to_str().expect("utf8")])
-            .fails_with(&["venture_kill is non-delegable"]);
+        let extra = "[refuse]\nextra_kinds = [\"wire_transfer\"]\n";
+        for kind in crate::run::NON_DELEGABLE.iter().chain(&["wire_transfer"]) {
+            let path = write_config(
+                &w,
+                &format!("{extra}[handlers.{kind}]\ncommand = [\"/bin/true\"]\n"),
+            );
+            w.cmd(&["init", "--config", path.to_str().expect("utf8")])
+                .fails_with(&[&format!("{kind} is non-delegable")]);
+        }
     }
 
     #[test]
@@ -495,6 +573,8 @@ mod config {
         };
         let db = w.path("k.db");
         let dbs = db.to_str().expect("utf8");
+        // Only the default registry is created on first use.
+        run(&["init", "--config", cfg, "--db", dbs]);
         let id = run(&[
             "draft",
             "new",

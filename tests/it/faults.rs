@@ -4,7 +4,8 @@
 //! dispatched and left approved.
 //!
 //! Faults that need a filesystem the test can break (read-only, full) mount a small tmpfs;
-//! where that is impossible (not root, no `mount`), the test prints why and skips.
+//! where that is impossible (not root, no `mount`), the test says so through `harness::skip`
+//! (need `mount`) and returns.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -14,12 +15,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::harness::{Done, World};
-use crate::stage::{Stage as Setup, TARGET, outcome_of, thermal_config};
-
-fn mode(path: &Path) -> u32 {
-    fs::metadata(path).expect("metadata").permissions().mode() & 0o777
-}
+use crate::harness::{Done, World, is_root, mode, outcome_of, skip};
+use crate::stage::{Stage as Setup, TARGET, thermal_config};
 
 fn json_file(path: &Path) -> Value {
     serde_json::from_slice(&fs::read(path).expect("read state file"))
@@ -36,10 +33,6 @@ fn assert_mentions(done: &Done, fragments: &[&str]) {
     }
 }
 
-fn is_root() -> bool {
-    rustix::process::geteuid().is_root()
-}
-
 /// A tmpfs mounted for one test, unmounted (and its mount point removed) on drop, panics
 /// included.
 struct Mount {
@@ -49,8 +42,8 @@ struct Mount {
 
 impl Mount {
     /// A fresh tmpfs of `size` (e.g. `512k`) with extra mount `options`, or `None` (after
-    /// printing why) where this test cannot mount one.
-    fn tmpfs(size: &str, options: &str) -> Option<Mount> {
+    /// reporting the skip of `test`) where this process cannot mount one.
+    fn tmpfs(test: &str, size: &str, options: &str) -> Option<Mount> {
         let point = tempfile::tempdir().expect("mount point");
         let dir = point.path().to_owned();
         let opts = format!("size={size},mode=0700{options}");
@@ -61,14 +54,15 @@ impl Mount {
         match out {
             Ok(o) if o.status.success() => Some(Mount { dir, _point: point }),
             Ok(o) => {
-                println!(
-                    "SKIPPED: cannot mount a tmpfs (mount -t tmpfs -o {opts}): {}",
+                let why = format!(
+                    "mount -t tmpfs -o {opts} failed: {}",
                     String::from_utf8_lossy(&o.stderr).trim()
                 );
+                skip(test, "mount", &why);
                 None
             }
             Err(e) => {
-                println!("SKIPPED: cannot run mount: {e}");
+                skip(test, "mount", &format!("cannot run mount: {e}"));
                 None
             }
         }
@@ -149,15 +143,65 @@ fn an_empty_or_truncated_thermal_sidecar_is_rebuilt_from_the_attempts_table_with
         );
         let rebuilt = json_file(&sidecar);
         assert_eq!(
-            rebuilt["recent_action_times"]
-                .as_array()
-                .expect("times")
-                .len(),
+            rebuilt["actions"].as_array().expect("actions").len(),
             2,
             "{what}: {rebuilt}"
         );
         assert_eq!(mode(&sidecar), 0o600);
     }
+}
+
+#[test]
+fn a_thermal_sidecar_over_4_mib_is_not_read_and_the_window_is_rebuilt() {
+    let s = Setup::new(&thermal_config(1));
+    s.ledger(1);
+    s.run(&[]).ok();
+    let sidecar = s.state_file("thermal.json");
+    // Valid JSON, padded past the cap with whitespace: only its size can refuse it.
+    let mut big = fs::read(&sidecar).expect("sidecar");
+    big.resize(4 * 1024 * 1024 + 1, b' ');
+    fs::write(&sidecar, &big).expect("grow the sidecar");
+    s.ledger(1);
+    let out = s.run(&[]).ok();
+    assert_mentions(&out, &["thermal.json", "too large to be ours", "rebuilt"]);
+    assert!(
+        out.json()["paused_until"].is_i64(),
+        "the rebuilt window still counts the first action"
+    );
+}
+
+#[test]
+fn after_a_run_the_sidecar_records_each_claim_it_made_and_nothing_else() {
+    // The sidecar is the executor's own record of its actions: one entry per claim, naming
+    // the claim's `verify ok` attempt, so the next run can merge the registry's record into
+    // it without counting a claim twice. A refusal is not an action.
+    let s = Setup::new("");
+    let ids = s.ledger(2);
+    s.w.approved("venture_kill", "{}", "{}");
+    s.run(&[]).ok();
+    let sidecar = json_file(&s.state_file("thermal.json"));
+    let actions = sidecar["actions"].as_array().expect("actions");
+    let mut recorded: Vec<(String, String)> = actions
+        .iter()
+        .map(|a| {
+            (
+                a["draft_id"].as_str().expect("draft_id").to_owned(),
+                a["attempt_id"].to_string(),
+            )
+        })
+        .collect();
+    recorded.sort();
+    let mut claims: Vec<(String, String)> = ids
+        .iter()
+        .map(|id| {
+            let attempt = s.w.query(&format!(
+                "SELECT attempt_id FROM attempts WHERE draft_id = '{id}' AND kind = 'verify' AND outcome = 'ok'"
+            ));
+            (id.clone(), attempt)
+        })
+        .collect();
+    claims.sort();
+    assert_eq!(recorded, claims, "{sidecar}");
 }
 
 #[test]
@@ -187,9 +231,9 @@ fn a_symlinked_thermal_sidecar_is_neither_followed_nor_written_through() {
     let meta = fs::symlink_metadata(&sidecar).expect("sidecar");
     assert!(meta.file_type().is_file(), "the link is replaced by a file");
     assert_eq!(
-        json_file(&sidecar)["recent_action_times"]
+        json_file(&sidecar)["actions"]
             .as_array()
-            .expect("times")
+            .expect("actions")
             .len(),
         1
     );
@@ -229,7 +273,8 @@ fn a_pause_in_a_sidecar_that_is_behind_the_attempts_table_is_kept() {
     let s = Setup::new("");
     s.ledger(1);
     s.run(&[]).ok();
-    let until = inbox_exec::unix_now() + 600;
+    // Within the default 5 min cooldown: a longer pause would be cut to it (clock jumps).
+    let until = inbox_exec::unix_now() + 200;
     fs::write(
         s.state_file("thermal.json"),
         format!("{{\"recent_action_times\": [], \"paused_until\": {until}, \"high_water\": 0}}\n"),
@@ -243,9 +288,10 @@ fn a_pause_in_a_sidecar_that_is_behind_the_attempts_table_is_kept() {
     assert_eq!(s.dispatched(&id), 0);
     let sidecar = json_file(&s.state_file("thermal.json"));
     assert_eq!(sidecar["paused_until"], until);
-    assert!(
-        sidecar["high_water"].as_i64().expect("high_water") > 0,
-        "the rebuilt sidecar accounts for the table: {sidecar}"
+    assert_eq!(
+        sidecar["actions"].as_array().expect("actions").len(),
+        1,
+        "the registry's action is merged in: {sidecar}"
     );
 }
 
@@ -417,8 +463,12 @@ fn read_commands_name_init_when_the_registry_is_missing_and_run_creates_it_priva
             .fails_with(&[db.as_str(), "does not exist", "inbox-exec init"]);
         assert!(!w.db.exists(), "{args:?} created the registry");
     }
-    let db = w.path("var/lib/inbox-exec/drafts.db");
-    let out = w.cmd(&["run"]).env("INBOX_EXEC_DB", &db).ok();
+    // Only the default registry is created on first use; a named one is made by `init`.
+    let db = w.home.join(".delimit/drafts.db");
+    let out = crate::harness::Run {
+        cmd: w.bare(&["run"]),
+    }
+    .ok();
     assert_eq!(out.stdout, "idle: no approved drafts\n");
     assert!(db.is_file());
     assert_eq!(mode(&db), 0o600);
@@ -429,7 +479,11 @@ fn read_commands_name_init_when_the_registry_is_missing_and_run_creates_it_priva
 fn a_read_only_registry_fails_the_run_and_leaves_the_draft_approved() {
     // chmod does not stop root: make the filesystem itself read-only.
     let mount = if is_root() {
-        let Some(m) = Mount::tmpfs("8m", "") else {
+        let Some(m) = Mount::tmpfs(
+            "a_read_only_registry_fails_the_run_and_leaves_the_draft_approved",
+            "8m",
+            "",
+        ) else {
             return;
         };
         Some(m)
@@ -576,7 +630,11 @@ fn a_ten_megabyte_payload_reaches_its_handler_whole() {
     let doc = s.run(&[]).ok().json();
     assert_eq!(outcome_of(&doc, id)["outcome"], "executed", "{doc}");
     assert_eq!(s.w.status(id), "completed");
-    let calls = s.stdins();
+    let calls: Vec<String> = s
+        .calls()
+        .iter()
+        .map(crate::stage::Call::stdin_text)
+        .collect();
     assert_eq!(calls.len(), 1);
     assert!(
         calls[0].len() > 10 * 1024 * 1024,
@@ -691,7 +749,11 @@ fn an_unwritable_state_dir_fails_the_run_before_anything_is_claimed() {
     let mount;
     let state = if is_root() {
         // Permissions do not stop root: a read-only filesystem does.
-        let Some(m) = Mount::tmpfs("64k", ",ro") else {
+        let Some(m) = Mount::tmpfs(
+            "an_unwritable_state_dir_fails_the_run_before_anything_is_claimed",
+            "64k",
+            ",ro",
+        ) else {
             return;
         };
         mount = m;
@@ -723,7 +785,11 @@ fn an_unwritable_state_dir_fails_the_run_before_anything_is_claimed() {
 
 #[test]
 fn a_full_disk_under_the_registry_stops_the_cycle_and_leaves_only_the_dispatched_draft_executing() {
-    let Some(mount) = Mount::tmpfs("4m", "") else {
+    let Some(mount) = Mount::tmpfs(
+        "a_full_disk_under_the_registry_stops_the_cycle_and_leaves_only_the_dispatched_draft_executing",
+        "4m",
+        "",
+    ) else {
         return;
     };
     let mut w = World::new();
@@ -740,7 +806,7 @@ fn a_full_disk_under_the_registry_stops_the_cycle_and_leaves_only_the_dispatched
     let ids = s.ledger(3);
     let out = s
         .run(&[])
-        .fails_with(&[ids[0].as_str(), "reconcile", "full"]);
+        .fails_with(&[ids[0].as_str(), "the next run records it", "full"]);
     // Even with the disk still full, the registry opens and reads whole.
     assert_eq!(s.w.query("PRAGMA integrity_check"), "ok", "{}", out.stderr);
     assert_eq!(s.w.status(&ids[0]), "executing", "its side effect ran");
@@ -756,19 +822,28 @@ fn a_full_disk_under_the_registry_stops_the_cycle_and_leaves_only_the_dispatched
     assert_eq!(summary["status"], "failed", "{summary}");
     let stuck = s.w.cmd(&["reconcile", "--json"]).ok().json();
     assert_eq!(stuck[0]["draft_id"], ids[0].as_str(), "{stuck}");
-    // With room again, the rest run and the stuck one waits for a human.
+    // With room again, the kept outcome is recorded first, and the rest run.
     let s = Setup::build(s.w, "", "");
     let doc = s.run(&[]).ok().json();
+    assert_eq!(
+        doc["recorded_late"][0]["draft_id"],
+        ids[0].as_str(),
+        "{doc}"
+    );
     for id in &ids[1..] {
         assert_eq!(outcome_of(&doc, id)["outcome"], "executed");
     }
-    assert_eq!(s.w.status(&ids[0]), "executing");
+    assert_eq!(s.w.status(&ids[0]), "completed");
     assert_eq!(s.w.query("PRAGMA integrity_check"), "ok");
 }
 
 #[test]
 fn a_full_disk_under_the_state_dir_fails_the_run_after_recording_and_keeps_the_old_state_files() {
-    let Some(mount) = Mount::tmpfs("256k", "") else {
+    let Some(mount) = Mount::tmpfs(
+        "a_full_disk_under_the_state_dir_fails_the_run_after_recording_and_keeps_the_old_state_files",
+        "256k",
+        "",
+    ) else {
         return;
     };
     let s = Setup::new("");
@@ -813,9 +888,9 @@ fn a_full_disk_under_the_state_dir_fails_the_run_after_recording_and_keeps_the_o
         .json();
     assert_eq!(doc["status"], "idle");
     assert_eq!(
-        json_file(&thermal)["recent_action_times"]
+        json_file(&thermal)["actions"]
             .as_array()
-            .expect("times")
+            .expect("actions")
             .len(),
         1
     );

@@ -1,6 +1,8 @@
-//! A small builder around the real binary, one temp directory per test.
+//! A small builder around the real binary, one temp directory per test, and the helpers
+//! every test file shares: file modes, run reports, and visible skips.
 
 use std::fs;
+use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -83,10 +85,13 @@ impl World {
         )
     }
 
+    /// Tests of `run`'s own defences need drafts it must refuse: `--allow-unrunnable` lets
+    /// them in, as a writer other than `draft new` could.
     fn draft_with(&self, kind: &str, target: &str, payload: &str, extra: &[&str]) -> String {
         let mut args = vec![
             "draft",
             "new",
+            "--allow-unrunnable",
             "--kind",
             kind,
             "--target",
@@ -101,7 +106,7 @@ impl World {
     /// Signs, inserts and approves a draft; returns its id.
     pub fn approved(&self, kind: &str, target: &str, payload: &str) -> String {
         let id = self.draft(kind, target, payload);
-        self.cmd(&["approve", &id]).ok();
+        self.cmd(&["approve", &id, "--allow-unrunnable"]).ok();
         id
     }
 
@@ -153,6 +158,91 @@ impl World {
         self.query(&format!(
             "SELECT status FROM drafts WHERE draft_id = '{id}'"
         ))
+    }
+}
+
+/// Writes a file private to its owner (a group- or world-writable config is refused).
+pub fn write_private(path: &Path, body: &str) {
+    fs::write(path, body).expect("write file");
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600)).expect("chmod 600");
+}
+
+/// A file's permission bits.
+pub fn mode(path: &Path) -> u32 {
+    fs::metadata(path).expect("metadata").permissions().mode() & 0o777
+}
+
+/// Whether the tests run as root (some need it, some must work around it).
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// A run report's results.
+pub fn results(doc: &Value) -> Vec<Value> {
+    doc["results"].as_array().expect("results").clone()
+}
+
+/// One draft's result in a run report.
+pub fn outcome_of(doc: &Value, id: &str) -> Value {
+    results(doc)
+        .into_iter()
+        .find(|r| r["draft_id"] == id)
+        .unwrap_or_else(|| panic!("no result for {id} in {doc}"))
+}
+
+/// The environment variable that turns an unexpected skip into a failure (CI sets it).
+pub const NO_SKIP: &str = "INBOX_EXEC_NO_SKIP";
+/// The comma-separated needs a skip may name while [`NO_SKIP`] is set.
+pub const ALLOWED_SKIPS: &str = "INBOX_EXEC_ALLOWED_SKIPS";
+
+/// Records that `test` (or part of it) did not run because the machine lacks `need`: one of
+/// `root`, `mount`, `systemd-analyze`, `script` (and `postgres`, reserved for the PostgreSQL
+/// tests). The line goes straight to the process's stderr, past the test harness's capture
+/// (which takes only `print!`/`eprint!`), so a passing run still shows what it did not
+/// test. With `INBOX_EXEC_NO_SKIP=1` a skip whose need is not listed in
+/// `INBOX_EXEC_ALLOWED_SKIPS` fails the test instead.
+pub fn skip(test: &str, need: &str, reason: &str) {
+    // One line per skip, whatever the reason quotes (a tool's multi-line stderr).
+    let reason = reason.split_whitespace().collect::<Vec<_>>().join(" ");
+    let line = format!("SKIPPED {test}: needs {need} ({reason})\n");
+    // Best effort: a closed stderr must not turn a skip into a failure.
+    let _ = std::io::stderr().write_all(line.as_bytes());
+    if std::env::var(NO_SKIP).is_ok_and(|v| v == "1") {
+        let allowed = std::env::var(ALLOWED_SKIPS).unwrap_or_default();
+        assert!(
+            allowed.split(',').map(str::trim).any(|a| a == need),
+            "{test} was skipped (needs {need}: {reason}), and {NO_SKIP}=1 allows only \
+             skips for [{allowed}] ({ALLOWED_SKIPS})"
+        );
+    }
+}
+
+/// Kills, on drop, the process group whose leader's pid a handler wrote to `pid_file`, after
+/// checking that the pid still runs the command the test started (`marker` in its argv).
+pub struct KillGroupOnDrop {
+    pub pid_file: PathBuf,
+    pub marker: &'static str,
+}
+
+impl Drop for KillGroupOnDrop {
+    fn drop(&mut self) {
+        let Ok(text) = fs::read_to_string(&self.pid_file) else {
+            return;
+        };
+        let Some(pid) = text
+            .trim()
+            .parse()
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+        else {
+            return;
+        };
+        let ours = fs::read(format!("/proc/{}/cmdline", pid.as_raw_nonzero()))
+            .is_ok_and(|c| String::from_utf8_lossy(&c).contains(self.marker));
+        if ours {
+            // ESRCH (it ended meanwhile) is fine.
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! `inbox-exec run`: the cycle, its handlers, the thermal cutout, and at-most-once under
 //! SIGKILL and concurrent runs.
 
+use std::collections::HashMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -9,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::harness::World;
-use crate::stage::{Stage as Setup, TARGET, outcome_of, results, thermal_config};
+use crate::harness::{KillGroupOnDrop, World, mode, outcome_of, results, write_private};
+use crate::stage::{GH_ARGV, GH_URL, Stage as Setup, TARGET, thermal_config};
 
 #[test]
 fn a_fresh_machine_runs_idle_without_a_key() {
@@ -51,37 +52,27 @@ fn a_github_comment_runs_gh_with_the_body_on_stdin_and_an_allowlisted_environmen
     assert_eq!(doc["status"], "ran");
     let r = outcome_of(&doc, &id);
     assert_eq!(r["outcome"], "executed");
-    assert_eq!(
-        r["executed_url"],
-        "https://github.com/octo-org/demo/issues/42#issuecomment-1"
-    );
+    assert_eq!(r["executed_url"], GH_URL);
     let calls = s.calls();
     assert_eq!(calls.len(), 1);
-    let parts: Vec<&str> = calls[0].split("---\n").collect();
-    assert_eq!(
-        parts[0],
-        "issue\ncomment\n42\n--repo\nocto-org/demo\n--body-file\n-\n"
-    );
-    assert_eq!(parts[2], "Thanks --repo evil/x $(id)");
-    let env: Vec<&str> = parts[1]
-        .lines()
-        .map(|l| l.split('=').next().unwrap_or(""))
-        .collect();
+    assert_eq!(calls[0].argv, GH_ARGV);
+    assert_eq!(calls[0].stdin_text(), "Thanks --repo evil/x $(id)");
+    let env = &calls[0].env;
+    assert_eq!(env.get("GH_TOKEN").map(String::as_str), Some("t0ken"));
     assert!(
-        env.contains(&"GH_TOKEN") && env.contains(&"PATH") && env.contains(&"HOME"),
+        env.contains_key("PATH") && env.contains_key("HOME"),
         "{env:?}"
     );
     assert!(
-        !parts[1].contains("must-not-leak"),
-        "environment leaked: {}",
-        parts[1]
+        !env.values().any(|v| v.contains("must-not-leak")),
+        "environment leaked: {env:?}"
     );
     assert_eq!(s.w.status(&id), "completed");
     assert_eq!(
         s.w.query(&format!(
             "SELECT executed_url FROM drafts WHERE draft_id = '{id}'"
         )),
-        "https://github.com/octo-org/demo/issues/42#issuecomment-1"
+        GH_URL
     );
     let attempts = s.w.query(&format!(
         "SELECT group_concat(kind || ':' || outcome, ',') FROM (SELECT kind, outcome FROM attempts WHERE draft_id = '{id}' ORDER BY attempt_id)"
@@ -97,9 +88,8 @@ fn a_command_handler_gets_the_draft_as_json_on_stdin() {
     let doc = s.run(&[]).ok().json();
     assert_eq!(outcome_of(&doc, &id)["outcome"], "executed");
     let call = &s.calls()[0];
-    assert!(call.starts_with("--quiet\n---\n"), "{call}");
-    let stdin: Value =
-        serde_json::from_str(call.rsplit("---\n").next().expect("stdin")).expect("JSON");
+    assert_eq!(call.argv, ["--quiet"], "{call:?}");
+    let stdin: Value = serde_json::from_slice(&call.stdin).expect("JSON");
     assert_eq!(stdin["draft_id"], id.as_str());
     assert_eq!(stdin["draft_kind"], "ledger_done");
     assert_eq!(stdin["target"]["led"], "LED-7");
@@ -122,67 +112,62 @@ fn approved_drafts_run_oldest_first() {
     assert_eq!(s.w.status(&ids[0]), "approved");
 }
 
+/// The kinds DESIGN.md §4 refuses whatever the config says, written out here rather than
+/// taken from the crate, so that dropping one from the code's list fails a test.
+pub const NON_DELEGABLE: [&str; 10] = [
+    "force_push_shared",
+    "ruleset_disable",
+    "account_switch",
+    "cross_account_ops",
+    "irreversible_capital_commit",
+    "constitutional_rewrite",
+    "authority_class_expansion",
+    "venture_kill",
+    "permission_escalation",
+    "public_truth_claim",
+];
+
 #[test]
-fn argv_injection_through_the_target_is_refused_before_anything_runs() {
+fn every_non_delegable_kind_and_every_configured_extra_is_refused_for_good() {
     let s = Setup::new("");
-    let bad = [
-        r#"{"repo":"--help","issue":1}"#,
-        r#"{"repo":"evil.example.com/owner/name","issue":1}"#,
-        r#"{"repo":"octo-org/demo","issue":-1}"#,
-        r#"{"repo":"octo-org/demo","issue":"1; rm -rf /"}"#,
-        r#""octo-org/demo#1""#,
-    ];
-    let ids: Vec<String> = bad
+    // No handler for the extras: one cannot be configured for a refused kind, and without
+    // the refusal they would fail as "no handler", not be refused.
+    write_private(
+        &s.config,
+        "[refuse]\nextra_kinds = [\"ledger_done\", \"wire_transfer\"]\n",
+    );
+    let refused: Vec<(&str, String)> = NON_DELEGABLE
         .iter()
-        .map(|t| s.w.approved("github_comment", t, r#"{"body":"x"}"#))
+        .chain(&["ledger_done", "wire_transfer"])
+        .map(|kind| (*kind, s.w.approved(kind, TARGET, r#"{"body":"x"}"#)))
         .collect();
-    let empty_body = s.w.approved("github_comment", TARGET, r#"{"body":""}"#);
-    let doc = s.run(&[]).ok().json();
-    for id in ids.iter().chain([&empty_body]) {
+    // A delegable draft in the same batch: proves the run and its gh work.
+    let control =
+        s.w.approved("github_comment", TARGET, r#"{"body":"control"}"#);
+    let doc = s.run(&["--batch", "100"]).ok().json();
+    for (kind, id) in &refused {
         let r = outcome_of(&doc, id);
-        assert_eq!(r["outcome"], "execute_failed", "{r}");
-        assert!(
-            r["reason"]
-                .as_str()
-                .expect("reason")
-                .starts_with("github_comment"),
-            "{r}"
+        assert_eq!(r["outcome"], "refused_non_delegable", "{kind}: {r}");
+        assert_eq!(r["reason"], format!("{kind} is non-delegable"), "{kind}");
+        assert_eq!(s.w.status(id), "terminal_unrecoverable", "{kind}");
+        assert_eq!(s.attempts(id), "execute:skipped", "{kind}");
+        assert_eq!(
+            s.w.query(&format!(
+                "SELECT completed_at IS NOT NULL FROM drafts WHERE draft_id = '{id}'"
+            )),
+            "1",
+            "{kind}: a refusal completes the draft"
         );
-        assert_eq!(s.w.status(id), "completed_with_error");
+        assert_eq!(
+            s.last_error(id),
+            "kind is on the non-delegable refusal list",
+            "{kind}"
+        );
     }
-    assert!(
-        s.calls().is_empty(),
-        "gh must never run for a refused target"
-    );
-}
-
-#[test]
-fn a_non_delegable_kind_is_refused_for_good() {
-    let s = Setup::new("[refuse]\nextra_kinds = [\"ledger_done\"]\n");
-    let push = s.w.approved(
-        "force_push_shared",
-        r#"{"repo":"octo-org/demo"}"#,
-        r#"{"ref":"main"}"#,
-    );
-    let extra = s.w.approved("ledger_done", "{}", "{}");
-    let doc = s
-        .run(&[])
-        .env("INBOX_EXEC_CONFIG", w_config_without_handler(&s))
-        .ok()
-        .json();
-    for id in [&push, &extra] {
-        assert_eq!(outcome_of(&doc, id)["outcome"], "refused_non_delegable");
-        assert_eq!(s.w.status(id), "terminal_unrecoverable");
-    }
-    assert!(s.calls().is_empty());
-}
-
-/// The ledger handler cannot be configured for a kind that is refused: same config minus it.
-fn w_config_without_handler(s: &Setup) -> PathBuf {
-    let path = s.w.path("refuse.toml");
-    fs::write(&path, "[refuse]\nextra_kinds = [\"ledger_done\"]\n").expect("write");
-    fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod");
-    path
+    assert_eq!(outcome_of(&doc, &control)["outcome"], "executed");
+    let calls = s.calls();
+    assert_eq!(calls.len(), 1, "only the control draft ran: {calls:?}");
+    assert_eq!(calls[0].stdin_text(), "control");
 }
 
 #[test]
@@ -262,6 +247,26 @@ fn a_handler_that_fails_is_recorded_with_its_stderr() {
 }
 
 #[test]
+fn only_the_last_300_characters_of_a_failing_handlers_stderr_are_kept() {
+    let s = Setup::with_handler(
+        "head -c 20000 /dev/zero | tr '\\0' x >&2; echo ' the actual cause' >&2; exit 1",
+        "",
+    );
+    let id = s.w.approved("ledger_done", "{}", "{}");
+    let doc = s.run(&[]).ok().json();
+    let reason = outcome_of(&doc, &id)["reason"]
+        .as_str()
+        .expect("reason")
+        .to_owned();
+    let tail = reason
+        .strip_prefix("handler failed: exit status 1: …")
+        .unwrap_or_else(|| panic!("{reason:.200}"));
+    assert_eq!(tail.chars().count(), 300, "{reason:.400}");
+    assert!(tail.ends_with("x the actual cause"), "{tail}");
+    assert_eq!(s.last_error(&id), reason);
+}
+
+#[test]
 fn a_handler_killed_by_a_signal_is_a_failure() {
     let s = Setup::with_handler("kill -9 $$", "");
     let id = s.w.approved("ledger_done", "{}", "{}");
@@ -275,7 +280,7 @@ fn a_handler_killed_by_a_signal_is_a_failure() {
 #[test]
 fn a_hung_handler_is_killed_with_everything_it_started() {
     let s = Setup::with_handler(
-        "sleep 60 & echo $! > \"$(dirname \"$f\")/../grandchild.pid\"; sleep 60",
+        "sleep 60 & echo $! > \"$d/../../grandchild.pid\"; sleep 60",
         "",
     );
     s.handler_timeout("1s");
@@ -323,6 +328,111 @@ fn a_handler_that_floods_its_output_or_prints_invalid_utf8_is_contained() {
     let r = outcome_of(&doc, &id);
     assert_eq!(r["outcome"], "executed");
     assert_eq!(r["executed_url"], "https://example.org/done");
+}
+
+/// Peak resident memory of a live process, in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmHWM in {status}"))
+}
+
+#[test]
+fn a_flood_of_output_is_held_to_its_last_64_kib_per_stream() {
+    // 64 MiB on each stream, then the handler waits while the test reads the run's peak
+    // memory: unbounded capture would hold both floods, at least 128 MiB.
+    const FLOOD_MIB: u64 = 64;
+    const PEAK_LIMIT_KIB: u64 = 40 * 1024;
+    let s = Setup::with_handler(
+        &format!(
+            "head -c {FLOOD_MIB}M /dev/zero | tr '\\0' o; echo\n\
+             head -c {FLOOD_MIB}M /dev/zero | tr '\\0' e >&2; echo >&2\n\
+             : > \"$d/../../flooded\"\n\
+             while [ ! -e \"$d/../../go\" ]; do sleep 0.02; done\n\
+             echo 'handler: the end of stderr' >&2\n\
+             echo https://example.org/done"
+        ),
+        "",
+    );
+    let id = s.w.approved("ledger_done", "{}", "{}");
+    let mut run = s.run(&[]);
+    run.cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = run.cmd.spawn().expect("spawn run");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !s.w.path("flooded").exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the handler never finished its flood"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let peak = peak_rss_kib(child.id());
+    fs::write(s.w.path("go"), "").expect("let the handler finish");
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success(), "{out:?}");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    let r = outcome_of(&doc, &id);
+    assert_eq!(r["outcome"], "executed", "{r}");
+    assert_eq!(r["executed_url"], "https://example.org/done");
+    println!("peak {peak} KiB");
+    assert!(
+        peak < PEAK_LIMIT_KIB,
+        "the run peaked at {peak} KiB while its handler printed {FLOOD_MIB} MiB on each stream"
+    );
+}
+
+#[test]
+fn the_capture_keeps_the_last_64_kib_of_stdout_and_no_more() {
+    // The URL, then blank lines: with 65,000 of them the URL is inside the last 64 KiB
+    // (65,536 bytes) and is recorded; with 66,000 it has been dropped with the rest.
+    let s = Setup::with_handler(
+        "if grep -q '\"n\":1' \"$d/stdin\"; then n=65000; else n=66000; fi\n\
+         echo https://example.org/kept\n\
+         head -c $n /dev/zero | tr '\\0' '\\n'",
+        "",
+    );
+    let inside = s.w.approved("ledger_done", "{}", r#"{"n":1}"#);
+    let outside = s.w.approved("ledger_done", "{}", r#"{"n":2}"#);
+    let doc = s.run(&[]).ok().json();
+    let r = outcome_of(&doc, &inside);
+    assert_eq!(r["outcome"], "executed", "{r}");
+    assert_eq!(r["executed_url"], "https://example.org/kept");
+    let r = outcome_of(&doc, &outside);
+    assert_eq!(r["outcome"], "executed", "{r}");
+    assert!(
+        r.get("executed_url").is_none(),
+        "kept more than 64 KiB: {r}"
+    );
+}
+
+#[test]
+fn a_last_line_of_2_kib_is_recorded_as_the_url_and_a_longer_one_is_not() {
+    // https://example.org/ is 20 bytes; the path pads the line to 2,048 or 2,049 bytes.
+    let s = Setup::with_handler(
+        "if grep -q '\"n\":1' \"$d/stdin\"; then n=2028; else n=2029; fi\n\
+         printf 'https://example.org/%s\\n' \"$(head -c $n /dev/zero | tr '\\0' a)\"",
+        "",
+    );
+    let fits = s.w.approved("ledger_done", "{}", r#"{"n":1}"#);
+    let too_long = s.w.approved("ledger_done", "{}", r#"{"n":2}"#);
+    let doc = s.run(&[]).ok().json();
+    let url = outcome_of(&doc, &fits)["executed_url"].clone();
+    assert_eq!(url.as_str().map(str::len), Some(2048), "{url}");
+    let r = outcome_of(&doc, &too_long);
+    assert_eq!(r["outcome"], "executed", "{r}");
+    assert!(
+        r.get("executed_url").is_none(),
+        "a 2,049-byte URL was recorded"
+    );
+    assert_eq!(
+        s.w.query(&format!(
+            "SELECT coalesce(executed_url, 'none') FROM drafts WHERE draft_id = '{too_long}'"
+        )),
+        "none"
+    );
 }
 
 #[test]
@@ -417,13 +527,7 @@ fn the_thermal_cutout_trips_defers_the_rest_and_pauses_later_runs() {
     let thermal: Value =
         serde_json::from_slice(&fs::read(s.w.state.join("thermal.json")).expect("sidecar"))
             .expect("JSON");
-    assert_eq!(
-        thermal["recent_action_times"]
-            .as_array()
-            .expect("times")
-            .len(),
-        3
-    );
+    assert_eq!(thermal["actions"].as_array().expect("actions").len(), 3);
     assert_eq!(mode(&s.w.state.join("thermal.json")), 0o600);
 }
 
@@ -485,18 +589,33 @@ fn a_sidecar_older_than_the_attempts_table_is_not_trusted() {
 #[test]
 fn the_summary_keeps_running_totals() {
     let s = Setup::new("");
+    // Every kind of ending, in each of two runs, so each total has to add up.
+    let tampered = |s: &Setup| {
+        let id = s.w.approved("ledger_done", "{}", r#"{"n":"t"}"#);
+        s.w.sql(&format!(
+            "UPDATE drafts SET payload_json = '{{}}' WHERE draft_id = '{id}'"
+        ));
+    };
     s.ledger(2);
+    s.w.approved("venture_kill", "{}", "{}");
+    tampered(&s);
     s.run(&[]).ok();
     s.w.approved("social_post", "{}", "{}");
+    s.w.approved("venture_kill", "{}", r#"{"n":2}"#);
+    tampered(&s);
     s.run(&[]).ok();
     s.run(&[]).ok();
     let summary: Value =
         serde_json::from_slice(&fs::read(s.w.state.join("last-run.json")).expect("summary"))
             .expect("JSON");
     assert_eq!(summary["status"], "idle");
-    assert_eq!(summary["totals"]["cycles"], 3);
-    assert_eq!(summary["totals"]["executed"], 2);
-    assert_eq!(summary["totals"]["execute_failed"], 1);
+    let totals = &summary["totals"];
+    assert_eq!(totals["cycles"], 3, "{totals}");
+    assert_eq!(totals["processed"], 7, "{totals}");
+    assert_eq!(totals["executed"], 2, "{totals}");
+    assert_eq!(totals["execute_failed"], 1, "{totals}");
+    assert_eq!(totals["verify_failed"], 2, "{totals}");
+    assert_eq!(totals["refused_non_delegable"], 2, "{totals}");
     assert_eq!(mode(&s.w.state.join("last-run.json")), 0o600);
 }
 
@@ -538,11 +657,7 @@ fn an_unusable_registry_or_state_dir_is_an_error_that_names_it() {
     fs::write(s.w.path("statefile"), "").expect("write");
     s.run(&[])
         .env("INBOX_EXEC_STATE_DIR", s.w.path("statefile"))
-        .fails_with(&["creating state directory", "statefile"]);
-}
-
-fn mode(path: &Path) -> u32 {
-    fs::metadata(path).expect("metadata").permissions().mode() & 0o777
+        .fails_with(&["state directory", "statefile", "not a directory"]);
 }
 
 /// A tiny deterministic generator, seeded from the clock and printed, so a failure can be
@@ -572,13 +687,20 @@ impl Rng {
 }
 
 fn spawn_run(s: &Setup, state: &Path, batch: &str) -> Child {
-    let mut run =
-        s.w.cmd(&["run", "--json", "--batch", batch])
-            .env("INBOX_EXEC_CONFIG", &s.config)
-            .env("INBOX_EXEC_STATE_DIR", state)
-            .env("PATH", format!("{}:/usr/bin:/bin", s.bin.display()));
+    let mut run = s
+        .run(&["--batch", batch])
+        .env("INBOX_EXEC_STATE_DIR", state);
     run.cmd.stdout(Stdio::piped()).stderr(Stdio::null());
     run.cmd.spawn().expect("spawn run")
+}
+
+/// Waits until a stand-in has started `n` calls.
+fn wait_for_calls(s: &Setup, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while s.started() < n {
+        assert!(Instant::now() < deadline, "the handler never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 #[test]
@@ -595,15 +717,18 @@ fn sigkill_at_random_moments_never_runs_a_side_effect_twice() {
         }
         let mut child = spawn_run(&s, &s.w.state, "3");
         std::thread::sleep(Duration::from_millis(rng.below(450)));
-        let _ = child.kill(); // SIGKILL
-        let _ = child.wait();
+        child.kill().expect("SIGKILL the run");
+        child.wait().expect("reap the run");
     }
     // Let handlers orphaned by a kill finish writing their record.
     std::thread::sleep(Duration::from_millis(400));
     s.run(&["--batch", "100"]).ok();
+    // Fails on any record it cannot attribute, except an empty stdin: a run killed between
+    // starting the handler and writing the draft to it.
     let dispatched = s.dispatches();
+    let mut executing_unseen = 0;
     for id in &ids {
-        let count = dispatched.get(id).copied().unwrap_or(0);
+        let count = dispatched.of(id);
         let status = s.w.status(id);
         assert!(count <= 1, "{id} dispatched {count} times");
         match status.as_str() {
@@ -617,10 +742,16 @@ fn sigkill_at_random_moments_never_runs_a_side_effect_twice() {
             }
             // Killed between claim and record: the side effect may or may not have run;
             // a human settles it. It never returns to approved.
-            "executing" => {}
+            "executing" => executing_unseen += usize::from(count == 0),
             other => panic!("{id} ended {other} (dispatched {count} times)"),
         }
     }
+    assert!(
+        dispatched.unattributed <= executing_unseen,
+        "{} handler call(s) got no draft, but only {executing_unseen} executing draft(s) \
+         have no recorded dispatch",
+        dispatched.unattributed
+    );
     assert_eq!(
         s.w.query("SELECT count(*) FROM drafts"),
         ids.len().to_string(),
@@ -630,32 +761,78 @@ fn sigkill_at_random_moments_never_runs_a_side_effect_twice() {
 
 #[test]
 fn concurrent_runs_dispatch_each_draft_exactly_once() {
-    let s = Setup::with_handler("sleep 0.02", "");
+    // A limit no run can reach: what holds here must be the claim, not the cutout.
+    let s = Setup::with_handler("sleep 0.02", &thermal_config(1000));
     let ids = s.ledger(24);
+    // Refused drafts too: a refusal is a move that can lose the race like a claim.
+    let refused: Vec<String> = (0..8)
+        .map(|i| {
+            s.w.approved("venture_kill", "{}", &format!(r#"{{"n":{i}}}"#))
+        })
+        .collect();
     let children: Vec<Child> = (0..6)
         .map(|i| spawn_run(&s, &s.w.path(&format!("state-{i}")), "100"))
         .collect();
-    let mut executed = 0;
-    let mut lost = 0;
+    let mut ended: HashMap<String, Vec<String>> = HashMap::new();
+    let mut lost: HashMap<String, usize> = HashMap::new();
+    let mut processed = 0;
+    let mut skipped = 0;
     for child in children {
         let out = child.wait_with_output().expect("wait");
         assert!(out.status.success());
         let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
-        for r in results(&doc) {
+        // The registry's own lock turns a run that overlaps another into `skipped`, which
+        // touches nothing; the cutout never pauses (its limit is above the queue).
+        if doc["status"] == "skipped" {
+            skipped += 1;
+            assert!(
+                results(&doc).is_empty(),
+                "a skipped run touches nothing: {doc}"
+            );
+            continue;
+        }
+        assert!(
+            doc["status"] == "ran" || doc["status"] == "idle",
+            "no run may be paused: {doc}"
+        );
+        assert!(doc.get("paused_until").is_none(), "{doc}");
+        let results = results(&doc);
+        assert_eq!(doc["processed"], results.len(), "{doc}");
+        processed += results.len();
+        for r in results {
+            let id = r["draft_id"].as_str().expect("draft_id").to_owned();
             match r["outcome"].as_str() {
-                Some("executed") => executed += 1,
-                Some("lost_race") => lost += 1,
-                other => panic!("unexpected outcome {other:?}"),
+                Some("lost_race") => *lost.entry(id).or_insert(0) += 1,
+                Some(outcome @ ("executed" | "refused_non_delegable")) => {
+                    ended.entry(id).or_default().push(outcome.to_owned());
+                }
+                other => panic!("unexpected outcome {other:?}: {r}"),
             }
         }
     }
-    assert_eq!(executed, ids.len());
     let dispatched = s.dispatches();
+    assert_eq!(dispatched.unattributed, 0);
     for id in &ids {
-        assert_eq!(dispatched.get(id), Some(&1), "{id}");
+        assert_eq!(ended.get(id), Some(&vec!["executed".to_owned()]), "{id}");
+        assert_eq!(dispatched.of(id), 1, "{id}");
         assert_eq!(s.w.status(id), "completed");
+        assert_eq!(s.attempts(id), "verify:ok,execute:ok", "{id}");
     }
-    println!("{lost} lost races");
+    for id in &refused {
+        assert_eq!(
+            ended.get(id),
+            Some(&vec!["refused_non_delegable".to_owned()]),
+            "{id}"
+        );
+        assert_eq!(s.w.status(id), "terminal_unrecoverable");
+        assert_eq!(s.attempts(id), "execute:skipped", "{id}: recorded once");
+    }
+    // A lost race is a draft another run ended, and every result is one or the other.
+    assert!(lost.keys().all(|id| ended.contains_key(id)), "{lost:?}");
+    let lost_races: usize = lost.values().sum();
+    assert_eq!(processed, ids.len() + refused.len() + lost_races);
+    assert!(skipped < 6, "at least one run must have taken the lock");
+    println!("{lost_races} lost races, {skipped} runs skipped on the registry's lock");
 }
 
 #[test]
@@ -663,16 +840,9 @@ fn sigterm_during_a_run_records_the_draft_in_hand_and_claims_no_more() {
     let s = Setup::with_handler("sleep 1", "");
     let ids = s.ledger(3);
     let child = spawn_run(&s, &s.w.state, "10");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while s.calls().is_empty() {
-        assert!(Instant::now() < deadline, "the handler never started");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
+    wait_for_calls(&s, 1);
+    rustix::process::kill_process(pid_of(&child), rustix::process::Signal::TERM)
+        .expect("SIGTERM the run");
     let out = child.wait_with_output().expect("wait");
     assert!(out.status.success(), "{out:?}");
     let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
@@ -687,11 +857,24 @@ fn sigterm_during_a_run_records_the_draft_in_hand_and_claims_no_more() {
     assert_eq!(s.calls().len(), 1);
 }
 
+fn pid_of(child: &Child) -> rustix::process::Pid {
+    rustix::process::Pid::from_raw(i32::try_from(child.id()).expect("pid fits"))
+        .expect("a child's pid is not 0")
+}
+
 #[test]
 fn a_handler_whose_offspring_escapes_its_process_group_cannot_hang_the_run() {
     // setsid puts the sleeper in a new session, out of reach of the group kill, still
-    // holding the handler's stdout and stderr open.
-    let s = Setup::with_handler("setsid sleep 37 & sleep 60", "");
+    // holding the handler's stdout and stderr open. It writes its pid, so the test can kill
+    // exactly it afterwards.
+    let s = Setup::with_handler(
+        "setsid sh -c 'echo $$ > \"$0\"; exec sleep 37' \"$d/../../escaped.pid\" & sleep 60",
+        "",
+    );
+    let _cleanup = KillGroupOnDrop {
+        pid_file: s.w.path("escaped.pid"),
+        marker: "37",
+    };
     s.handler_timeout("1s");
     let id = s.w.approved("ledger_done", "{}", "{}");
     let started = Instant::now();
@@ -704,9 +887,10 @@ fn a_handler_whose_offspring_escapes_its_process_group_cannot_hang_the_run() {
         started.elapsed() < Duration::from_secs(20),
         "the run waited for the escaped process"
     );
-    let _ = std::process::Command::new("pkill")
-        .args(["-f", "sleep 37"])
-        .status();
+    assert!(
+        s.w.path("escaped.pid").exists(),
+        "the escaped process never started"
+    );
 }
 
 #[test]
@@ -714,11 +898,7 @@ fn a_claim_whose_run_died_still_counts_in_the_rebuilt_thermal_window() {
     let s = Setup::with_handler("sleep 3", &thermal_config(1));
     let first = s.w.approved("ledger_done", "{}", r#"{"n":1}"#);
     let mut child = spawn_run(&s, &s.w.state, "1");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while s.calls().is_empty() {
-        assert!(Instant::now() < deadline, "the handler never started");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for_calls(&s, 1);
     child.kill().expect("SIGKILL the run mid-dispatch");
     child.wait().expect("reap");
     assert_eq!(s.w.status(&first), "executing");

@@ -119,10 +119,8 @@ fn a_cycle_that_changes_nothing_leaves_the_thermal_sidecar_alone() {
     let thermal: Value =
         serde_json::from_slice(&fs::read(&sidecar).expect("sidecar")).expect("JSON");
     assert_eq!(
-        thermal["recent_action_times"]
-            .as_array()
-            .expect("times")
-            .len(),
-        1
+        thermal["actions"].as_array().expect("actions").len(),
+        1,
+        "the dispatching cycle saved its claim: {thermal}"
     );
 }
