@@ -54,8 +54,9 @@ pub struct GlobalArgs {
     /// /etc/inbox-exec/config.toml, when present.
     #[arg(long, global = true, env = "INBOX_EXEC_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// The SQLite draft registry. Default: ~/.delimit/drafts.db.
-    #[arg(long, global = true, env = "INBOX_EXEC_DB", value_name = "FILE")]
+    /// The draft registry: a SQLite file, or a postgres:// URL (no password in it).
+    /// Default: ~/.delimit/drafts.db.
+    #[arg(long, global = true, env = "INBOX_EXEC_DB", value_name = "DB")]
     pub db: Option<PathBuf>,
     /// The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key.
     #[arg(long, global = true, env = "INBOX_EXEC_KEY", value_name = "FILE")]
@@ -125,6 +126,13 @@ pub enum Command {
     /// undelivered_after. The first that applies, in that order, sets the code. With --plugin,
     /// one monitoring-plugins line and 0/1/2/3 instead.
     Status(StatusArgs),
+    /// Copy a registry's drafts and attempts to another registry (SQLite file or
+    /// postgres:// URL), byte for byte, so every signature still verifies.
+    ///
+    /// One transaction on the target: all or nothing. A target that already holds drafts
+    /// is refused unless --force, which adds the drafts it lacks and leaves those it has as
+    /// they are. Stop the executors of both registries first.
+    Copy(CopyArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
     /// Print the man page (roff).
@@ -198,6 +206,20 @@ pub struct ApproveArgs {
     /// Approve it even when `run` would refuse it (see `draft new --allow-unrunnable`).
     #[arg(long)]
     pub allow_unrunnable: bool,
+}
+
+/// `copy`.
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// The registry to read: a SQLite file or a postgres:// URL.
+    #[arg(long, value_name = "DB")]
+    pub from: PathBuf,
+    /// The registry to write (created if missing): a SQLite file or a postgres:// URL.
+    #[arg(long, value_name = "DB")]
+    pub to: PathBuf,
+    /// Copy into a target that already holds drafts (drafts it has are left alone).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// A command that takes one draft id.

@@ -24,6 +24,7 @@ pub mod outbox;
 pub mod process;
 pub mod registry;
 pub mod report;
+pub mod sink;
 pub mod statefile;
 pub mod stuck;
 pub mod summary;
@@ -32,11 +33,14 @@ pub mod thermal;
 use cli::{Cli, Command, DraftCommand};
 use config::{Config, HostEnv};
 use report::Output;
+use sink::Sink;
 
 /// Runs one command. `status --plugin` answers UNKNOWN rather than failing: a monitor must
-/// get its one line whatever went wrong.
-pub fn run(cli: &Cli, env: &HostEnv) -> anyhow::Result<Output> {
-    match (&cli.command, run_command(cli, env)) {
+/// get its one line whatever went wrong. Most commands return what the edge prints; those
+/// whose report grows with the registry (`verify`) write it to `sink` as they go and return
+/// [`Output::written`].
+pub fn run(cli: &Cli, env: &HostEnv, sink: &mut Sink<'_>) -> anyhow::Result<Output> {
+    match (&cli.command, run_command(cli, env, sink)) {
         (Command::Status(args), Err(e)) if args.plugin => Ok(commands::status::unknown(&e)),
         (_, result) => result,
     }
@@ -44,7 +48,7 @@ pub fn run(cli: &Cli, env: &HostEnv) -> anyhow::Result<Output> {
 
 /// Completions and the man page need no configuration, so they work on a bare machine;
 /// everything else resolves the configuration first.
-fn run_command(cli: &Cli, env: &HostEnv) -> anyhow::Result<Output> {
+fn run_command(cli: &Cli, env: &HostEnv, sink: &mut Sink<'_>) -> anyhow::Result<Output> {
     match &cli.command {
         Command::Completions(args) => return Ok(man::completions(args.shell)),
         Command::Man => return Ok(man::page()),
@@ -60,10 +64,13 @@ fn run_command(cli: &Cli, env: &HostEnv) -> anyhow::Result<Output> {
         Command::Cancel(args) => commands::cancel::run(&config, args, now),
         Command::Expire => commands::expire::run(&config, now),
         Command::Show(args) => commands::show::run(&config, args, now),
-        Command::Verify(args) => commands::verify::run(&config, args, now),
+        Command::Verify(args) => {
+            commands::verify::run(&config, args, now, sink).map(Output::written)
+        }
         Command::Run(args) => commands::run::run(&config, args, env, cli.global.json),
         Command::Reconcile(args) => commands::reconcile::run(&config, args, now),
         Command::Status(args) => commands::status::run(&config, args, now),
+        Command::Copy(args) => commands::copy::run(&config, args),
         Command::Completions(_) | Command::Man => unreachable!("handled above"),
     }
 }

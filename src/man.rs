@@ -299,7 +299,7 @@ The service's HMAC key, mode 0600, created by \fBinbox\-exec keygen\fR run as in
 The run lock, the thermal cutout's window and the last run's summary.
 .TP
 \fB~/.delimit/drafts.db\fR
-The default registry, when no configuration names one (SQLite, WAL). Single host only: SQLite on a network filesystem is not safe.
+The default registry, when no configuration names one (SQLite, WAL). Single host only: SQLite on a network filesystem is not safe. For executors on several hosts, \-\-db takes a \fBpostgres://\fR URL instead (see [postgres] in CONFIGURATION).
 .TP
 \fB~/.delimit/secrets/inbox\-executor\-hmac.key\fR
 The default HMAC key for key_version 1: raw bytes, mode 0600, owned by the user running inbox\-exec.
@@ -317,10 +317,13 @@ Defaults for \-\-config, \-\-db, \-\-key, \-\-state\-dir, \-\-ttl and run \-\-ba
 \fBHOME\fR, \fBXDG_CONFIG_HOME\fR
 Where the default paths and the configuration file are looked for.
 .TP
+\fBPGPASSFILE\fR, \fBPGUSER\fR
+With a postgres:// registry: libpq's password file (default \fI~/.pgpass\fR), read when [postgres] password_file is not set, and the role when the URL names none (else \fBUSER\fR).
+.TP
 \fBNO_COLOR\fR
 When set, output is never coloured.
 .SH "SEE ALSO"
-\fBsystemd.timer\fR(5), \fBgh\fR(1), \fBsqlite3\fR(1)
+\fBsystemd.timer\fR(5), \fBgh\fR(1), \fBsqlite3\fR(1), \fBpsql\fR(1)
 "#;
 
 #[cfg(test)]

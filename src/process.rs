@@ -51,6 +51,21 @@ fn start_time(pid: &str) -> Option<i64> {
     after.split_whitespace().nth(19)?.parse().ok()
 }
 
+/// Whether the claimer of a draft in `executing` is alive: what its database session says
+/// when the registry can tell from any host (PostgreSQL: the session's lock on the draft is
+/// held or gone), else the process looked up on this host.
+pub fn claim_liveness(
+    session_alive: Option<bool>,
+    claimer: Option<&Claimer>,
+    me: &Claimer,
+) -> Liveness {
+    match session_alive {
+        Some(true) => Liveness::Running,
+        Some(false) => Liveness::Dead,
+        None => liveness(claimer, me),
+    }
+}
+
 /// Whether `claimer` is alive, judged from `me` (this process, on this host).
 pub fn liveness(claimer: Option<&Claimer>, me: &Claimer) -> Liveness {
     let Some(c) = claimer else {

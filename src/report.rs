@@ -36,6 +36,8 @@ pub struct Output {
     pub outcome: Outcome,
     /// An error to report after the output (with `Outcome::Failed`).
     pub error: Option<String>,
+    /// Whether the command already wrote its output through a [`Sink`](crate::sink::Sink).
+    pub written: bool,
 }
 
 impl Output {
@@ -46,6 +48,19 @@ impl Output {
             json: serde_json::to_value(json).expect("report types always serialize"),
             outcome: Outcome::Done,
             error: None,
+            written: false,
+        }
+    }
+
+    /// The output of a command that wrote it as it went, through a
+    /// [`Sink`](crate::sink::Sink): nothing is left to print but the outcome.
+    pub fn written(outcome: Outcome) -> Output {
+        Output {
+            text: String::new(),
+            json: serde_json::Value::Null,
+            outcome,
+            error: None,
+            written: true,
         }
     }
 
@@ -78,7 +93,9 @@ impl Output {
     /// What to print, as chosen by `--json`; `color` paints outcome words for a terminal;
     /// `journal` (stdout is the systemd journal) gives each line of text a priority.
     pub fn render(&self, json: bool, color: bool, journal: bool) -> String {
-        if json {
+        if self.written {
+            String::new()
+        } else if json {
             let mut doc = self.json.clone();
             // The design fixes `verify` and `reconcile` as arrays; every object gets the
             // format, and the error of a command that failed after its output.
@@ -92,13 +109,21 @@ impl Output {
             let mut s = serde_json::to_string_pretty(&doc).expect("a Value serializes");
             s.push('\n');
             s
-        } else if journal {
-            journal_lines(&self.text)
-        } else if color {
-            paint(&self.text)
         } else {
-            self.text.clone()
+            styled(&self.text, color, journal)
         }
+    }
+}
+
+/// Text for people dressed for where stdout goes: a priority per line for the journal,
+/// outcome words painted for a terminal, or as it is.
+pub fn styled(text: &str, color: bool, journal: bool) -> String {
+    if journal {
+        journal_lines(text)
+    } else if color {
+        paint(text)
+    } else {
+        text.to_owned()
     }
 }
 

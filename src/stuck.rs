@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::process::{liveness, this_process};
+use crate::process::{claim_liveness, this_process};
 use crate::registry::Executing;
 
 /// One stuck draft, as listed.
@@ -34,7 +34,7 @@ pub fn stuck(rows: Vec<Executing>, now: i64) -> Vec<StuckDraft> {
     let me = this_process();
     rows.into_iter()
         .map(|row| {
-            let alive = liveness(row.claimer.as_ref(), &me);
+            let alive = claim_liveness(row.session_alive, row.claimer.as_ref(), &me);
             StuckDraft {
                 draft_id: row.id,
                 kind: row.kind,

@@ -25,6 +25,9 @@ _inbox__exec() {
             inbox__exec,completions)
                 cmd="inbox__exec__subcmd__completions"
                 ;;
+            inbox__exec,copy)
+                cmd="inbox__exec__subcmd__copy"
+                ;;
             inbox__exec,draft)
                 cmd="inbox__exec__subcmd__draft"
                 ;;
@@ -75,6 +78,9 @@ _inbox__exec() {
                 ;;
             inbox__exec__subcmd__help,completions)
                 cmd="inbox__exec__subcmd__help__subcmd__completions"
+                ;;
+            inbox__exec__subcmd__help,copy)
+                cmd="inbox__exec__subcmd__help__subcmd__copy"
                 ;;
             inbox__exec__subcmd__help,draft)
                 cmd="inbox__exec__subcmd__help__subcmd__draft"
@@ -131,7 +137,7 @@ _inbox__exec() {
 
     case "${cmd}" in
         inbox__exec)
-            opts="-v -q -h -V --config --db --key --state-dir --ttl --json --verbose --quiet --help --version run init keygen draft approve cancel expire show verify reconcile status completions help"
+            opts="-v -q -h -V --config --db --key --state-dir --ttl --json --verbose --quiet --help --version run init keygen draft approve cancel expire show verify reconcile status copy completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -243,6 +249,48 @@ _inbox__exec() {
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ttl)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        inbox__exec__subcmd__copy)
+            opts="-v -q -h --from --to --force --config --db --key --state-dir --ttl --json --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -435,7 +483,7 @@ _inbox__exec() {
             return 0
             ;;
         inbox__exec__subcmd__help)
-            opts="run init keygen draft approve cancel expire show verify reconcile status completions help"
+            opts="run init keygen draft approve cancel expire show verify reconcile status copy completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -477,6 +525,20 @@ _inbox__exec() {
             return 0
             ;;
         inbox__exec__subcmd__help__subcmd__completions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        inbox__exec__subcmd__help__subcmd__copy)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -25,7 +25,7 @@ function __fish_inbox_exec_using_subcommand
 end
 
 complete -c inbox-exec -n "__fish_inbox_exec_needs_command" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
-complete -c inbox-exec -n "__fish_inbox_exec_needs_command" -l db -d 'The SQLite draft registry. Default: ~/.delimit/drafts.db' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_needs_command" -l db -d 'The draft registry: a SQLite file, or a postgres:// URL (no password in it). Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_needs_command" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_needs_command" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_needs_command" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
@@ -45,11 +45,12 @@ complete -c inbox-exec -n "__fish_inbox_exec_needs_command" -f -a "show" -d 'Sho
 complete -c inbox-exec -n "__fish_inbox_exec_needs_command" -f -a "verify" -d 'Verify drafts without side effects (exit 3 when any fails)'
 complete -c inbox-exec -n "__fish_inbox_exec_needs_command" -f -a "reconcile" -d 'List drafts stuck in `executing`, or settle one (`reconcile resolve`)'
 complete -c inbox-exec -n "__fish_inbox_exec_needs_command" -f -a "status" -d 'Counts by status, stuck drafts, the thermal cutout and the last run'
+complete -c inbox-exec -n "__fish_inbox_exec_needs_command" -f -a "copy" -d 'Copy a registry\'s drafts and attempts to another registry (SQLite file or postgres:// URL), byte for byte, so every signature still verifies'
 complete -c inbox-exec -n "__fish_inbox_exec_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c inbox-exec -n "__fish_inbox_exec_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand run" -l batch -d 'At most this many approved drafts per cycle, 1 to 1000. Default: 10' -r
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand run" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand run" -l db -d 'The SQLite draft registry. Default: ~/.delimit/drafts.db' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand run" -l db -d 'The draft registry: a SQLite file, or a postgres:// URL (no password in it). Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand run" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand run" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand run" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
@@ -59,7 +60,7 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand run" -s v -l verbo
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand run" -s q -l quiet -d 'Only errors on stderr'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand run" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand init" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand init" -l db -d 'The SQLite draft registry. Default: ~/.delimit/drafts.db' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand init" -l db -d 'The draft registry: a SQLite file, or a postgres:// URL (no password in it). Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand init" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand init" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand init" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
@@ -69,7 +70,7 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand init" -s q -l quie
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand init" -s h -l help -d 'Print help'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand keygen" -l key-version -d 'Create the key configured for this version. Default: the newest configured version' -r
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand keygen" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand keygen" -l db -d 'The SQLite draft registry. Default: ~/.delimit/drafts.db' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand keygen" -l db -d 'The draft registry: a SQLite file, or a postgres:// URL (no password in it). Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand keygen" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand keygen" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand keygen" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
@@ -78,7 +79,7 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand keygen" -s v -l ve
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand keygen" -s q -l quiet -d 'Only errors on stderr'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand keygen" -s h -l help -d 'Print help'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and not __fish_seen_subcommand_from new help" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and not __fish_seen_subcommand_from new help" -l db -d 'The SQLite draft registry. Default: ~/.delimit/drafts.db' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and not __fish_seen_subcommand_from new help" -l db -d 'The draft registry: a SQLite file, or a postgres:// URL (no password in it). Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and not __fish_seen_subcommand_from new help" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and not __fish_seen_subcommand_from new help" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and not __fish_seen_subcommand_from new help" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
@@ -94,7 +95,7 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_seen_subcommand_from new" -l issued-at -d 'Signing time in Unix seconds. Default: now' -r
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_seen_subcommand_from new" -l led-ref -d 'A ledger reference to store with the draft' -r
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_seen_subcommand_from new" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_seen_subcommand_from new" -l db -d 'The SQLite draft registry. Default: ~/.delimit/drafts.db' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_seen_subcommand_from new" -l db -d 'The draft registry: a SQLite file, or a postgres:// URL (no password in it). Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_seen_subcommand_from new" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_seen_subcommand_from new" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_seen_subcommand_from new" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
@@ -107,7 +108,7 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -l subject -d 'Who or what approved it (a person, a review), recorded as the draft\'s approval_subject, as the reference does' -r
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -l db -d 'The SQLite draft registry. Default: ~/.delimit/drafts.db' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -l db -d 'The draft registry: a SQLite file, or a postgres:// URL (no password in it). Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
@@ -117,7 +118,7 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -s v -l v
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -s q -l quiet -d 'Only errors on stderr'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand cancel" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand cancel" -l db -d 'The SQLite draft registry. Default: ~/.delimit/drafts.db' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand cancel" -l db -d 'The draft registry: a SQLite file, or a postgres:// URL (no password in it). Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand cancel" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand cancel" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand cancel" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
@@ -126,7 +127,7 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand cancel" -s v -l ve
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand cancel" -s q -l quiet -d 'Only errors on stderr'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand cancel" -s h -l help -d 'Print help'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand expire" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand expire" -l db -d 'The SQLite draft registry. Default: ~/.delimit/drafts.db' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand expire" -l db -d 'The draft registry: a SQLite file, or a postgres:// URL (no password in it). Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand expire" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand expire" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand expire" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
@@ -135,7 +136,7 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand expire" -s v -l ve
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand expire" -s q -l quiet -d 'Only errors on stderr'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand expire" -s h -l help -d 'Print help'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand show" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand show" -l db -d 'The SQLite draft registry. Default: ~/.delimit/drafts.db' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand show" -l db -d 'The draft registry: a SQLite file, or a postgres:// URL (no password in it). Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand show" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand show" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand show" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
@@ -145,7 +146,7 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand show" -s q -l quie
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand show" -s h -l help -d 'Print help'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand verify" -l now -d 'Verify as of this Unix time instead of now' -r
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand verify" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand verify" -l db -d 'The SQLite draft registry. Default: ~/.delimit/drafts.db' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand verify" -l db -d 'The draft registry: a SQLite file, or a postgres:// URL (no password in it). Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand verify" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand verify" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand verify" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
@@ -156,7 +157,7 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand verify" -s q -l qu
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand verify" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and not __fish_seen_subcommand_from resolve help" -l older-than -d 'Only drafts claimed longer ago than this, e.g. `10m`' -r
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and not __fish_seen_subcommand_from resolve help" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and not __fish_seen_subcommand_from resolve help" -l db -d 'The SQLite draft registry. Default: ~/.delimit/drafts.db' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and not __fish_seen_subcommand_from resolve help" -l db -d 'The draft registry: a SQLite file, or a postgres:// URL (no password in it). Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and not __fish_seen_subcommand_from resolve help" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and not __fish_seen_subcommand_from resolve help" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and not __fish_seen_subcommand_from resolve help" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
@@ -172,7 +173,7 @@ terminal\t'Never to be done: executing → terminal_unrecoverable'"
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and __fish_seen_subcommand_from resolve" -l url -d 'The URL the action produced (with --as completed)' -r
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and __fish_seen_subcommand_from resolve" -l note -d 'Why: what you checked and found. Required with --as failed and --as terminal' -r
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and __fish_seen_subcommand_from resolve" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and __fish_seen_subcommand_from resolve" -l db -d 'The SQLite draft registry. Default: ~/.delimit/drafts.db' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and __fish_seen_subcommand_from resolve" -l db -d 'The draft registry: a SQLite file, or a postgres:// URL (no password in it). Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and __fish_seen_subcommand_from resolve" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and __fish_seen_subcommand_from resolve" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and __fish_seen_subcommand_from resolve" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
@@ -184,7 +185,7 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and __f
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and __fish_seen_subcommand_from help" -f -a "resolve" -d 'Record a human decision about a draft stuck in `executing`. Never runs a handler'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand status" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand status" -l db -d 'The SQLite draft registry. Default: ~/.delimit/drafts.db' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand status" -l db -d 'The draft registry: a SQLite file, or a postgres:// URL (no password in it). Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand status" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand status" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand status" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
@@ -194,8 +195,20 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand status" -l json -d
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand status" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand status" -s q -l quiet -d 'Only errors on stderr'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand copy" -l from -d 'The registry to read: a SQLite file or a postgres:// URL' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand copy" -l to -d 'The registry to write (created if missing): a SQLite file or a postgres:// URL' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand copy" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand copy" -l db -d 'The draft registry: a SQLite file, or a postgres:// URL (no password in it). Default: ~/.delimit/drafts.db' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand copy" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand copy" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand copy" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand copy" -l force -d 'Copy into a target that already holds drafts (drafts it has are left alone)'
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand copy" -l json -d 'Print one JSON document instead of human-readable text'
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand copy" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand copy" -s q -l quiet -d 'Only errors on stderr'
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand copy" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand completions" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand completions" -l db -d 'The SQLite draft registry. Default: ~/.delimit/drafts.db' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand completions" -l db -d 'The draft registry: a SQLite file, or a postgres:// URL (no password in it). Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand completions" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand completions" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand completions" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
@@ -203,18 +216,19 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand completions" -l js
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand completions" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand completions" -s q -l quiet -d 'Only errors on stderr'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status completions help" -f -a "run" -d 'Execute up to --batch approved drafts, oldest first, then exit'
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status completions help" -f -a "init" -d 'Create the registry (and migrate an existing one)'
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status completions help" -f -a "keygen" -d 'Create a new random HMAC key, mode 0600. Never overwrites'
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status completions help" -f -a "draft" -d 'Sign and insert drafts'
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status completions help" -f -a "approve" -d 'Approve a pending draft after verifying it afresh'
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status completions help" -f -a "cancel" -d 'Cancel a pending draft'
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status completions help" -f -a "expire" -d 'Mark pending drafts older than the TTL as expired'
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status completions help" -f -a "show" -d 'Show a draft and its attempts'
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status completions help" -f -a "verify" -d 'Verify drafts without side effects (exit 3 when any fails)'
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status completions help" -f -a "reconcile" -d 'List drafts stuck in `executing`, or settle one (`reconcile resolve`)'
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status completions help" -f -a "status" -d 'Counts by status, stuck drafts, the thermal cutout and the last run'
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status copy completions help" -f -a "run" -d 'Execute up to --batch approved drafts, oldest first, then exit'
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status copy completions help" -f -a "init" -d 'Create the registry (and migrate an existing one)'
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status copy completions help" -f -a "keygen" -d 'Create a new random HMAC key, mode 0600. Never overwrites'
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status copy completions help" -f -a "draft" -d 'Sign and insert drafts'
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status copy completions help" -f -a "approve" -d 'Approve a pending draft after verifying it afresh'
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status copy completions help" -f -a "cancel" -d 'Cancel a pending draft'
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status copy completions help" -f -a "expire" -d 'Mark pending drafts older than the TTL as expired'
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status copy completions help" -f -a "show" -d 'Show a draft and its attempts'
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status copy completions help" -f -a "verify" -d 'Verify drafts without side effects (exit 3 when any fails)'
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status copy completions help" -f -a "reconcile" -d 'List drafts stuck in `executing`, or settle one (`reconcile resolve`)'
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status copy completions help" -f -a "status" -d 'Counts by status, stuck drafts, the thermal cutout and the last run'
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status copy completions help" -f -a "copy" -d 'Copy a registry\'s drafts and attempts to another registry (SQLite file or postgres:// URL), byte for byte, so every signature still verifies'
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status copy completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and not __fish_seen_subcommand_from run init keygen draft approve cancel expire show verify reconcile status copy completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and __fish_seen_subcommand_from draft" -f -a "new" -d 'Sign a new draft with the newest key and insert it as pending; prints its id'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand help; and __fish_seen_subcommand_from reconcile" -f -a "resolve" -d 'Record a human decision about a draft stuck in `executing`. Never runs a handler'

@@ -13,7 +13,7 @@ use crate::report::Output;
 /// shape; `--subject` is recorded as its approval_subject.
 pub fn run(config: &Config, args: &ApproveArgs, now: i64) -> anyhow::Result<Output> {
     let id = args.id.as_str();
-    let mut reg = registry::open_named(&config.db, OpenMode::Existing)?;
+    let mut reg = registry::open_named(&config.db, &config.postgres, OpenMode::Existing)?;
     let row = registry::find(&mut *reg, id)?;
     row.require(Status::Pending, "approved")?;
     let ring = KeyRing::new(config.keys.clone());

@@ -9,7 +9,7 @@ use crate::report::Output;
 
 /// Cancels a pending draft.
 pub fn run(config: &Config, args: &IdArg, now: i64) -> anyhow::Result<Output> {
-    let mut reg = registry::open_named(&config.db, OpenMode::Existing)?;
+    let mut reg = registry::open_named(&config.db, &config.postgres, OpenMode::Existing)?;
     let row = registry::find(&mut *reg, &args.id)?;
     row.require(Status::Pending, "cancelled")?;
     let to = Status::Cancelled;

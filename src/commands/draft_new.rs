@@ -32,7 +32,11 @@ pub fn run(config: &Config, args: &DraftNewArgs, now: i64) -> anyhow::Result<Out
         issued_at: issued_at.into(),
     };
     super::check_runnable(config, &draft, args.allow_unrunnable, "inserted")?;
-    let mut reg = registry::open_named(&config.db, registry::first_use_mode(config))?;
+    let mut reg = registry::open_named(
+        &config.db,
+        &config.postgres,
+        registry::first_use_mode(config),
+    )?;
     registry::write(&mut *reg, |w| {
         w.insert_draft(
             &signed,

@@ -9,7 +9,7 @@ use crate::report::Output;
 
 /// Moves pending drafts issued longer than the TTL ago to expired.
 pub fn run(config: &Config, now: i64) -> anyhow::Result<Output> {
-    let mut reg = registry::open_named(&config.db, OpenMode::Existing)?;
+    let mut reg = registry::open_named(&config.db, &config.postgres, OpenMode::Existing)?;
     let ttl = i64::try_from(config.ttl_seconds()).unwrap_or(i64::MAX);
     let cutoff = now.saturating_sub(ttl);
     let count = registry::write(&mut *reg, |w| w.expire_pending(cutoff, now))

@@ -8,7 +8,7 @@ use crate::report::Output;
 
 /// Creates or migrates the registry.
 pub fn run(config: &Config) -> anyhow::Result<Output> {
-    let registry = registry::init(&config.db)?;
+    let registry = registry::init(&config.db, &config.postgres)?;
     let path = registry.location();
     Ok(Output::done(
         format!("registry ready: {path}\n"),

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::cli::{ReconcileAction, ReconcileArgs, Resolution, ResolveArgs};
 use crate::config::Config;
-use crate::process::{Liveness, liveness, this_process};
+use crate::process::{Liveness, claim_liveness, this_process};
 use crate::registry::{self, AttemptKind, AttemptOutcome, Executing, MoveFields, OpenMode, Status};
 use crate::report::{Output, ago, span, table};
 use crate::stuck::stuck;
@@ -19,7 +19,7 @@ pub fn run(config: &Config, args: &ReconcileArgs, now: i64) -> anyhow::Result<Ou
     let older = args
         .older_than
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-    let mut reg = registry::open_named(&config.db, OpenMode::Existing)?;
+    let mut reg = registry::open_named(&config.db, &config.postgres, OpenMode::Existing)?;
     let rows = reg
         .executing(now.saturating_sub(older))
         .context("listing drafts in executing")?;
@@ -70,7 +70,7 @@ fn may_settle(
             "draft {id} has no readable claim time, so whether its claimer may still be acting is unknown: check that no executor is dispatching it, then pass --force"
         );
     };
-    let alive = liveness(claim.claimer.as_ref(), &this_process());
+    let alive = claim_liveness(claim.session_alive, claim.claimer.as_ref(), &this_process());
     if alive == Liveness::Running {
         let by = claim.claimer.as_ref().map_or(0, |c| c.pid);
         bail!(
@@ -115,7 +115,7 @@ fn resolve(config: &Config, args: &ResolveArgs, now: i64) -> anyhow::Result<Outp
     if args.url.is_some() && to != Status::Completed {
         bail!("--url goes with --as completed only");
     }
-    let mut reg = registry::open_named(&config.db, OpenMode::Existing)?;
+    let mut reg = registry::open_named(&config.db, &config.postgres, OpenMode::Existing)?;
     registry::find(&mut *reg, id)?.require(Status::Executing, "reconciled")?;
     let claim = reg.executing(i64::MAX)?.into_iter().find(|e| e.id == id);
     if !args.force {

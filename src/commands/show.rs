@@ -23,7 +23,7 @@ fn plain(value: &SqlValue) -> Value {
 /// Shows a draft's columns and its attempts.
 pub fn run(config: &Config, args: &IdArg, now: i64) -> anyhow::Result<Output> {
     let id = args.id.as_str();
-    let mut reg = registry::open_named(&config.db, OpenMode::ReadOnly)?;
+    let mut reg = registry::open_named(&config.db, &config.postgres, OpenMode::ReadOnly)?;
     let row = registry::find(&mut *reg, id)?;
     let attempts = reg
         .attempts(&row.id)

@@ -108,7 +108,7 @@ pub struct StatusReport {
 
 /// `status [--check | --plugin]`: the report, and an exit code for monitoring.
 pub fn run(config: &Config, args: &StatusArgs, now: i64) -> anyhow::Result<Output> {
-    let mut reg = registry::open_named(&config.db, OpenMode::Existing)?;
+    let mut reg = registry::open_named(&config.db, &config.postgres, OpenMode::Existing)?;
     let mut counts = serde_json::Map::new();
     for s in Status::ALL {
         counts.insert(s.as_str().to_owned(), json!(0));
@@ -132,7 +132,14 @@ pub fn run(config: &Config, args: &StatusArgs, now: i64) -> anyhow::Result<Outpu
         last_error: waiting.last_error,
     };
 
-    let sidecar = Thermal::peek(&config.state_dir.join(THERMAL_FILE));
+    let mut sidecar = Thermal::peek(&config.state_dir.join(THERMAL_FILE));
+    if reg.shared_thermal() {
+        // Every executor's actions, on every host, as the next claim will count them.
+        let recorded = reg
+            .actions_since(Thermal::horizon(now, &config.thermal))
+            .context("reading recent actions")?;
+        sidecar.merge(&recorded, now, &config.thermal);
+    }
     // As the next run will see it: a pause dated by a clock that was ahead lasts at most
     // the cooldown.
     let pause = sidecar.clamped_pause(now, &config.thermal);
@@ -200,6 +207,7 @@ pub fn unknown(error: &anyhow::Error) -> Output {
         json: json!({ "error": message }),
         outcome: Outcome::PluginUnknown,
         error: Some(message),
+        written: false,
     }
 }
 

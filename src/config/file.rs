@@ -36,6 +36,17 @@ pub(super) struct FileConfig {
     #[serde(default)]
     pub(super) handlers: BTreeMap<String, FileHandler>,
     pub(super) notify: Option<FileNotify>,
+    #[serde(default)]
+    pub(super) postgres: FilePostgres,
+}
+
+/// `[postgres]`: the PostgreSQL registry's settings.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FilePostgres {
+    pub(super) schema: Option<String>,
+    pub(super) password_file: Option<PathBuf>,
+    pub(super) ca_file: Option<PathBuf>,
 }
 
 /// `[run]`.

@@ -23,7 +23,7 @@ pub const KEYS: &[Key] = &[
         name: "db",
         example: "\"/var/lib/inbox-exec/drafts.db\"",
         default: "~/.delimit/drafts.db",
-        doc: "The SQLite draft registry (WAL). Local disk only.",
+        doc: "The SQLite draft registry (WAL). Local disk only. Or a postgres:// URL (no password in it) for executors on several hosts: see [postgres].",
     },
     Key {
         table: "",
@@ -199,5 +199,26 @@ pub const KEYS: &[Key] = &[
         example: "\"1h\"",
         default: "1h",
         doc: "`status --check` exits 7 (and `--plugin` warns) when an alert has waited undelivered longer than this.",
+    },
+    Key {
+        table: "[postgres]",
+        name: "schema",
+        example: "\"inbox_exec\"",
+        default: "inbox_exec",
+        doc: "With a postgres:// registry: the schema holding its tables, created by `inbox-exec init`.",
+    },
+    Key {
+        table: "[postgres]",
+        name: "password_file",
+        example: "\"/etc/inbox-exec/pg-password\"",
+        default: "PGPASSFILE, else ~/.pgpass",
+        doc: "File holding the PostgreSQL password alone (mode 0600, else refused); without it, libpq's password file is read.",
+    },
+    Key {
+        table: "[postgres]",
+        name: "ca_file",
+        example: "\"/etc/inbox-exec/db-ca.pem\"",
+        default: "none",
+        doc: "The CA certificate(s), PEM, the server's certificate must chain to (sslmode=require, verify-ca, verify-full).",
     },
 ];

@@ -17,7 +17,11 @@ use std::time::Duration;
 
 use crate::cli::{BATCH_RANGE, Cli, Command};
 use crate::draft::{GITHUB_COMMENT, NON_DELEGABLE_KINDS};
-use file::{FileConfig, FileGithub, FileHandler, FileNotify, FileRefuse, FileRun, FileThermal};
+use crate::registry::postgres::connect::DEFAULT_SCHEMA;
+use crate::registry::postgres::{PgSettings, PgUrl, is_postgres_url, valid_schema_name};
+use file::{
+    FileConfig, FileGithub, FileHandler, FileNotify, FilePostgres, FileRefuse, FileRun, FileThermal,
+};
 
 /// The directory under `$HOME` that holds the reference's files (DESIGN.md §7).
 const HOME_DIR: &str = ".delimit";
@@ -222,6 +226,8 @@ pub struct Config {
     pub handlers: BTreeMap<String, HandlerConfig>,
     /// Alerts; `None` logs them as warnings.
     pub notify: Option<NotifyConfig>,
+    /// The PostgreSQL registry's settings, used when `db` is a `postgres://` URL.
+    pub postgres: PgSettings,
 }
 
 impl Config {
@@ -268,6 +274,8 @@ impl Config {
         let db_is_default = args.db.is_none() && file.db.is_none();
         let db = match (&args.db, file.db) {
             (Some(p), _) => p.clone(),
+            // A URL is not a path relative to the config file.
+            (None, Some(p)) if is_postgres_url(&p.to_string_lossy()) => p,
             (None, Some(p)) => src.resolve(p),
             (None, None) => src.home("registry", "--db")?.join(DEFAULT_DB),
         };
@@ -299,6 +307,7 @@ impl Config {
             .notify
             .map(|n| notify(&src, n, others_can_read))
             .transpose()?;
+        let postgres = postgres(&src, file.postgres, &db)?;
 
         Ok(Config {
             file: file_path,
@@ -315,6 +324,7 @@ impl Config {
             github,
             handlers,
             notify,
+            postgres,
         })
     }
 }
@@ -570,6 +580,47 @@ fn check_stuck_after(
         ));
     }
     Ok(())
+}
+
+/// `[postgres]`, with libpq's password file (`PGPASSFILE`, else `~/.pgpass`) and role
+/// (`PGUSER`, else `USER`) from the environment. A `postgres://` registry URL is checked
+/// now, so every later message can quote it (redacted).
+fn postgres(src: &Source<'_>, file: FilePostgres, db: &Path) -> Result<PgSettings, ConfigError> {
+    let var = |name: &str| {
+        src.env
+            .vars
+            .get(std::ffi::OsStr::new(name))
+            .filter(|v| !v.is_empty())
+            .cloned()
+    };
+    let settings = PgSettings {
+        schema: file.schema.unwrap_or_else(|| DEFAULT_SCHEMA.to_owned()),
+        password_file: file.password_file.map(|p| src.resolve(p)),
+        ca_file: file.ca_file.map(|p| src.resolve(p)),
+        pgpass: var("PGPASSFILE")
+            .map(PathBuf::from)
+            .or_else(|| src.env.home.as_ref().map(|h| h.join(".pgpass"))),
+        default_user: var("PGUSER")
+            .or_else(|| var("USER"))
+            .map(|u| u.to_string_lossy().into_owned()),
+    };
+    if !valid_schema_name(&settings.schema) {
+        return Err(src.invalid(
+            "[postgres] schema",
+            format!(
+                "{:?} is not a plain schema name: use lower-case letters, digits and _",
+                settings.schema
+            ),
+        ));
+    }
+    let text = db.to_string_lossy();
+    if is_postgres_url(&text) {
+        PgUrl::parse(&text).map_err(|e| ConfigError::Invalid {
+            origin: "the registry URL (db, --db or INBOX_EXEC_DB)".into(),
+            message: e.to_string(),
+        })?;
+    }
+    Ok(settings)
 }
 
 /// `[notify]`: exactly one transport, at least one recipient, no password where others can

@@ -28,7 +28,7 @@ use crate::lock::{LOCK_FILE, RunLock};
 use crate::metrics;
 use crate::notify::{Mail, Mailer};
 use crate::outbox;
-use crate::process::{liveness, this_process};
+use crate::process::{claim_liveness, this_process};
 use crate::registry::{
     self, AttemptKind, AttemptOutcome, Claimer, DraftRow, MoveFields, OpenMode, Registry, RowKey,
     Status, Transaction,
@@ -75,6 +75,16 @@ enum Decision<'h> {
         /// What its handler will run.
         prepared: Prepared<'h>,
     },
+}
+
+/// What the claim transaction decided.
+enum Claim {
+    /// Claimed, committed: dispatch it.
+    Claimed,
+    /// Another executor moved the draft first.
+    Lost,
+    /// The window shared with the other executors is paused: left approved.
+    Deferred,
 }
 
 /// How a draft is ended without a claim.
@@ -181,7 +191,7 @@ impl<'a> Cycle<'a> {
 
     fn open_registry(&self, mode: OpenMode) -> anyhow::Result<Box<dyn Registry>> {
         let db = &self.config.db;
-        registry::open_named(db, mode)
+        registry::open_named(db, &self.config.postgres, mode)
     }
 
     /// The registry under a lock on its file; `None` when another run holds it.
@@ -320,10 +330,17 @@ impl<'a> Cycle<'a> {
             .begin(registry)
             .context("recording stuck-draft alerts")?;
         for e in &fresh {
-            let alive = liveness(e.claimer.as_ref(), &me);
+            let alive = claim_liveness(e.session_alive, e.claimer.as_ref(), &me);
             let mail = Mail::new(&Alert::stuck(e, &alive, now)).about(&e.id);
-            tx.mark_stuck_alerted(e.rowid, now)
-                .and_then(|()| outbox::enqueue(&mut *tx, &mail, now))
+            // Alerted only by the run that marks it: another executor sharing the registry
+            // may have marked (and alerted about) it a moment ago.
+            tx.mark_stuck_alerted(&e.key, now)
+                .and_then(|marked| {
+                    if marked {
+                        outbox::enqueue(&mut *tx, &mail, now)?;
+                    }
+                    Ok(())
+                })
                 .context("recording stuck-draft alerts")?;
         }
         batch.commit(tx).context("recording stuck-draft alerts")
@@ -409,8 +426,12 @@ impl<'a> Cycle<'a> {
         match self.decide(&row, ring, now)? {
             Decision::Refuse(refusal) => self.refuse(batch, tx, &row, refusal, now).map(Some),
             Decision::Dispatch { kind, prepared } => {
-                if !self.claim(batch, tx, window.thermal, &row, now)? {
-                    return Ok(Some(result(&row, Outcome::LostRace, None, None)));
+                match self.claim(batch, tx, window.thermal, &row, now)? {
+                    Claim::Claimed => {}
+                    Claim::Lost => return Ok(Some(result(&row, Outcome::LostRace, None, None))),
+                    Claim::Deferred => {
+                        return Ok(Some(result(&row, Outcome::DeferredThermal, None, None)));
+                    }
                 }
                 // Saved before the side effect, so neither a crash during the dispatch nor a
                 // registry writer erasing the claim takes it out of the window.
@@ -544,10 +565,28 @@ impl<'a> Cycle<'a> {
         thermal: &mut Thermal,
         row: &DraftRow,
         now: i64,
-    ) -> anyhow::Result<bool> {
+    ) -> anyhow::Result<Claim> {
         let id = row.id.as_str();
         let (from, to) = (Status::Approved, Status::Executing);
         let cfg = &self.config.thermal;
+        // On a registry shared by executors on several hosts (PostgreSQL), every executor's
+        // claims are merged into the window under a lock each takes before it claims, held
+        // until this commit: the check and the claim are one step across hosts.
+        let shared = match tx.shared_actions(Thermal::horizon(now, cfg)) {
+            Ok(Some(recorded)) => {
+                thermal.merge(&recorded, now, cfg);
+                thermal.is_paused(now)
+            }
+            Ok(None) => false,
+            Err(e) => {
+                return Err(anyhow::Error::new(e)
+                    .context(format!("claiming draft {id} (it stays approved)")));
+            }
+        };
+        if shared {
+            batch.commit(tx).context("recording the previous outcome")?;
+            return Ok(Claim::Deferred);
+        }
         tx.transition(id, from, to, &MoveFields::default(), now)
             .and_then(|moved| {
                 if moved {
@@ -572,7 +611,7 @@ impl<'a> Cycle<'a> {
                     }
                 }
                 batch.commit(tx)?;
-                Ok(moved)
+                Ok(if moved { Claim::Claimed } else { Claim::Lost })
             })
             .with_context(|| format!("claiming draft {id} (it stays approved)"))
     }
@@ -654,6 +693,10 @@ enum Held {
 }
 
 fn lock_file(db: &Path) -> anyhow::Result<Held> {
+    if crate::registry::postgres::is_postgres_url(&db.to_string_lossy()) {
+        // A database server, not a file: its own locks serialise what must be.
+        return Ok(Held::NoFile);
+    }
     match RunLock::try_acquire_existing(db) {
         Ok(Some(lock)) => Ok(Held::Locked(lock)),
         Ok(None) => Ok(Held::ByAnother),

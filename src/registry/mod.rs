@@ -7,10 +7,15 @@
 //! Every status move is `UPDATE … WHERE <key> AND status = <from>` and counts only when
 //! exactly one row changed (DESIGN.md §3).
 
+pub mod postgres;
 mod schema;
 mod sqlite;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+#[allow(clippy::duplicate_mod)] // the same interface tests, on the second backend
+#[path = "tests.rs"]
+mod tests_on_postgres;
 
 use std::io;
 use std::ops::ControlFlow;
@@ -109,13 +114,33 @@ pub enum RegistryError {
     /// An error from SQLite.
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
+    /// An error from the PostgreSQL registry.
+    #[error(transparent)]
+    Postgres(postgres::PgError),
 }
 
-/// Opens (or, with [`OpenMode::Create`], creates) the registry at `db` and migrates it once.
-pub fn open(db: &Path, mode: OpenMode) -> Result<Box<dyn Registry>, RegistryError> {
-    // The one place a second backend branches off: `postgres://` URLs (DESIGN.md §3b) will be
-    // told apart from SQLite paths here, before any file is touched.
-    Ok(Box::new(sqlite::Sqlite::open(db, mode)?))
+/// Opens (or, with [`OpenMode::Create`], creates) the registry at `db` and migrates it once:
+/// a `postgres://` URL is the PostgreSQL registry (with `pg`'s settings), anything else a
+/// SQLite file.
+pub fn open(
+    db: &Path,
+    pg: &postgres::PgSettings,
+    mode: OpenMode,
+) -> Result<Box<dyn Registry>, RegistryError> {
+    match db.to_str().filter(|d| postgres::is_postgres_url(d)) {
+        Some(url) => Ok(Box::new(postgres::PgRegistry::open(url, pg, mode)?)),
+        None => Ok(Box::new(sqlite::Sqlite::open(db, mode)?)),
+    }
+}
+
+/// The registry as messages name it: a path, or a URL with any password hidden.
+pub fn shown(db: &Path) -> String {
+    let text = db.to_string_lossy();
+    if postgres::is_postgres_url(&text) {
+        postgres::redact(&text)
+    } else {
+        db.display().to_string()
+    }
 }
 
 impl RegistryError {
@@ -139,9 +164,16 @@ impl RegistryError {
 /// [`open`] for a command: an error names the registry exactly once, and a registry this
 /// call had to create (`OpenMode::Create` on first use) is reported once it exists, never
 /// before: a warning for a creation that then failed would be a lie.
-pub fn open_named(db: &Path, mode: OpenMode) -> anyhow::Result<Box<dyn Registry>> {
-    let existed = mode != OpenMode::Create || db.symlink_metadata().is_ok();
-    let registry = open(db, mode).map_err(|e| named(e, db))?;
+pub fn open_named(
+    db: &Path,
+    pg: &postgres::PgSettings,
+    mode: OpenMode,
+) -> anyhow::Result<Box<dyn Registry>> {
+    // A database server's schema is created by `init` only (a URL is never "first use").
+    let existed = mode != OpenMode::Create
+        || db.symlink_metadata().is_ok()
+        || postgres::is_postgres_url(&db.to_string_lossy());
+    let registry = open(db, pg, mode).map_err(|e| named(e, db))?;
     if !existed {
         log::warn!("created a new, empty registry {}", registry.location());
     }
@@ -149,8 +181,8 @@ pub fn open_named(db: &Path, mode: OpenMode) -> anyhow::Result<Box<dyn Registry>
 }
 
 /// [`open`] for `init`: creating the registry is what was asked, so it says nothing about it.
-pub fn init(db: &Path) -> anyhow::Result<Box<dyn Registry>> {
-    open(db, OpenMode::Create).map_err(|e| named(e, db))
+pub fn init(db: &Path, pg: &postgres::PgSettings) -> anyhow::Result<Box<dyn Registry>> {
+    open(db, pg, OpenMode::Create).map_err(|e| named(e, db))
 }
 
 /// `e`, with the registry's name added when its message lacks it.
@@ -158,7 +190,7 @@ fn named(e: RegistryError, db: &Path) -> anyhow::Error {
     if e.names_file() {
         e.into()
     } else {
-        anyhow::Error::new(e).context(format!("registry {}", db.display()))
+        anyhow::Error::new(e).context(format!("registry {}", shown(db)))
     }
 }
 
@@ -296,8 +328,9 @@ pub trait Registry {
     /// in memory at once.
     fn batch_keys(&mut self, status: Status, limit: usize) -> Result<Vec<RowKey>, RegistryError>;
 
-    /// Calls `visit` with each draft in `status` (every draft for `None`), oldest first, one
-    /// row at a time, until it breaks.
+    /// Calls `visit` with each draft in `status`, oldest first, or with every draft for
+    /// `None`, in the order the backend stores them (no sort over the whole table), one row
+    /// at a time, until it breaks.
     fn for_each(
         &mut self,
         status: Option<Status>,
@@ -331,6 +364,14 @@ pub trait Registry {
 
     /// The alerts not yet delivered.
     fn alerts_waiting(&mut self) -> Result<AlertsWaiting, RegistryError>;
+
+    /// Whether executors on other hosts claim from this registry at the same time
+    /// (PostgreSQL), so the window must be merged from it again at each claim
+    /// ([`Transaction::shared_actions`]) and `status` shows it merged; on SQLite runs on one
+    /// registry take turns under the lock on its file.
+    fn shared_thermal(&self) -> bool {
+        false
+    }
 
     /// Starts a write transaction that holds the registry's write lock from its first
     /// statement (SQLite: `BEGIN IMMEDIATE`), so what it reads stays true until it commits.
@@ -392,8 +433,9 @@ pub trait Transaction {
     /// Records who claimed a draft.
     fn record_claim(&mut self, id: &str, claimer: &Claimer, now: i64) -> Result<(), RegistryError>;
 
-    /// Remembers that `run` alerted about a stuck draft.
-    fn mark_stuck_alerted(&mut self, rowid: i64, now: i64) -> Result<(), RegistryError>;
+    /// Remembers that `run` alerted about a stuck draft (by its row key: the id may not be
+    /// text); false when some run already had, so the alert goes once for all executors.
+    fn mark_stuck_alerted(&mut self, key: &RowKey, now: i64) -> Result<bool, RegistryError>;
 
     /// Puts an alert in the outbox, due at `now`; returns its id.
     fn enqueue_alert(
@@ -421,6 +463,22 @@ pub trait Transaction {
     /// Moves pending drafts issued before `cutoff` to `expired`; returns how many.
     fn expire_pending(&mut self, cutoff: i64, now: i64) -> Result<usize, RegistryError>;
 
+    /// On a registry whose thermal window is shared ([`Registry::shared_thermal`]): waits
+    /// until no other executor is between its thermal check and its claim commit, and returns
+    /// the actions ([`Registry::actions_since`]) at or after `since`, so the check and the
+    /// claim in this transaction are one atomic step across hosts. `None` elsewhere.
+    fn shared_actions(&mut self, since: i64) -> Result<Option<Vec<RecordedAction>>, RegistryError> {
+        let _ = since;
+        Ok(None)
+    }
+
+    /// Inserts a row copied from another registry, every column as stored; false (and
+    /// nothing written) when a draft with its id is already here.
+    fn copy_draft(&mut self, row: &DraftRow) -> Result<bool, RegistryError>;
+
+    /// Appends an attempt copied from another registry.
+    fn copy_attempt(&mut self, id: &str, attempt: &Attempt) -> Result<(), RegistryError>;
+
     /// Commits, durably: when this returns `Ok`, the writes survive a crash.
     fn commit(self: Box<Self>) -> Result<(), RegistryError>;
 }
@@ -439,7 +497,19 @@ pub struct RecordedAction {
 /// A backend's handle on one `drafts` row, opaque outside this module. On SQLite it is the
 /// rowid: the one handle on a row whose `draft_id` is not usable text.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct RowKey(i64);
+pub struct RowKey(KeyRepr);
+
+/// What a [`RowKey`] holds, per backend.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum KeyRepr {
+    /// SQLite's rowid.
+    Rowid(i64),
+    /// PostgreSQL: the draft id (the primary key, always text there).
+    Id(String),
+    /// PostgreSQL, from a batch of approved drafts: this draft, or the oldest approved one
+    /// no other executor holds when it is taken.
+    Queued(String),
+}
 
 /// Draft statuses (DESIGN.md §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -666,8 +736,12 @@ pub struct Executing {
     pub last_attempt: Option<String>,
     /// Whether `run` has alerted about it.
     pub alerted: bool,
-    /// The draft's rowid: the handle on a row whose `draft_id` is not text.
-    pub rowid: i64,
+    /// Whether the claimer's database session still holds its lock on the draft, seen from
+    /// any host (PostgreSQL); `None` when the backend or the claim cannot tell (SQLite, a
+    /// claim by the reference), and the claiming process is looked up on this host instead.
+    pub session_alive: Option<bool>,
+    /// The draft's row key: the handle on a row whose `draft_id` is not text.
+    pub key: RowKey,
 }
 
 /// The process that claims drafts: enough to tell later whether it is still alive.

@@ -1,19 +1,38 @@
-//! Tests of the registry interface, run against the SQLite backend: what any backend must
-//! do, whatever its SQL.
+//! Tests of the registry interface: what any backend must do, whatever its SQL. Compiled
+//! twice, as `tests` (SQLite) and `tests_on_postgres` (PostgreSQL).
 
 use super::*;
 
-/// A fresh SQLite registry in a temp dir, with drafts `ids` inserted as pending at
-/// `created_at` 100, 101, … in that order.
-fn registry_with(ids: &[&str]) -> (tempfile::TempDir, Box<dyn Registry>) {
+/// What keeps a test's registry alive: its temp dir, and its PostgreSQL database.
+struct Fixture {
+    _dir: tempfile::TempDir,
+    _pg: Option<postgres::scratch::Scratch>,
+}
+
+/// A fresh registry, with drafts `ids` inserted as pending at `created_at` 100, 101, … in
+/// that order: SQLite in a temp dir, or (when this file is compiled as `tests_on_postgres`)
+/// a fresh PostgreSQL database, falling back to SQLite after a visible skip without a server.
+fn registry_with(ids: &[&str]) -> (Fixture, Box<dyn Registry>) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut reg = open(&dir.path().join("r.db"), OpenMode::Create).expect("open");
+    let pg = module_path!()
+        .ends_with("on_postgres")
+        .then(postgres::scratch::Scratch::new)
+        .flatten();
+    let settings = postgres::PgSettings {
+        schema: postgres::connect::DEFAULT_SCHEMA.to_owned(),
+        ..Default::default()
+    };
+    let db = match &pg {
+        Some(pg) => std::path::PathBuf::from(pg.url()),
+        None => dir.path().join("r.db"),
+    };
+    let mut reg = open(&db, &settings, OpenMode::Create).expect("open");
     for (n, id) in (100..).zip(ids) {
         let value = serde_json::json!({ "n": n });
         let signed = crate::draft::sign(id, "k", &value, &value, n, 1, b"key").expect("sign");
         write(&mut *reg, |w| w.insert_draft(&signed, "k", n, 1, None, n)).expect("insert");
     }
-    (dir, reg)
+    (Fixture { _dir: dir, _pg: pg }, reg)
 }
 
 #[test]

@@ -198,6 +198,7 @@ fn a_thermal_trip_is_mailed_once() {
     assert_eq!(smtp.received().len(), 1, "{:#?}", smtp.received());
 }
 
+sqlite_only! {
 #[test]
 fn an_unusable_thermal_sidecar_is_mailed_as_thermal_history_rebuilt() {
     let smtp = SmtpServer::start();
@@ -219,6 +220,7 @@ fn an_unusable_thermal_sidecar_is_mailed_as_thermal_history_rebuilt() {
         &["thermal history rebuilt"],
         &["thermal.json", "unusable", "rebuilt"],
     );
+}
 }
 
 #[test]

@@ -100,7 +100,8 @@ fn every_reference_draft_gets_the_reference_verdict() {
 fn canonical_bytes_match_the_reference_byte_for_byte() {
     let world = World::new();
     install(&world);
-    let mut registry = registry::open(&world.db, OpenMode::Existing).expect("open");
+    let mut registry =
+        registry::open(&world.db, &Default::default(), OpenMode::Existing).expect("open");
     let mut checked = 0;
     for case in cases() {
         let row = registry

@@ -295,6 +295,7 @@ fn a_row_with_malformed_json_gets_its_own_verdict_and_others_are_unaffected() {
     assert!(doc["target_error"].is_string(), "{doc}");
 }
 
+sqlite_only! {
 #[test]
 fn a_file_that_is_not_a_database_is_refused_and_left_alone() {
     let w = World::new();
@@ -322,7 +323,9 @@ fn a_file_that_is_not_a_database_is_refused_and_left_alone() {
         assert!(!w.path("drafts.db-wal").exists());
     }
 }
+}
 
+sqlite_only! {
 #[test]
 fn a_missing_registry_is_not_created_by_read_commands() {
     let w = World::new();
@@ -330,6 +333,7 @@ fn a_missing_registry_is_not_created_by_read_commands() {
         .fails_with(&["does not exist", "inbox-exec init"]);
     w.cmd(&["show", "x"]).fails_with(&["does not exist"]);
     assert!(!w.db.exists());
+}
 }
 
 #[test]
@@ -417,6 +421,7 @@ fn global_options_work_after_the_subcommand() {
     assert!(db.is_file());
 }
 
+sqlite_only! {
 #[test]
 fn a_new_registry_has_the_reference_schema() {
     let w = World::ready();
@@ -459,6 +464,7 @@ fn a_new_registry_has_the_reference_schema() {
         .expect("journal");
     assert_eq!(journal, "wal");
     assert_eq!(mode(&w.db), 0o600);
+}
 }
 
 #[test]
@@ -618,6 +624,7 @@ mod config {
     }
 }
 
+sqlite_only! {
 /// A registry whose columns have no declared types keeps whatever storage class was written,
 /// as a registry built by other tools might: each is read the way Python's sqlite3 reads it.
 #[test]
@@ -673,4 +680,5 @@ fn columns_are_read_by_their_storage_class_as_the_reference_reads_them() {
         "content_hash mismatch (record was tampered)"
     );
     assert_eq!(out[3]["reason"], "unknown key_version: 1");
+}
 }

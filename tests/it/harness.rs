@@ -1,5 +1,9 @@
 //! A small builder around the real binary, one temp directory per test, and the helpers
 //! every test file shares: file modes, run reports, and visible skips.
+//!
+//! The registry backend comes from the module a test sits in: the suites that
+//! `tests/it/main.rs` includes a second time under `mod postgres` run each test against a
+//! fresh PostgreSQL database ([`crate::pgdb`]); everything else runs on a SQLite file.
 
 use std::fs;
 use std::io::Write as _;
@@ -10,36 +14,97 @@ use std::process::{Command, Output, Stdio};
 use serde_json::Value;
 use tempfile::TempDir;
 
+use crate::pgdb::PgDb;
+
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_inbox-exec");
 
-/// A scratch world: a home directory, a registry path, a key path, a state dir.
+/// Which registry a test's world uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file in the world's directory.
+    Sqlite,
+    /// A fresh database on the test PostgreSQL server.
+    Postgres,
+}
+
+impl Backend {
+    /// The backend of the running test: its module path (the test thread's name) starts
+    /// with `postgres::` for the suites included under `mod postgres`.
+    pub fn current() -> Backend {
+        match std::thread::current().name() {
+            Some(name) if name.starts_with("postgres::") => Backend::Postgres,
+            _ => Backend::Sqlite,
+        }
+    }
+}
+
+/// A scratch world: a home directory, a registry, a key path, a state dir.
 pub struct World {
     pub dir: TempDir,
     pub home: PathBuf,
+    /// The SQLite registry's path (unused on PostgreSQL).
     pub db: PathBuf,
     pub key: PathBuf,
     pub state: PathBuf,
+    /// The PostgreSQL database, for a test in the postgres suites.
+    pub pg: Option<PgDb>,
+    /// A registry URL of the test's own (a server it started), instead of either.
+    pub db_url: Option<String>,
 }
 
 impl World {
+    /// A world on the backend of the running test. Without a PostgreSQL server a postgres
+    /// test says so (SKIPPED …, a failure with INBOX_EXEC_NO_SKIP=1) and runs on SQLite.
     pub fn new() -> World {
+        World::on(Backend::current())
+    }
+
+    /// A world on `backend`, whatever module the test is in.
+    pub fn on(backend: Backend) -> World {
         let dir = tempfile::tempdir().expect("temp dir");
         let root = dir.path().to_owned();
         let home = root.join("home");
         fs::create_dir_all(&home).expect("home");
+        let pg = match backend {
+            Backend::Postgres => PgDb::or_skip(),
+            Backend::Sqlite => None,
+        };
         World {
             home,
             db: root.join("drafts.db"),
             key: root.join("hmac.key"),
             state: root.join("state"),
             dir,
+            pg,
+            db_url: None,
+        }
+    }
+
+    /// Whether this world's registry is on PostgreSQL.
+    pub fn on_postgres(&self) -> bool {
+        self.pg.is_some()
+    }
+
+    /// What `--db` / `INBOX_EXEC_DB` names: the SQLite path or the PostgreSQL URL.
+    pub fn db_arg(&self) -> std::ffi::OsString {
+        if let Some(url) = &self.db_url {
+            return url.into();
+        }
+        match &self.pg {
+            Some(pg) => pg.url().into(),
+            None => self.db.clone().into_os_string(),
         }
     }
 
     /// A world with a key and an initialised registry.
     pub fn ready() -> World {
-        let w = World::new();
+        World::ready_on(Backend::current())
+    }
+
+    /// [`World::ready`] on `backend`.
+    pub fn ready_on(backend: Backend) -> World {
+        let w = World::on(backend);
         w.cmd(&["keygen"]).ok();
         w.cmd(&["init"]).ok();
         w
@@ -53,7 +118,7 @@ impl World {
     /// through their INBOX_EXEC_* variables.
     pub fn cmd(&self, args: &[&str]) -> Run {
         let mut cmd = self.bare(args);
-        cmd.env("INBOX_EXEC_DB", &self.db)
+        cmd.env("INBOX_EXEC_DB", self.db_arg())
             .env("INBOX_EXEC_KEY", &self.key)
             .env("INBOX_EXEC_STATE_DIR", &self.state);
         Run { cmd }
@@ -110,43 +175,91 @@ impl World {
         id
     }
 
-    /// Runs SQL against the registry with the system's sqlite3 semantics, through rusqlite.
+    /// Runs SQL against the registry (SQLite through rusqlite, or the PostgreSQL database
+    /// with the registry's schema first on the search path).
     pub fn sql(&self, sql: &str) {
-        let conn = rusqlite::Connection::open(&self.db).expect("open registry");
-        conn.execute_batch(sql).expect("sql");
+        match &self.pg {
+            Some(pg) => pg.client().batch_execute(sql).expect("sql"),
+            None => {
+                let conn = rusqlite::Connection::open(&self.db).expect("open registry");
+                conn.execute_batch(sql).expect("sql");
+            }
+        }
+    }
+
+    /// One column of every row, as text (`NULL` for a null).
+    pub fn column(&self, sql: &str) -> Vec<String> {
+        match &self.pg {
+            Some(pg) => pg_rows(&mut pg.client(), sql)
+                .into_iter()
+                .map(|mut r| r.swap_remove(0))
+                .collect(),
+            None => {
+                let conn = rusqlite::Connection::open(&self.db).expect("open registry");
+                let mut stmt = conn.prepare(sql).expect("prepare");
+                let rows = stmt
+                    .query_map([], |r| Ok(sqlite_text(r.get(0)?)))
+                    .expect("query");
+                rows.collect::<Result<_, _>>().expect("rows")
+            }
+        }
+    }
+
+    /// Whether the registry has a table of that name.
+    pub fn has_table(&self, name: &str) -> bool {
+        let sql = match &self.pg {
+            Some(_) => format!(
+                "SELECT count(*) FROM pg_tables WHERE schemaname = 'inbox_exec' AND tablename = '{name}'"
+            ),
+            None => format!(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '{name}'"
+            ),
+        };
+        self.query(&sql) == "1"
     }
 
     /// One string column of one row.
     pub fn query(&self, sql: &str) -> String {
-        let conn = rusqlite::Connection::open(&self.db).expect("open registry");
-        conn.query_row(sql, [], |r| {
-            let v: rusqlite::types::Value = r.get(0)?;
-            Ok(match v {
-                rusqlite::types::Value::Null => "NULL".to_owned(),
-                rusqlite::types::Value::Integer(i) => i.to_string(),
-                rusqlite::types::Value::Real(f) => f.to_string(),
-                rusqlite::types::Value::Text(t) => t,
-                rusqlite::types::Value::Blob(b) => format!("{b:?}"),
-            })
-        })
-        .expect("query")
+        self.column(sql)
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("no row: {sql}"))
     }
 
     /// Every row of the registry's tables, as text: for "nothing changed" assertions.
     pub fn dump(&self) -> String {
-        let conn = rusqlite::Connection::open(&self.db).expect("open registry");
         let mut out = String::new();
         for table in ["drafts", "attempts", "claims", "db_meta"] {
-            let mut stmt = conn
-                .prepare(&format!("SELECT * FROM {table} ORDER BY 1"))
-                .expect("prepare dump");
-            let columns = stmt.column_count();
-            let mut rows = stmt.query([]).expect("dump query");
-            while let Some(row) = rows.next().expect("dump row") {
+            let sql = format!("SELECT * FROM {table} ORDER BY 1");
+            let rows: Vec<Vec<String>> = match &self.pg {
+                Some(pg) => pg_rows(&mut pg.client(), &sql),
+                None => {
+                    let conn = rusqlite::Connection::open(&self.db).expect("open registry");
+                    let mut stmt = conn.prepare(&sql).expect("prepare dump");
+                    let columns = stmt.column_count();
+                    let mut rows = stmt.query([]).expect("dump query");
+                    let mut all = Vec::new();
+                    while let Some(row) = rows.next().expect("dump row") {
+                        all.push(
+                            (0..columns)
+                                .map(|i| {
+                                    format!(
+                                        "{:?}",
+                                        row.get::<_, rusqlite::types::Value>(i)
+                                            .expect("dump value")
+                                    )
+                                })
+                                .collect(),
+                        );
+                    }
+                    all
+                }
+            };
+            for row in rows {
                 out.push_str(table);
-                for i in 0..columns {
-                    let v: rusqlite::types::Value = row.get(i).expect("dump value");
-                    out.push_str(&format!("|{v:?}"));
+                for v in row {
+                    out.push('|');
+                    out.push_str(&v);
                 }
                 out.push('\n');
             }
@@ -159,6 +272,46 @@ impl World {
             "SELECT status FROM drafts WHERE draft_id = '{id}'"
         ))
     }
+}
+
+fn sqlite_text(v: rusqlite::types::Value) -> String {
+    match v {
+        rusqlite::types::Value::Null => "NULL".to_owned(),
+        rusqlite::types::Value::Integer(i) => i.to_string(),
+        rusqlite::types::Value::Real(f) => f.to_string(),
+        rusqlite::types::Value::Text(t) => t,
+        rusqlite::types::Value::Blob(b) => format!("{b:?}"),
+    }
+}
+
+/// Every row as text, as the SQLite side shows it: NULL as `NULL`, a boolean as 1 or 0.
+fn pg_rows(client: &mut postgres::Client, sql: &str) -> Vec<Vec<String>> {
+    use postgres::types::Type;
+    let rows = client.query(sql, &[]).expect("query");
+    rows.iter()
+        .map(|row| {
+            (0..row.len())
+                .map(|i| {
+                    let ty = row.columns()[i].type_();
+                    let text = if *ty == Type::BOOL {
+                        row.get::<_, Option<bool>>(i)
+                            .map(|b| u8::from(b).to_string())
+                    } else if *ty == Type::INT8 {
+                        row.get::<_, Option<i64>>(i).map(|n| n.to_string())
+                    } else if *ty == Type::INT4 {
+                        row.get::<_, Option<i32>>(i).map(|n| n.to_string())
+                    } else if *ty == Type::INT2 {
+                        row.get::<_, Option<i16>>(i).map(|n| n.to_string())
+                    } else if *ty == Type::FLOAT8 {
+                        row.get::<_, Option<f64>>(i).map(|n| n.to_string())
+                    } else {
+                        row.get::<_, Option<String>>(i)
+                    };
+                    text.unwrap_or_else(|| "NULL".to_owned())
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// Writes a file private to its owner (a group- or world-writable config is refused).

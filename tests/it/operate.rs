@@ -395,7 +395,7 @@ fn colour_only_on_a_terminal_and_never_with_no_color() {
             .env_clear()
             .env("HOME", &w.home)
             .env("PATH", "/usr/bin:/bin")
-            .env("INBOX_EXEC_DB", &w.db)
+            .env("INBOX_EXEC_DB", w.db_arg())
             .env("INBOX_EXEC_KEY", &w.key);
         if let Some(v) = no_color {
             run.cmd.env("NO_COLOR", v);

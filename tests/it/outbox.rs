@@ -184,7 +184,7 @@ fn make_due(s: &Stage) {
 }
 
 fn outbox_exists(s: &Stage) -> bool {
-    s.w.query("SELECT count(*) FROM sqlite_master WHERE name = 'alert_outbox'") == "1"
+    s.w.has_table("alert_outbox")
 }
 
 /// Alerts not yet delivered.
@@ -195,8 +195,9 @@ fn waiting(s: &Stage) -> String {
 /// A draft left in `executing` an hour ago by a run that died: `run` alerts about it.
 fn stuck_draft(s: &Stage) -> String {
     let id = s.w.approved("ledger_done", "{}", r#"{"stuck":true}"#);
+    let hour_ago = inbox_exec::unix_now() - 3600;
     s.w.sql(&format!(
-        "UPDATE drafts SET status = 'executing', updated_at = CAST(strftime('%s','now') AS INTEGER) - 3600 WHERE draft_id = '{id}'"
+        "UPDATE drafts SET status = 'executing', updated_at = {hour_ago} WHERE draft_id = '{id}'"
     ));
     id
 }
@@ -352,8 +353,9 @@ fn a_message_refused_as_too_large_does_not_silence_the_other_alerts() {
     let server = ScriptedSmtp::start(Script::SizeLimit(2048));
     let s = Stage::new(&notify(&server.url(), "5s", ""));
     let stuck = stuck_draft(&s);
+    let blob = "0".repeat(1_000_000);
     s.w.sql(&format!(
-        r#"UPDATE drafts SET target_json = '{{"blob":"' || hex(zeroblob(500000)) || '"}}' WHERE draft_id = '{stuck}'"#
+        r#"UPDATE drafts SET target_json = '{{"blob":"{blob}"}}' WHERE draft_id = '{stuck}'"#
     ));
     let tampered = tampered_draft(&s);
     let refused = s.w.approved("venture_kill", "{}", "{}");

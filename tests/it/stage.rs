@@ -229,9 +229,11 @@ impl Stage {
 
     /// `kind:outcome` of a draft's attempts, in order.
     pub fn attempts(&self, id: &str) -> String {
-        self.w.query(&format!(
-            "SELECT coalesce(group_concat(kind || ':' || outcome, ','), '') FROM (SELECT kind, outcome FROM attempts WHERE draft_id = '{id}' ORDER BY attempt_id)"
-        ))
+        self.w
+            .column(&format!(
+                "SELECT kind || ':' || outcome FROM attempts WHERE draft_id = '{id}' ORDER BY attempt_id"
+            ))
+            .join(",")
     }
 
     /// A draft's `last_error`.
