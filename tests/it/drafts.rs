@@ -411,6 +411,50 @@ fn verify_exits_zero_only_when_every_draft_verifies() {
     w.cmd(&["verify", &a, &b, "--now", &later]).ok();
 }
 
+// A REAL in an INTEGER column is a SQLite storage class; PostgreSQL's column refuses it.
+sqlite_only! {
+#[test]
+fn a_fractional_issued_at_is_judged_by_its_exact_value() {
+    // Another tool may store a float time; the column's INTEGER affinity keeps a fraction
+    // as REAL. Its age is checked before its hash, so the verdict shows where it falls.
+    let w = World::ready();
+    let id = w.draft("k", "{}", "{}");
+    let issued: i64 = w
+        .query(&format!(
+            "SELECT issued_at FROM drafts WHERE draft_id = '{id}'"
+        ))
+        .parse()
+        .expect("an integer");
+    w.sql(&format!(
+        "UPDATE drafts SET issued_at = issued_at + 0.5 WHERE draft_id = '{id}'"
+    ));
+    assert_eq!(
+        w.query(&format!(
+            "SELECT typeof(issued_at) FROM drafts WHERE draft_id = '{id}'"
+        )),
+        "real"
+    );
+    let ttl = 86_400;
+    for (now, reason) in [
+        (issued - 60, "issued_at is in the future"),
+        (issued - 59, "content_hash mismatch (record was tampered)"),
+        (issued + ttl, "content_hash mismatch (record was tampered)"),
+        (issued + ttl + 1, "draft expired (TTL elapsed)"),
+    ] {
+        let out = w
+            .cmd(&["verify", &id, "--json", "--now", &now.to_string()])
+            .code(3)
+            .json();
+        assert_eq!(
+            out[0]["reason"],
+            reason,
+            "now = issued_at {:+}",
+            now - issued
+        );
+    }
+}
+}
+
 #[test]
 fn global_options_work_after_the_subcommand() {
     let w = World::new();
