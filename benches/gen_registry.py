@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
-"""Fill an `inbox-exec init`-created registry with N realistic, finished drafts.
+"""Create a registry in the reference's schema and fill it with N realistic, finished drafts.
 
-usage: gen_registry.py DB N
+usage: gen_registry.py SCHEMA_RS DB N
 
-The schema (tables, indexes, db_meta versions) comes from `inbox-exec init`; this only
-inserts rows. The mix looks like a registry that has been in use for a couple of years:
+The schema is the reference's own (tables, indexes, `db_schema_version` = 1), read from
+REFERENCE_MIGRATIONS in SCHEMA_RS (src/registry/schema.rs), so it follows the code: the
+result is what a registry kept by the reference looks like before inbox-exec first opens it.
+`inbox-exec init` on it then applies inbox-exec's own migrations (indexes over the whole
+table: the "just migrated" case of the benchmarks). The mix looks like a registry that has
+been in use for a couple of years:
 
   completed             ~86%  attempts: verify ok + execute ok
   completed_with_error   ~5%  attempts: verify ok + execute failed (or verify failed alone)
@@ -20,6 +24,7 @@ Deterministic: the same N gives the same rows.
 
 import os
 import random
+import re
 import sqlite3
 import sys
 import time
@@ -36,8 +41,17 @@ def ulid(ms, rnd):
     return "".join(reversed(out))
 
 
+def reference_ddl(schema_rs):
+    """The SQL of REFERENCE_MIGRATIONS (one Rust string literal holding the whole script)."""
+    src = open(schema_rs).read()
+    m = re.search(r'const REFERENCE_MIGRATIONS: &\[&str\] = &\["(.*?)"\];', src, re.S)
+    if not m:
+        sys.exit(f"REFERENCE_MIGRATIONS not found in {schema_rs}")
+    return m.group(1).replace('\\"', '"')
+
+
 def main():
-    db, n = sys.argv[1], int(sys.argv[2])
+    schema_rs, db, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
     rnd = random.Random(20240601 + n)
     now = int(time.time())
     start = now - 2 * 365 * 86400
@@ -48,6 +62,8 @@ def main():
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=OFF")
     conn.execute("PRAGMA cache_size=-262144")  # 256 MiB while building the indexes
+    conn.executescript(reference_ddl(schema_rs))
+    conn.execute("INSERT OR REPLACE INTO db_meta (key, value) VALUES ('db_schema_version', '1')")
     have = conn.execute("SELECT count(*) FROM drafts").fetchone()[0]
     if have:
         sys.exit(f"{db} already holds {have} drafts")

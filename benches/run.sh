@@ -1,27 +1,36 @@
 #!/usr/bin/env bash
-# inbox-exec benchmarks, one command:   bash benches/run.sh
+# inbox-exec benchmarks, one command:   bash benches/run.sh > bench.md
 #
 # Builds the release binary, generates (and caches) registries of 0, 100,000 and 1,000,000
-# drafts, then measures what the performance issue asks for and prints a Markdown table:
-#   - an idle `run` (nothing approved) on each registry: median wall time, process start to exit;
-#     and once more on 1,000,000 drafts with the WAL just under the automatic checkpoint;
-#   - a `run` dispatching 10 drafts through a stand-in handler: wall time, fsync+fdatasync count
-#     (strace, with the files they hit), on an empty registry and on the 1,000,000-draft one;
-#   - `status` and `reconcile` on 1,000,000 drafts: median wall time;
-#   - peak RSS (/usr/bin/time -v): idle run at 1M, 10-draft run, a --batch 1000 run, status,
-#     reconcile;
-#   - EXPLAIN QUERY PLAN of every registry query, through the SQLite inbox-exec bundles
-#     (benches/eqp, a helper crate of its own), whole-table and whole-index scans flagged;
-#   - for the record, `verify --all` on 1,000,000 drafts (wall time, peak RSS).
-# Results and the machine they were measured on are written up in BENCHMARKS.md.
-# Nothing here is a test: it never fails on a missed target, it reports it.
+# drafts in the reference's schema, and measures every row the performance issue asks for,
+# printing a Markdown report (progress goes to stderr):
+#   - the process floor: `inbox-exec --version` and an idle `run` side by side;
+#   - an idle `run` (nothing approved) at each size, on a registry at rest and on one that
+#     `inbox-exec init` has just migrated (its indexes built over the whole table), with the
+#     Python reference's idle cycle next to it;
+#   - `status` and `reconcile` at each size;
+#   - 10 drafts dispatched through a stand-in `gh`, inbox-exec next to the reference, as a ratio;
+#   - the batch cost at N = 1, 10, 100, 1,000 on the largest registry: wall time, fsyncs,
+#     peak RSS;
+#   - `verify` and `verify --all` on the largest registry: wall time, peak RSS;
+#   - syscall counts (strace -f -c: fsync, fdatasync, pread64, openat, all) for each of these,
+#     which do not depend on how busy the CPU is, and the whole syscall trace of an idle run;
+#   - EXPLAIN QUERY PLAN of every registry query, through the SQLite inbox-exec bundles.
+# Nothing here is a test: a missed target is reported, never failed on.
 #
-# Environment: CARGO_TARGET_DIR (honoured), BENCH_RUNS (timed runs per measurement, default 30),
-# BENCH_QUIET_WAIT (seconds to wait for an idle CPU before each timing, default 120),
-# BENCH_NICE (priority of the measured processes when run as root, default -10),
-# BENCH_DATA (cache of generated registries, default benches/.data; it must be on the disk
-# you want to measure: /tmp may be a tmpfs, where fsync costs nothing), BENCH_SIZES (default
-# "0 100000 1000000"; the largest is used for status/reconcile/dispatch/batch).
+# Environment:
+#   BENCH_DATA      cache of generated registries and the reference (default /var/tmp/inbox-bench;
+#                   keep it on the disk you mean to measure: a tmpfs makes fsync free)
+#   BENCH_SIZES     registry sizes (default "0 100000 1000000"; the largest is used for the
+#                   batch, dispatch and verify rows)
+#   BENCH_RUNS      timed runs per measurement (default 30)
+#   BENCH_TIMING    0: skip every wall-clock timing (counts and RSS only; for a busy machine)
+#   BENCH_REFERENCE the reference's package directory, holding ai/inbox_executor.py and
+#                   ai/inbox_drafts/ (default $BENCH_DATA/reference); missing: reference rows
+#                   are skipped
+#   BENCH_QUIET_WAIT seconds to wait for an idle CPU before each timing (default 120)
+#   BENCH_NICE      priority of the measured processes when run as root (default -10; 0 skips)
+#   CARGO_TARGET_DIR honoured
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -29,16 +38,18 @@ cd "$ROOT"
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 case $TARGET in /*) ;; *) TARGET=$ROOT/$TARGET ;; esac
 RUNS=${BENCH_RUNS:-30}
-DATA=${BENCH_DATA:-$ROOT/benches/.data}
+DATA=${BENCH_DATA:-/var/tmp/inbox-bench}
 SIZES=${BENCH_SIZES:-"0 100000 1000000"}
 BIG=${SIZES##* }
-# Measured processes get a higher priority than other work on a shared machine (root only):
-# that trims the scheduler's delays from wall times, not the work done. BENCH_NICE=0 to skip.
+TIMING=${BENCH_TIMING:-1}
+REF=${BENCH_REFERENCE:-$DATA/reference}
 if [ "$(id -u)" = 0 ] && [ "${BENCH_NICE:--10}" != 0 ]; then renice -n "${BENCH_NICE:--10}" -p $$ >/dev/null || true; fi
 
-say() { printf '\n=== %s\n' "$*" >&2; }
+say() { printf '=== %s\n' "$*" >&2; }
 RUSTC_VERSION=$(rustc --version 2>/dev/null || echo unknown) # before HOME moves
+SQLITE_H=$(find "${CARGO_HOME:-$HOME/.cargo}/registry/src" -path '*libsqlite3-sys-*/sqlite3/sqlite3.h' 2>/dev/null | sort | tail -1)
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+STARTED=$SECONDS
 
 # --- tools ------------------------------------------------------------------------------------
 need() { # need COMMAND DEBIAN-PACKAGE
@@ -55,6 +66,9 @@ need strace strace || { echo "strace is required (apt-get install strace)" >&2; 
 need /usr/bin/time time || { echo "/usr/bin/time is required (apt-get install time)" >&2; exit 1; }
 HAVE_HYPERFINE=1
 need hyperfine hyperfine || { HAVE_HYPERFINE=0; say "hyperfine missing: timing with a shell loop"; }
+HAVE_REF=0
+[ -f "$REF/ai/inbox_executor.py" ] && [ -d "$REF/ai/inbox_drafts" ] && HAVE_REF=1
+[ "$HAVE_REF" = 1 ] || say "no reference at $REF (BENCH_REFERENCE): reference rows skipped"
 
 # --- build ------------------------------------------------------------------------------------
 say "building (target dir $TARGET)"
@@ -62,52 +76,56 @@ cargo build --release --locked >&2
 cargo build --release --locked --manifest-path benches/eqp/Cargo.toml --target-dir "$TARGET" >&2
 BIN=$TARGET/release/inbox-exec
 EQP=$TARGET/release/inbox-exec-bench-eqp
+# The registry's SQL and schema, wherever the registry module keeps them.
+SCHEMA_RS=$(grep -rl 'const REFERENCE_MIGRATIONS' src | head -1)
+QUERIES_RS=$(grep -rl 'const BATCH_KEYS' src | head -1)
 
 # --- work area --------------------------------------------------------------------------------
 mkdir -p "$DATA"
 WORK=$DATA/work
 rm -rf "$WORK"
-mkdir -p "$WORK/home" "$WORK/xdg"
+mkdir -p "$WORK/home" "$WORK/xdg" "$WORK/bin"
 trap 'rm -rf "$WORK"' EXIT
 export HOME=$WORK/home XDG_CONFIG_HOME=$WORK/xdg LC_ALL=C
 for v in $(env | sed -n 's/^\(INBOX_EXEC_[A-Z_]*\)=.*/\1/p'); do unset "$v"; done
 KEY=$WORK/hmac.key
 CONFIG=$WORK/config.toml
-HANDLER=$WORK/stand-in
 RESULTS=$WORK/results.tsv
 : >"$RESULTS"
 
 "$BIN" --key "$KEY" keygen >/dev/null
-cat >"$HANDLER" <<'EOF'
+# Stand-in `gh`, for both executors: reads stdin (if any) with the shell's builtin, prints
+# a comment URL. About 1.3 ms by itself.
+cat >"$WORK/bin/gh" <<'EOF'
 #!/bin/sh
-# Stand-in handler: read the draft (with the shell's builtin, no extra process), print a URL.
 while read -r _; do :; done
-echo "https://example.org/stand-in/$$"
+echo "https://github.com/octo-org/bench/issues/1#issuecomment-$$"
 EOF
-chmod 0755 "$HANDLER"
+chmod 0755 "$WORK/bin/gh"
+export PATH=$WORK/bin:$PATH
 cat >"$CONFIG" <<EOF
-[handlers.ledger_done]
-command = ["$HANDLER"]
+[github]
+gh = "$WORK/bin/gh"
 
 [thermal]
 max_actions = 100000
 EOF
 chmod 0600 "$CONFIG"
 
-# ie DB STATE_DIR ARGS...: the binary with every path explicit.
+# The binary with every path explicit: IE DB STATE_DIR ARGS...
 ie() { local db=$1 st=$2; shift 2; "$BIN" --config "$CONFIG" --db "$db" --key "$KEY" --state-dir "$st" "$@"; }
 
-# make-approved DB STATE_DIR N: N fresh ledger_done drafts, signed and approved with the CLI.
+# make-approved DB STATE_DIR N: N github_comment drafts (a 300-character body), signed and
+# approved with the CLI, as the drafting side would.
 cat >"$WORK/make-approved" <<EOF
 #!/bin/bash
 set -euo pipefail
 db=\$1 st=\$2 n=\$3
-# About the size of a short GitHub comment: 300 characters.
-NOTE=\$(printf 'benchmark draft %.0s' {1..19})
+BODY=\$(printf 'benchmark draft %.0s' {1..19})
 for ((i = 0; i < n; i++)); do
     id=\$("$BIN" --config "$CONFIG" --db "\$db" --key "$KEY" --state-dir "\$st" -q draft new \\
-        --kind ledger_done --target "{\\"ledger\\": \\"bench\\", \\"item\\": \\"LED-\$i\\"}" \\
-        --payload "{\\"note\\": \\"\$NOTE\\"}")
+        --kind github_comment --target '{"repo": "octo-org/bench", "issue": 1}' \\
+        --payload "{\\"body\\": \\"\$BODY \$i\\"}")
     "$BIN" --config "$CONFIG" --db "\$db" --key "$KEY" --state-dir "\$st" -q approve "\$id" >/dev/null
 done
 EOF
@@ -121,33 +139,47 @@ copy_db() {
     if [ -e "$1-wal" ]; then cp "$1-wal" "$2-wal"; fi
     sync "$2"
 }
+wal_bytes() { stat -c %s "$1-wal" 2>/dev/null || echo 0; }
 
 # --- registries -------------------------------------------------------------------------------
-STAMP=$(cat benches/gen_registry.py src/registry/schema.rs | sha256sum | cut -c1-12)
-registry() { # registry N -> path of the cached registry of N drafts
-    local n=$1 path=$DATA/registry-$1.db
-    if [ -e "$path" ] && [ "$(cat "$path.stamp" 2>/dev/null)" = "$STAMP" ]; then
+# ref-N: the reference's schema, N drafts (what the reference's registry looks like when
+# inbox-exec first opens it). cur-N: ref-N migrated by `inbox-exec init`, then checkpointed
+# by python's sqlite3 (a registry at rest: current schema, empty WAL). A ref-N is kept while
+# the generator and the reference's DDL stay the same (a migration of ours does not make the
+# slow 1,000,000-draft one again); a cur-N while anything in the schema file does.
+REF_STAMP=$( (cat benches/gen_registry.py; sed -n '/const REFERENCE_MIGRATIONS/,/^"\];/p' "$SCHEMA_RS") | sha256sum | cut -c1-12)
+CUR_STAMP=$( (echo "$REF_STAMP"; cat "$SCHEMA_RS") | sha256sum | cut -c1-12)
+registry() { # registry ref|cur N -> path
+    local kind=$1 n=$2
+    local path=$DATA/$kind-$n.db
+    local stamp=$REF_STAMP
+    [ "$kind" = ref ] || stamp=$CUR_STAMP
+    if [ -e "$path" ] && [ "$(cat "$path.stamp" 2>/dev/null)" = "$stamp" ]; then
         echo "$path"
         return
     fi
-    say "generating a registry of $n drafts"
-    rm -f "$path" "$path".* "$path-wal" "$path-shm"
-    local tmp=$DATA/gen-$n.db
+    rm -f "$path" "$path".stamp "$path-wal" "$path-shm"
+    local tmp=$DATA/gen-$kind-$n.db
     rm -f "$tmp" "$tmp-wal" "$tmp-shm"
-    "$BIN" --config "$CONFIG" --db "$tmp" --key "$KEY" --state-dir "$WORK/st-gen" init >/dev/null
-    local t0=$SECONDS
-    python3 benches/gen_registry.py "$tmp" "$n"
-    say "generated $n drafts in $((SECONDS - t0)) s"
-    [ -e "$tmp-wal" ] && { echo "generator left a WAL behind" >&2; exit 1; }
-    rm -f "$tmp-shm"
+    if [ "$kind" = ref ]; then
+        say "generating a registry of $n drafts (reference schema)"
+        local t0=$SECONDS
+        python3 benches/gen_registry.py "$SCHEMA_RS" "$tmp" "$n"
+        say "generated $n drafts in $((SECONDS - t0)) s"
+    else
+        cp "$(registry ref "$n")" "$tmp"
+        ie "$tmp" "$WORK/st-gen" init >/dev/null
+        python3 -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute("PRAGMA wal_checkpoint(TRUNCATE)"); c.close()' "$tmp"
+    fi
+    rm -f "$tmp-wal" "$tmp-shm"
     mv "$tmp" "$path"
-    echo "$STAMP" >"$path.stamp"
+    echo "$stamp" >"$path.stamp"
     echo "$path"
 }
 
 # --- measuring --------------------------------------------------------------------------------
-# result NAME VALUE UNIT TARGET VERDICT [CPU-MS]
-result() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "${6:--}" >>"$RESULTS"; }
+# result SECTION NAME VALUE TARGET VERDICT
+result() { printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" >>"$RESULTS"; }
 
 # quiet: wait (at most BENCH_QUIET_WAIT s) for an idle CPU; a timing taken on a machine that
 # stayed busy is marked in the table.
@@ -157,238 +189,269 @@ quiet() {
     return 1
 }
 
-# timeit NAME RUNS WARMUP PREPARE -- CMD...: prints "median min max cpu note" in ms (cpu: mean
-# user+system time of the process and its children, "-" without hyperfine; note: empty, or
-# "[machine busy]" when quiet gave up waiting).
-timeit() {
-    local name=$1 runs=$2 warmup=$3 prepare=$4
-    shift 5
+# timings RUNS WARMUP NAME PREPARE CMD [NAME PREPARE CMD ...]: each CMD is one string (no
+# shell: split on spaces), PREPARE a shell command or "". Prints one line per command:
+# "median-ms min-ms max-ms cpu-ms note". Commands given together are timed in one hyperfine
+# call, side by side.
+timings() {
+    local runs=$1 warmup=$2
+    shift 2
+    if [ "$TIMING" = 0 ]; then
+        while [ $# -gt 0 ]; do echo "- - - - [not timed]"; shift 3; done
+        return
+    fi
     local note=""
-    quiet || note=" [machine busy]"
-    timeit_ "$name" "$runs" "$warmup" "$prepare" "$@" | sed "s/\$/ $note/"
-}
-timeit_() {
-    local name=$1 runs=$2 warmup=$3 prepare=$4
-    shift 4
+    quiet || note="[machine busy]"
     if [ "$HAVE_HYPERFINE" = 1 ]; then
-        local json=$WORK/hf-$name.json
-        local args=(-N --style basic --runs "$runs" --warmup "$warmup" --export-json "$json")
-        [ -n "$prepare" ] && args+=(--prepare "$prepare")
-        hyperfine "${args[@]}" -n "$name" "$(printf '%q ' "$@")" >&2
-        python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"][0]
-print("%.2f %.2f %.2f %.2f" % (r["median"]*1e3, r["min"]*1e3, r["max"]*1e3, (r["user"]+r["system"])*1e3))' "$json"
-    else
-        local i t0 t1 times=()
-        for ((i = 0; i < warmup + runs; i++)); do
-            [ -n "$prepare" ] && $prepare >/dev/null 2>&1
-            t0=$(date +%s%N)
-            "$@" >/dev/null 2>&1 || true
-            t1=$(date +%s%N)
-            ((i >= warmup)) && times+=($(((t1 - t0) / 1000)))
+        local json=$WORK/hf.json args=(-N --style basic --runs "$runs" --warmup "$warmup" --export-json "$json")
+        local cmds=() any_prepare=0 a
+        for ((a = 2; a <= $#; a += 3)); do [ -n "${!a}" ] && any_prepare=1; done
+        while [ $# -gt 0 ]; do
+            args+=(-n "$1")
+            [ "$any_prepare" = 1 ] && args+=(--prepare "${2:-true}")
+            cmds+=("$3")
+            shift 3
         done
-        printf '%s\n' "${times[@]}" | python3 -c 'import statistics,sys
-t=[int(x)/1e3 for x in sys.stdin.read().split()]
-print("%.2f %.2f %.2f -" % (statistics.median(t), min(t), max(t)))'
+        hyperfine "${args[@]}" "${cmds[@]}" >&2
+        python3 -c 'import json, sys
+for r in json.load(open(sys.argv[1]))["results"]:
+    print("%.2f %.2f %.2f %.2f %s" % (r["median"] * 1e3, r["min"] * 1e3, r["max"] * 1e3,
+          (r["user"] + r["system"]) * 1e3, sys.argv[2] or "-"))' "$json" "$note"
+    else
+        while [ $# -gt 0 ]; do
+            local prepare=$2 cmd=$3 i t0 t1 times=()
+            for ((i = 0; i < warmup + runs; i++)); do
+                [ -n "$prepare" ] && bash -c "$prepare" >/dev/null 2>&1
+                t0=$(date +%s%N)
+                $cmd </dev/null >/dev/null 2>&1 || true
+                t1=$(date +%s%N)
+                ((i >= warmup)) && times+=($(((t1 - t0) / 1000)))
+            done
+            printf '%s\n' "${times[@]}" | python3 -c 'import statistics, sys
+t = [int(x) / 1e3 for x in sys.stdin.read().split()]
+print("%.2f %.2f %.2f - %s" % (statistics.median(t), min(t), max(t), sys.argv[1] or "-"))' "$note"
+            shift 3
+        done
     fi
 }
 
-# verdict VALUE LIMIT -> pass|MISS (value <= limit passes)
-verdict() { python3 -c 'import sys; print("pass" if float(sys.argv[1]) <= float(sys.argv[2]) else "MISS")' "$1" "$2"; }
-
-# rss PREPARE -- CMD...: peak RSS in KiB.
-rss() {
-    local prepare=$1
-    shift 2
-    [ -n "$prepare" ] && $prepare >/dev/null 2>&1
-    /usr/bin/time -v -o "$WORK/time.txt" "$@" >/dev/null 2>&1 || true
-    sed -n 's/.*Maximum resident set size (kbytes): //p' "$WORK/time.txt"
-}
-
-# fsyncs LABEL PREPARE -- CMD...: the count of fsync+fdatasync, the calls saved in
-# $WORK/strace-LABEL.txt (with file names, -y).
-fsyncs() {
+# counts LABEL PREPARE -- CMD...: one run under `strace -f -c` (and /usr/bin/time -v, which
+# strace does not trace into the measured numbers: it only adds its own openat calls, a
+# constant 0 here since -e filters by name and time opens nothing after exec). Prints
+# "fsync fdatasync pread64 openat all-syscalls peak-RSS-KiB".
+counts() {
     local label=$1 prepare=$2
     shift 3
-    [ -n "$prepare" ] && $prepare >/dev/null 2>&1
-    strace -f -y -qq -e trace=fsync,fdatasync -o "$WORK/strace-$label.txt" "$@" >/dev/null 2>&1 || true
-    grep -cE '(fsync|fdatasync)\(' "$WORK/strace-$label.txt" || true
+    [ -n "$prepare" ] && bash -c "$prepare" >/dev/null 2>&1
+    strace -f -qq -c -o "$WORK/sc-$label.txt" \
+        /usr/bin/time -v -o "$WORK/time-$label.txt" "$@" </dev/null >/dev/null 2>&1 || true
+    local kib
+    kib=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$WORK/time-$label.txt")
+    awk -v kib="${kib:-0}" '
+        $NF == "fsync" {f = $4} $NF == "fdatasync" {d = $4} $NF == "pread64" {p = $4}
+        $NF == "openat" {o = $4} $NF == "total" {t = $4}
+        END {printf "%d %d %d %d %d %d\n", f, d, p, o, t, kib}' "$WORK/sc-$label.txt"
 }
 
-# breakdown LABEL: fsync/fdatasync calls by file, with the registry's paths shortened.
-breakdown() {
-    sed -nE 's/.*\b(fsync|fdatasync)\([0-9]+<([^>]*)>\).*/\1 \2/p' "$WORK/strace-$1.txt" |
-        sed -E "s#$WORK/##; s#\.[0-9a-f]{6,}\.tmp#.*.tmp#" |
-        sort | uniq -c | sort -rn | sed 's/^/    /'
-}
-
-KIB_TARGET=$((8 * 1024))
+mib() { python3 -c 'import sys; print("%.1f" % (int(sys.argv[1]) / 1024))' "${1:-0}"; }
+ratio() { python3 -c 'import sys
+a, b = sys.argv[1], sys.argv[2]
+print("-" if "-" in (a, b) else "%.1f" % (float(a) / float(b)))' "$1" "$2"; }
+# verdict VALUE LIMIT -> pass|MISS (value <= limit passes); "-" for a value not measured
+verdict() { python3 -c 'import sys
+v, l = sys.argv[1], sys.argv[2]
+print("-" if v == "-" else ("pass" if float(v) <= float(l) else "MISS"))' "$1" "$2"; }
 
 # --- machine ----------------------------------------------------------------------------------
 say "machine"
 {
     echo "date:      $(date -u +%Y-%m-%dT%H:%MZ)"
     echo "commit:    $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock 2>/dev/null || echo ' (src modified)')"
-    echo "cpu:       $(nproc) x $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
+    echo "cpu:       $(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -1), $(nproc) cores"
     echo "memory:    $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
     echo "disk:      $(df -T "$DATA" | awk 'NR==2 {print $2 " on " $1}') (for $DATA)"
     echo "kernel:    $(uname -sr)"
     echo "rustc:     $RUSTC_VERSION"
-    echo "load:      $LOAD_START at the start (1/5/15-min averages; other work on the machine skews every number)"
+    echo "sqlite:    $(sed -n 's/^#define SQLITE_VERSION[[:space:]]*"\(.*\)"/\1/p' "$SQLITE_H" 2>/dev/null | head -1) (bundled)"
+    echo "load:      $LOAD_START at the start (1/5/15-min averages)"
     echo "tools:     $(hyperfine --version 2>/dev/null || echo 'no hyperfine'), $(strace -V | head -1), $(python3 -V)"
-} | tee "$WORK/machine.txt"
+    echo "reference: $([ "$HAVE_REF" = 1 ] && echo "$REF" || echo "none")"
+} >"$WORK/machine.txt"
+cat "$WORK/machine.txt" >&2
 
-# --- idle runs --------------------------------------------------------------------------------
+for n in $SIZES; do registry cur "$n" >/dev/null; done
+
+# --- process floor, side by side --------------------------------------------------------------
+say "process floor"
+FLOOR_DB=$WORK/floor.db
+copy_db "$(registry cur 0)" "$FLOOR_DB"
+ie "$FLOOR_DB" "$WORK/st-floor" run >/dev/null 2>&1 || true
+{
+    read -r v_med _ _ v_cpu _
+    read -r i_med i_lo i_hi i_cpu note
+} < <(timings "$RUNS" 5 version "" "$BIN --version" \
+    idle-0 "" "$BIN --config $CONFIG --db $FLOOR_DB --key $KEY --state-dir $WORK/st-floor run")
+result floor "\`inbox-exec --version\`" "$v_med ms (CPU $v_cpu)" "" ""
+result floor "idle \`run\`, empty registry, same hyperfine call (min-max $i_lo-$i_hi) $note" "$i_med ms (CPU $i_cpu)" \
+    "<= 1.3 x --version" "$(ratio "$i_med" "$v_med") x: $(verdict "$(ratio "$i_med" "$v_med")" 1.3)"
+strace -f -o "$WORK/trace-idle.txt" "$BIN" --config "$CONFIG" --db "$FLOOR_DB" --key "$KEY" --state-dir "$WORK/st-floor" run </dev/null >/dev/null 2>&1 || true
+
+# --- idle runs, status, reconcile at each size ------------------------------------------------
+ref_idle() { # ref_idle DB: the reference's idle cycle as a command string
+    echo "python3 $ROOT/benches/reference_run.py $REF $1 $KEY"
+}
 for n in $SIZES; do
-    src=$(registry "$n")
-    db=$WORK/reg-$n.db
-    st=$WORK/st-$n
-    copy_db "$src" "$db"
-    say "idle run on $n drafts"
-    # One run first: it migrates if the schema moved on, alerts about the stuck rows once,
-    # and writes the state files, as the first run after an upgrade would.
-    ie "$db" "$st" -q run >/dev/null 2>&1
-    read -r med lo hi cpu note < <(timeit "idle-$n" "$RUNS" 5 "" -- "$BIN" --config "$CONFIG" --db "$db" --key "$KEY" --state-dir "$st" run)
-    result "idle \`run\`, $n drafts (median; min-max $lo-$hi)${note:+ $note}" "$med" ms "<= 3 ms" "$(verdict "$med" 3)" "$cpu"
+    say "idle run, status, reconcile: $n drafts"
+    db=$WORK/cur-$n.db st=$WORK/st-$n
+    copy_db "$(registry cur "$n")" "$db"
+    ie "$db" "$st" run >/dev/null 2>&1 || true # state files exist from here on, as in production
+    idle="$BIN --config $CONFIG --db $db --key $KEY --state-dir $st run"
+    read -r f d p o t kib < <(counts "idle-$n" "" -- $idle)
+    result "idle $n" "idle \`run\`, $n drafts at rest: syscalls" "fsync $f, fdatasync $d, pread64 $p, openat $o, all $t" "" ""
+    result "idle $n" "idle \`run\`, $n drafts at rest: peak RSS" "$(mib "$kib") MiB" "< 8 MiB" "$(verdict "$kib" 8192)"
+    if [ "$HAVE_REF" = 1 ]; then
+        { read -r med lo hi cpu note; read -r rmed _ _ rcpu _; } < <(timings "$RUNS" 3 \
+            "idle-$n" "" "$idle" "ref-idle-$n" "" "$(ref_idle "$db")")
+        result "idle $n" "idle \`run\`, $n drafts at rest (min-max $lo-$hi) $note" "$med ms (CPU $cpu)" "" ""
+        result "idle $n" "reference idle cycle, $n drafts, same hyperfine call" "$rmed ms (CPU $rcpu)" "" "inbox-exec $(ratio "$rmed" "$med") x faster"
+    else
+        read -r med lo hi cpu note < <(timings "$RUNS" 3 "idle-$n" "" "$idle")
+        result "idle $n" "idle \`run\`, $n drafts at rest (min-max $lo-$hi) $note" "$med ms (CPU $cpu)" "" ""
+    fi
+
+    # Just migrated: the reference's registry, first opened by `inbox-exec init`, which builds
+    # inbox-exec's indexes over the whole table.
+    mdb=$WORK/mig-$n.db mst=$WORK/st-mig-$n
+    copy_db "$(registry ref "$n")" "$mdb"
+    read -r f d p o t kib < <(counts "init-$n" "" -- "$BIN" --config "$CONFIG" --db "$mdb" --key "$KEY" --state-dir "$mst" init)
+    result "idle $n" "\`init\` migrating $n drafts: syscalls; WAL left behind" "fsync $f, fdatasync $d; WAL $(wal_bytes "$mdb") bytes" "" ""
+    midle="$BIN --config $CONFIG --db $mdb --key $KEY --state-dir $mst run"
+    read -r f d p o t kib < <(counts "mig-idle1-$n" "" -- $midle)
+    result "idle $n" "first idle \`run\` after \`init\`, $n drafts: syscalls" "fsync $f, fdatasync $d, pread64 $p, openat $o, all $t" "" ""
+    read -r f d p o t kib < <(counts "mig-idle2-$n" "" -- $midle)
+    result "idle $n" "second idle \`run\` after \`init\`, $n drafts: syscalls; WAL" "fsync $f, fdatasync $d, pread64 $p, openat $o, all $t; WAL $(wal_bytes "$mdb") bytes" "same as at rest" ""
+    read -r med lo hi cpu note < <(timings "$RUNS" 3 "mig-idle-$n" "" "$midle")
+    result "idle $n" "idle \`run\`, $n drafts just migrated (min-max $lo-$hi) $note" "$med ms (CPU $cpu)" "same as at rest" ""
+
+    for cmd in status reconcile; do
+        c="$BIN --config $CONFIG --db $db --key $KEY --state-dir $st $cmd"
+        read -r f d p o t kib < <(counts "$cmd-$n" "" -- $c)
+        read -r med lo hi cpu note < <(timings "$RUNS" 3 "$cmd-$n" "" "$c")
+        result "idle $n" "\`$cmd\`, $n drafts (min-max $lo-$hi) $note" "$med ms (CPU $cpu); peak RSS $(mib "$kib") MiB; pread64 $p" "< 8 MiB" "$(verdict "$kib" 8192)"
+    done
+    [ "$n" = "$BIG" ] || rm -f "$mdb" "$mdb-wal" "$mdb-shm"
 done
 
-DB=$WORK/reg-$BIG.db
+# --- 10 drafts dispatched, next to the reference ----------------------------------------------
+say "10 drafts dispatched through a stand-in gh"
+DRUNS=$((RUNS < 15 ? RUNS : 15))
+d_db=$WORK/d10.db d_st=$WORK/st-d10 r_db=$WORK/d10-ref.db
+copy_db "$(registry cur 0)" "$d_db"
+copy_db "$(registry cur 0)" "$r_db"
+ie "$d_db" "$d_st" run >/dev/null 2>&1 || true
+d_run="$BIN --config $CONFIG --db $d_db --key $KEY --state-dir $d_st run"
+if [ "$HAVE_REF" = 1 ]; then
+    { read -r med lo hi cpu note; read -r rmed rlo rhi rcpu _; } < <(timings "$DRUNS" 2 \
+        d10 "$WORK/make-approved $d_db $d_st 10" "$d_run" \
+        ref-d10 "$WORK/make-approved $r_db $d_st 10" "$(ref_idle "$r_db")")
+    result d10 "10 dispatched, empty registry (min-max $lo-$hi) $note" "$med ms (CPU $cpu)" ">= 12 x the reference" \
+        "$(ratio "$rmed" "$med") x faster: $(python3 -c 'import sys
+a, b = sys.argv[1:3]
+print("-" if "-" in (a, b) else ("pass" if float(a) / float(b) >= 12 else "MISS"))' "$rmed" "$med")"
+    result d10 "reference: 10 dispatched, empty registry, same hyperfine call (min-max $rlo-$rhi)" "$rmed ms (CPU $rcpu)" "" ""
+    fs=()
+    for i in 1 2 3; do
+        read -r f d _ _ _ _ < <(counts "ref-d10-$i" "$WORK/make-approved $r_db $d_st 10" -- python3 "$ROOT/benches/reference_run.py" "$REF" "$r_db" "$KEY")
+        fs+=("$((f + d))")
+    done
+    result d10 "reference: fsync+fdatasync, 10 dispatched (3 runs)" "${fs[*]}" "" ""
+else
+    read -r med lo hi cpu note < <(timings "$DRUNS" 2 d10 "$WORK/make-approved $d_db $d_st 10" "$d_run")
+    result d10 "10 dispatched, empty registry (min-max $lo-$hi) $note" "$med ms (CPU $cpu)" ">= 12 x the reference" "no reference"
+fi
+fs=()
+for i in 1 2 3 4 5; do
+    read -r f d _ _ _ kib < <(counts "d10-$i" "$WORK/make-approved $d_db $d_st 10" -- $d_run)
+    fs+=("$((f + d))")
+done
+typical=$(printf '%s\n' "${fs[@]}" | sort -n | sed -n 3p)
+result d10 "fsync+fdatasync, 10 dispatched, empty registry (5 runs: ${fs[*]})" "median $typical" "<= N+3 = 13" "$(verdict "$typical" 13)"
+result d10 "peak RSS, 10 dispatched, empty registry" "$(mib "$kib") MiB" "< 8 MiB" "$(verdict "$kib" 8192)"
+
+# --- batch cost at the largest size -----------------------------------------------------------
+DB=$WORK/cur-$BIG.db
 ST=$WORK/st-$BIG
+BATCH_RUN="$BIN --config $CONFIG --db $DB --key $KEY --state-dir $ST run --batch"
+for b in 1 10 100 1000; do
+    say "batch of $b on $BIG drafts"
+    t0=$SECONDS
+    read -r f d p o t kib < <(counts "b$b" "$WORK/make-approved $DB $ST $b" -- $BATCH_RUN "$b")
+    prep_s=$((SECONDS - t0))
+    wal=$(wal_bytes "$DB")
+    if [ "$b" -le 100 ]; then
+        read -r med lo hi cpu note < <(timings $((b <= 10 ? 10 : 5)) 0 "b$b" "$WORK/make-approved $DB $ST $b" "$BATCH_RUN $b")
+    elif [ "$TIMING" = 0 ]; then
+        med=- lo=- hi=- cpu=- note="[not timed]"
+    else
+        "$WORK/make-approved" "$DB" "$ST" "$b"
+        quiet && note="" || note="[machine busy]"
+        t1=$(date +%s%N)
+        $BATCH_RUN "$b" </dev/null >/dev/null 2>&1 || true
+        med=$((($(date +%s%N) - t1) / 1000000)) lo=- hi=- cpu=-
+    fi
+    result batch "\`run --batch $b\`, $BIG drafts: wall (min-max $lo-$hi) $note" "$med ms" "" ""
+    result batch "\`run --batch $b\`: fsync+fdatasync" "$((f + d))" "<= N+5 = $((b + 5))" "$(verdict "$((f + d))" "$((b + 5))")"
+    result batch "\`run --batch $b\`: peak RSS; WAL after" "$(mib "$kib") MiB; WAL $wal bytes" "< 8 MiB" "$(verdict "$kib" 8192)"
+    say "(signing and approving $b drafts and the run took $prep_s s)"
+done
 
-say "idle run at $BIG: where the time goes"
-n_fs=$(fsyncs idle "" -- "$BIN" --config "$CONFIG" --db "$DB" --key "$KEY" --state-dir "$ST" run)
-result "idle \`run\`, $BIG drafts: fsync+fdatasync" "$n_fs" calls "(info)" "-"
-strace -f -c -o "$WORK/strace-c-idle.txt" "$BIN" --config "$CONFIG" --db "$DB" --key "$KEY" --state-dir "$ST" run >/dev/null 2>&1 || true
-read -r vmed _ _ vcpu < <(timeit "version" "$RUNS" 5 "" -- "$BIN" --version)
-result "process floor: \`inbox-exec --version\`" "$vmed" ms "(info)" "-" "$vcpu"
-PY=$(python3 -c 'import sys; print(sys.executable)')
-read -r pmed _ _ pcpu < <(timeit "python" 10 2 "" -- "$PY" -c "import sqlite3, json, hmac, hashlib")
-result "for scale: \`python3 -c 'import sqlite3, json, hmac, hashlib'\`" "$pmed" ms "(info)" "-" "$pcpu"
-
-# --- status and reconcile ---------------------------------------------------------------------
-say "status and reconcile on $BIG drafts"
-read -r med lo hi cpu note < <(timeit "status-$BIG" "$RUNS" 3 "" -- "$BIN" --config "$CONFIG" --db "$DB" --key "$KEY" --state-dir "$ST" status)
-result "\`status\`, $BIG drafts (median; min-max $lo-$hi)${note:+ $note}" "$med" ms "< 200 ms" "$(verdict "$med" 200)" "$cpu"
-read -r med lo hi cpu note < <(timeit "reconcile-$BIG" "$RUNS" 3 "" -- "$BIN" --config "$CONFIG" --db "$DB" --key "$KEY" --state-dir "$ST" reconcile)
-result "\`reconcile\`, $BIG drafts (median; min-max $lo-$hi)${note:+ $note}" "$med" ms "< 200 ms" "$(verdict "$med" 200)" "$cpu"
-
-# --- peak RSS, read-only commands ---------------------------------------------------------------
-say "peak RSS"
-for cmd in run status reconcile; do
-    kib=$(rss "" -- "$BIN" --config "$CONFIG" --db "$DB" --key "$KEY" --state-dir "$ST" $cmd)
-    label="idle \`run\`"
-    [ "$cmd" = run ] || label="\`$cmd\`"
-    result "peak RSS, $label, $BIG drafts" "$((kib / 1024)).$(((kib % 1024) * 10 / 1024))" MiB "< 8 MiB" "$(verdict "$kib" "$KIB_TARGET")"
+# --- verify -----------------------------------------------------------------------------------
+for v in "verify" "verify --all"; do
+    say "$v on $BIG drafts"
+    /usr/bin/time -f '%e %M' -o "$WORK/time-v.txt" \
+        "$BIN" --config "$CONFIG" --db "$DB" --key "$KEY" --state-dir "$ST" $v >/dev/null 2>&1 || true
+    read -r secs kib < <(tail -1 "$WORK/time-v.txt")
+    result verify "\`$v\`, $BIG drafts: wall; peak RSS" "$secs s; $(mib "$kib") MiB" "<= 32 MiB" "$(verdict "$kib" 32768)"
 done
 
 # --- query plans ------------------------------------------------------------------------------
 say "query plans ($BIG drafts)"
-python3 benches/queries.py src/registry/sqlite.rs | "$EQP" "$DB" >"$WORK/plans.txt"
-cat "$WORK/plans.txt"
-
-# --- verify --all (not a target: every draft, by definition) ------------------------------------
-say "verify --all on $BIG drafts"
-/usr/bin/time -f '%e %M' -o "$WORK/time-verify.txt" \
-    "$BIN" --config "$CONFIG" --db "$DB" --key "$KEY" --state-dir "$ST" verify --all >/dev/null 2>&1 || true
-read -r secs kib < <(tail -1 "$WORK/time-verify.txt")
-result "\`verify --all\`, $BIG drafts: wall time" "$secs" s "(info)" "-"
-result "\`verify --all\`, $BIG drafts: peak RSS" "$((kib / 1024))" MiB "(info; < 8 MiB is the general target)" "$(verdict "$kib" "$KIB_TARGET")"
-
-# --- idle run with a full WAL ----------------------------------------------------------------
-# The registry's connections skip the checkpoint on close, so the WAL keeps up to the automatic
-# checkpoint's 1,000 pages between checkpoints, and a process that opens the database first
-# rebuilds the WAL index by reading the whole WAL. The idle runs above had an almost empty
-# WAL; this is the other end.
-wal_frames() { local s; s=$(stat -c %s "$1-wal" 2>/dev/null || echo 0); echo $((s > 32 ? (s - 32) / 4120 : 0)); }
-say "idle run at $BIG drafts with the WAL near the automatic checkpoint"
-while [ "$(wal_frames "$DB")" -lt 950 ]; do
-    ie "$DB" "$ST" -q draft new --kind ledger_done --target '{"ledger": "bench", "item": "WAL"}' \
-        --payload '{"note": "filler"}' >/dev/null
-done
-frames=$(wal_frames "$DB")
-ie "$DB" "$ST" -q run >/dev/null 2>&1
-read -r med lo hi cpu note < <(timeit "idle-wal-$BIG" "$RUNS" 5 "" -- "$BIN" --config "$CONFIG" --db "$DB" --key "$KEY" --state-dir "$ST" run)
-result "idle \`run\`, $BIG drafts, WAL of $frames pages (median; min-max $lo-$hi)${note:+ $note}" "$med" ms "<= 3 ms" "$(verdict "$med" 3)" "$cpu"
-
-# --- dispatching runs -------------------------------------------------------------------------
-DRUNS=$((RUNS < 15 ? RUNS : 15))
-dispatch() { # dispatch LABEL DB STATE_DIR
-    local label=$1 db=$2 st=$3
-    local prep="$WORK/make-approved $db $st 10"
-    say "run dispatching 10 drafts ($label)"
-    read -r med lo hi cpu note < <(timeit "dispatch10-$label" "$DRUNS" 2 "$prep" -- "$BIN" --config "$CONFIG" --db "$db" --key "$KEY" --state-dir "$st" run)
-    result "\`run\` dispatching 10, $label (median; min-max $lo-$hi)${note:+ $note}" "$med" ms "<= 25 ms" "$(verdict "$med" 25)" "$cpu"
-    local counts=() i
-    for i in 1 2 3 4 5; do
-        counts+=("$(fsyncs "d10-$label-$i" "$prep" -- "$BIN" --config "$CONFIG" --db "$db" --key "$KEY" --state-dir "$st" run)")
-    done
-    local max typical
-    max=$(printf '%s\n' "${counts[@]}" | sort -n | tail -1)
-    for i in 1 2 3 4 5; do # keep the costliest run's calls for the breakdown
-        if [ "${counts[i - 1]}" = "$max" ]; then cp "$WORK/strace-d10-$label-$i.txt" "$WORK/strace-d10-$label-most.txt"; break; fi
-    done
-    typical=$(printf '%s\n' "${counts[@]}" | sort -n | sed -n 3p)
-    result "fsync+fdatasync, 10 dispatched, $label: median of 5 runs (${counts[*]})" "$typical" calls "<= N+5 = 15" \
-        "$( [ "$typical" -le 15 ] && echo pass || echo MISS)"
-    result "fsync+fdatasync, 10 dispatched, $label: most of 5 runs" "$max" calls "never > 2N+8 = 28" \
-        "$( [ "$max" -le 15 ] && echo pass || { [ "$max" -le 28 ] && echo "pass (over N+5)" || echo MISS; } )"
-    kib=$(rss "$prep" -- "$BIN" --config "$CONFIG" --db "$db" --key "$KEY" --state-dir "$st" run)
-    result "peak RSS, \`run\` dispatching 10, $label" "$((kib / 1024)).$(((kib % 1024) * 10 / 1024))" MiB "< 8 MiB" "$(verdict "$kib" "$KIB_TARGET")"
-}
-
-EMPTY_DB=$WORK/dispatch-0.db
-copy_db "$(registry 0)" "$EMPTY_DB"
-dispatch "empty registry" "$EMPTY_DB" "$WORK/st-dispatch-0"
-dispatch "$BIG drafts" "$DB" "$ST"
-
-say "a batch of 1,000 ($BIG drafts)"
-t0=$SECONDS
-"$WORK/make-approved" "$DB" "$ST" 1000
-say "signed and approved 1,000 drafts in $((SECONDS - t0)) s"
-strace -f -y -qq -e trace=fsync,fdatasync -o "$WORK/strace-b1000.txt" \
-    /usr/bin/time -v -o "$WORK/time-b1000.txt" \
-    "$BIN" --config "$CONFIG" --db "$DB" --key "$KEY" --state-dir "$ST" run --batch 1000 --json >"$WORK/b1000.json" 2>/dev/null || true
-kib=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$WORK/time-b1000.txt")
-executed=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(sum(1 for x in r["results"] if x["outcome"]=="executed"))' "$WORK/b1000.json")
-n_fs=$(grep -cE '(fsync|fdatasync)\(' "$WORK/strace-b1000.txt" || true)
-result "peak RSS, \`run --batch 1000\` ($executed executed), $BIG drafts" "$((kib / 1024)).$(((kib % 1024) * 10 / 1024))" MiB "< 8 MiB" "$(verdict "$kib" "$KIB_TARGET")"
-result "fsync+fdatasync, \`run --batch 1000\` ($executed dispatched)" "$n_fs" calls "<= N+5 = 1005; never > 2008" \
-    "$( [ "$n_fs" -le 1005 ] && echo pass || { [ "$n_fs" -le 2008 ] && echo "MISS N+5, within 2N+8" || echo MISS; } )"
-"$WORK/make-approved" "$DB" "$ST" 1000
-t0=$(date +%s%N)
-"$BIN" --config "$CONFIG" --db "$DB" --key "$KEY" --state-dir "$ST" run --batch 1000 >/dev/null 2>&1 || true
-t1=$(date +%s%N)
-result "\`run --batch 1000\`, wall time (1 run, no strace)" "$(((t1 - t0) / 1000000))" ms "(info)" "-"
+python3 benches/queries.py "$QUERIES_RS" | "$EQP" "$DB" >"$WORK/plans.txt"
 
 # --- report -----------------------------------------------------------------------------------
-say "details"
-echo "## idle run at $BIG drafts: syscalls (strace -f -c)"
+echo "# inbox-exec benchmark run"
 echo
-sed 's/^/    /' "$WORK/strace-c-idle.txt"
+echo '```'
+cat "$WORK/machine.txt"
+echo "load:      $(cut -d' ' -f1-3 /proc/loadavg) at the end; the run took $((SECONDS - STARTED)) s"
+echo '```'
 echo
-echo "## fsync/fdatasync by file"
-for label in idle "d10-empty registry-1" "d10-empty registry-most" "d10-$BIG drafts-1" "d10-$BIG drafts-most" b1000; do
-    echo
-    echo "### $label ($(grep -cE '(fsync|fdatasync)\(' "$WORK/strace-$label.txt" || true) calls)"
-    echo
-    breakdown "$label"
-done
-echo
-echo "## machine"
-echo
-sed 's/^/    /' "$WORK/machine.txt"
-echo "    load:      $(cut -d' ' -f1-3 /proc/loadavg) at the end"
-echo
-echo "## results"
-echo
-echo "Times are wall time, process start to exit; CPU is the mean user+system time (ms) of the"
-echo "process and its children, which other work on the machine inflates much less."
-echo
-echo "| measurement | value | CPU | target | verdict |"
-echo "| --- | ---: | ---: | --- | --- |"
-while IFS=$'\t' read -r name value unit target verdict cpu; do
-    echo "| $name | $value $unit | $cpu | $target | $verdict |"
+echo "Times: median wall time, process start to exit (hyperfine -N); CPU: mean user+system of"
+echo "the process and its children. Syscall counts: one run under strace -f -c."
+section=""
+while IFS=$'\t' read -r sec name value target verdict; do
+    if [ "$sec" != "$section" ]; then
+        section=$sec
+        echo
+        echo "## $sec"
+        echo
+        echo "| measurement | value | target | verdict |"
+        echo "| --- | --- | --- | --- |"
+    fi
+    echo "| $name | $value | $target | $verdict |"
 done <"$RESULTS"
-flagged=$(grep -c '<-- ' "$WORK/plans.txt" || true)
 echo
-echo "Query plans: $flagged node(s) flagged as a whole-table or whole-index scan:"
-awk '/^## / {name = substr($0, 4)} /<-- / {sub(/^ +/, ""); print "    " name ": " $0}' "$WORK/plans.txt"
+echo "## fsync/fdatasync by file: the last 10-draft run"
+echo
+"$WORK/make-approved" "$d_db" "$d_st" 10
+strace -f -y -qq -e trace=fsync,fdatasync -o "$WORK/fs-d10.txt" $d_run </dev/null >/dev/null 2>&1 || true
+sed -nE 's/.*\b(fsync|fdatasync)\([0-9]+<([^>]*)>\).*/\1 \2/p' "$WORK/fs-d10.txt" |
+    sed -E "s#$WORK/##; s#\.[0-9a-f]{6,}\.tmp#.*.tmp#" | sort | uniq -c | sort -rn | sed 's/^/    /'
+echo
+echo "## query plans ($BIG drafts)"
+echo
+sed 's/^/    /' "$WORK/plans.txt"
+echo
+echo "## every syscall of an idle run (empty registry, state files present)"
+echo
+sed -E "s#$WORK/##g" "$WORK/trace-idle.txt" | sed 's/^[0-9]* *//; s/^/    /'

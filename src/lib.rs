@@ -67,7 +67,7 @@ fn run_command(cli: &Cli, env: &HostEnv, sink: &mut Sink<'_>) -> anyhow::Result<
         Command::Verify(args) => {
             commands::verify::run(&config, args, now, sink).map(Output::written)
         }
-        Command::Run(args) => commands::run::run(&config, args, env),
+        Command::Run(args) => commands::run::run(&config, args, env, cli.global.json),
         Command::Reconcile(args) => commands::reconcile::run(&config, args, now),
         Command::Status(args) => commands::status::run(&config, args, now),
         Command::Copy(args) => commands::copy::run(&config, args),

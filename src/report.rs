@@ -64,6 +64,17 @@ impl Output {
         }
     }
 
+    /// An output with the `Done` outcome holding only the form that will be printed: the
+    /// `--json` document when `json`, the text otherwise. For a report that grows with its
+    /// input (a batch of a thousand drafts), so it is not held twice, once as a JSON tree.
+    pub fn done_as(json: bool, text: impl FnOnce() -> String, doc: impl Serialize) -> Output {
+        if json {
+            Output::done(String::new(), doc)
+        } else {
+            Output::done(text(), serde_json::Value::Null)
+        }
+    }
+
     /// The same output with another outcome.
     #[must_use]
     pub fn with_outcome(mut self, outcome: Outcome) -> Output {

@@ -1,5 +1,6 @@
 //! Small state files (thermal sidecar, last-run summary): read without following symlinks,
-//! written atomically (temp file, fsync, rename), mode 0600.
+//! written atomically (temp file, rename), mode 0600; fsynced before the rename when the
+//! file is state the next run relies on.
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
@@ -141,17 +142,40 @@ pub fn ensure_dir(dir: &Path) -> Result<(), StateDirError> {
 /// merged into the thermal window at every load; the summary is rewritten by the next run).
 /// What is recorded nowhere else goes through [`write_durable`].
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    replace(path, bytes, true)
+    replace(path, true, |file| file.write_all(bytes))
 }
 
 /// [`write_atomic`] without the fsync: the new file survives this process dying (SIGKILL
 /// included), not necessarily a power loss, and costs no disk flush. For a record written
 /// often and fsynced once at the end.
 pub fn write_atomic_unsynced(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    replace(path, bytes, false)
+    replace(path, false, |file| file.write_all(bytes))
 }
 
-fn replace(path: &Path, bytes: &[u8], sync: bool) -> io::Result<()> {
+/// Replaces `path` with what `write` writes, like [`write_atomic_unsynced`]: concurrent
+/// readers see the old file or the new one, never a torn one, but after a power loss the file
+/// may be the previous one or, on a filesystem that does not order a rename after the data it
+/// replaces (ext4 does, by default), empty. For a report that the next run rewrites anyway,
+/// where an fsync per run would cost more than the report is worth.
+///
+/// `write` streams into the temporary file through a buffer, so a large report (a batch of a
+/// thousand drafts) is never held in memory whole.
+pub fn write_report(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
+    replace(path, false, |file| {
+        let mut out = io::BufWriter::new(file);
+        write(&mut out)?;
+        out.flush()
+    })
+}
+
+fn replace(
+    path: &Path,
+    sync: bool,
+    write: impl FnOnce(&mut fs::File) -> io::Result<()>,
+) -> io::Result<()> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -175,8 +199,7 @@ fn replace(path: &Path, bytes: &[u8], sync: bool) -> io::Result<()> {
         .create_new(true)
         .mode(0o600)
         .open(&tmp)?;
-    let result = file
-        .write_all(bytes)
+    let result = write(&mut file)
         .and_then(|()| if sync { file.sync_all() } else { Ok(()) })
         .and_then(|()| fs::rename(&tmp, path));
     if result.is_err() {

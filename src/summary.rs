@@ -100,12 +100,17 @@ pub fn write(state_dir: &Path, report: &CycleReport, now: i64) -> anyhow::Result
         report,
         totals: totals.clone(),
     };
-    let mut bytes = serde_json::to_vec_pretty(&summary).expect("plain data serializes");
-    bytes.push(b'\n');
     // A symlink planted at the summary's name is replaced, never followed: rename swaps
-    // the directory entry itself.
-    statefile::write_atomic(path, &bytes)
-        .with_context(|| format!("writing the run summary {}", path.display()))?;
+    // the directory entry itself. No fsync: the summary is a report that the next run (30 s
+    // later under the timer) rewrites, and it was the one fsync an idle run made. After a
+    // power loss `status --check` may find the previous summary (stale: exit 4) or an
+    // unreadable one (exit 4, "no run has finished yet") until the next run. Streamed, so a
+    // large report is never held whole.
+    statefile::write_report(path, |out| {
+        serde_json::to_writer_pretty(&mut *out, &summary).map_err(std::io::Error::from)?;
+        out.write_all(b"\n")
+    })
+    .with_context(|| format!("writing the run summary {}", path.display()))?;
     Ok(totals)
 }
 

@@ -92,6 +92,9 @@ pub struct Loaded {
     pub unusable: Option<String>,
     /// What had to be brought back from the future: worth an alert.
     pub clamped: Clamped,
+    /// The sidecar's bytes as read, when it was usable: [`Thermal::save`] leaves a sidecar
+    /// that already holds what it would write alone.
+    pub on_disk: Option<Vec<u8>>,
 }
 
 fn seconds(d: std::time::Duration) -> i64 {
@@ -219,12 +222,16 @@ impl Thermal {
         now: i64,
         cfg: &ThermalConfig,
     ) -> anyhow::Result<Loaded> {
-        let (mut thermal, unusable) = match statefile::read(path) {
-            Contents::Missing => (Thermal::default(), None),
-            Contents::Unusable(why) => (Thermal::default(), Some(why)),
+        let (mut thermal, unusable, on_disk) = match statefile::read(path) {
+            Contents::Missing => (Thermal::default(), None, None),
+            Contents::Unusable(why) => (Thermal::default(), Some(why), None),
             Contents::Bytes(bytes) => match Thermal::from_json(&bytes) {
-                Ok(t) => (t, None),
-                Err(e) => (Thermal::default(), Some(format!("it does not parse ({e})"))),
+                Ok(t) => (t, None, Some(bytes)),
+                Err(e) => (
+                    Thermal::default(),
+                    Some(format!("it does not parse ({e})")),
+                    None,
+                ),
             },
         };
         let recorded = registry
@@ -241,14 +248,22 @@ impl Thermal {
             thermal,
             unusable,
             clamped,
+            on_disk,
         })
     }
 
-    /// Saves the window at `path`, atomically and durably. A sidecar that cannot be written is
-    /// logged, not an error: the copy saved before each dispatch, or the registry's record,
-    /// stands in for it.
-    pub fn save(&self, path: &Path) {
-        if let Err(e) = statefile::write_atomic(path, &self.to_json()) {
+    /// Saves the window at `path`, atomically and durably, unless the sidecar already holds
+    /// exactly these bytes (`on_disk`, as [`Thermal::load`] read them): an idle or paused
+    /// cycle changes nothing, and rewriting the same bytes would cost every such cycle an
+    /// fsync. A cycle that claimed anything always writes: the claim is in the window. A
+    /// sidecar that cannot be written is logged, not an error: the copy saved before each
+    /// dispatch, or the registry's record, stands in for it.
+    pub fn save(&self, path: &Path, on_disk: Option<&[u8]>) {
+        let bytes = self.to_json();
+        if on_disk == Some(bytes.as_slice()) {
+            return;
+        }
+        if let Err(e) = statefile::write_atomic(path, &bytes) {
             log::warn!("cannot save the thermal sidecar {}: {e}", path.display());
         }
     }

@@ -1,6 +1,7 @@
 //! `run`: one bounded cycle (the executor), with the signal wiring that lets the draft in hand
 //! finish, and the human rendering of its report.
 
+use std::cell::LazyCell;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
@@ -13,10 +14,12 @@ use crate::cycle_report::{CycleReport, DraftResult, RunStatus};
 use crate::dispatch::{ChildEnv, Handlers};
 use crate::executor::{Cycle, RunOptions};
 use crate::notify::Mailer;
+use crate::registry::Claimer;
 use crate::report::{Output, ago, date, table};
 
 /// Runs one cycle. The alerts it wrote to the outbox are sent at the end, whatever happened.
-pub fn run(config: &Config, args: &RunArgs, env: &HostEnv) -> anyhow::Result<Output> {
+/// `json`: the output is the `--json` document (only the form that will be printed is built).
+pub fn run(config: &Config, args: &RunArgs, env: &HostEnv, json: bool) -> anyhow::Result<Output> {
     let handlers = Handlers::new(config, ChildEnv::new(env.vars.clone()));
     let password = env
         .vars
@@ -32,17 +35,18 @@ pub fn run(config: &Config, args: &RunArgs, env: &HostEnv) -> anyhow::Result<Out
         dry_run: args.dry_run,
     };
     let stop = stop_on_signals()?;
+    let claimer: LazyCell<Claimer> = LazyCell::new(crate::process::this_process);
     let result = Cycle {
         config,
         handlers: &handlers,
         mailer: mailer.as_ref(),
         clock: &clock,
-        claimer: crate::process::this_process(),
+        claimer: &claimer,
         stop: &stop,
     }
     .run(options);
     let report = result?;
-    let output = Output::done(run_text(&report, clock()), &report);
+    let output = Output::done_as(json, || run_text(&report, clock()), &report);
     Ok(match report.summary_error {
         Some(e) => output.failed(e),
         None => output,

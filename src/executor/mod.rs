@@ -10,6 +10,7 @@
 
 mod batch;
 
+use std::cell::LazyCell;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -56,8 +57,9 @@ pub struct Cycle<'a> {
     pub mailer: Option<&'a Mailer>,
     /// The current Unix time; called at each step, never cached across a dispatch.
     pub clock: &'a dyn Fn() -> i64,
-    /// This process, recorded with each claim.
-    pub claimer: Claimer,
+    /// This process, recorded with each claim: looked up (`/proc`, the boot id) on the first
+    /// claim, so an idle cycle does not.
+    pub claimer: &'a LazyCell<Claimer>,
     /// Set by SIGTERM or SIGINT: finish the draft in hand, record it, claim nothing more.
     pub stop: &'a AtomicBool,
 }
@@ -249,7 +251,8 @@ impl<'a> Cycle<'a> {
         // Every write of the cycle goes through the batch, so alerts ride with the outcomes
         // they report.
         let mut batch = Batch::new(journal_path);
-        let mut thermal = self.load_thermal(registry, &mut batch, &thermal_path, !opts.dry_run)?;
+        let (mut thermal, on_disk) =
+            self.load_thermal(registry, &mut batch, &thermal_path, !opts.dry_run)?;
         if !opts.dry_run
             && let Err(e) = self.alert_stuck(registry, &mut batch)
         {
@@ -272,20 +275,20 @@ impl<'a> Cycle<'a> {
             report.paused_until = Some(thermal.paused_until);
         }
         if !opts.dry_run {
-            thermal.save(&thermal_path);
+            thermal.save(&thermal_path, on_disk.as_deref());
         }
         Ok(report)
     }
 
     /// The thermal window, with an alert when an unusable sidecar had to be rebuilt or times
-    /// from the future were brought back.
+    /// from the future were brought back, and the sidecar's bytes as they were read.
     fn load_thermal(
         &mut self,
         registry: &mut dyn Registry,
         batch: &mut Batch,
         path: &Path,
         alert: bool,
-    ) -> anyhow::Result<Thermal> {
+    ) -> anyhow::Result<(Thermal, Option<Vec<u8>>)> {
         let now = (self.clock)();
         let cfg = &self.config.thermal;
         let loaded = Thermal::load(registry, path, now, cfg)?;
@@ -300,7 +303,7 @@ impl<'a> Cycle<'a> {
                 batch.hold_alert(Mail::new(&future), now);
             }
         }
-        Ok(loaded.thermal)
+        Ok((loaded.thermal, loaded.on_disk))
     }
 
     /// Alerts once about each draft that has sat in `executing` longer than `stuck_after`:
@@ -596,7 +599,7 @@ impl<'a> Cycle<'a> {
                         None,
                         now,
                     )?;
-                    tx.record_claim(id, &self.claimer, now)?;
+                    tx.record_claim(id, self.claimer, now)?;
                     let action = Action {
                         at: now,
                         draft_id: Some(id.to_owned()),

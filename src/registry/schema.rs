@@ -4,7 +4,7 @@
 //! our additions are additive only and counted under `inbox_exec_schema_version`, so a
 //! database stays usable by the reference whichever program created it.
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{Connection, TransactionBehavior};
 
 use super::RegistryError;
 
@@ -181,13 +181,22 @@ fn versions(conn: &Connection) -> Result<(usize, usize), RegistryError> {
     if !has_meta {
         return Ok((0, 0));
     }
-    let read = |key: &str, known: usize| -> Result<usize, RegistryError> {
-        // Read as whatever is stored: the value column is anyone's to write.
-        let value: Option<Result<usize, String>> = conn
-            .query_row("SELECT value FROM db_meta WHERE key = ?1", [key], |r| {
-                Ok(version_of(r.get_ref(0)?))
-            })
-            .optional()?;
+    // Both keys in one statement: every process opens the registry, so each statement on
+    // this path is paid by every run. Read as whatever is stored: the value column is
+    // anyone's to write.
+    let mut found: [Option<Result<usize, String>>; 2] = [None, None];
+    let mut stmt = conn.prepare("SELECT key, value FROM db_meta WHERE key IN (?1, ?2)")?;
+    let mut rows = stmt.query([REFERENCE_KEY, OUR_KEY])?;
+    while let Some(row) = rows.next()? {
+        // The IN matched the row under the column's collation; tell the two keys apart the
+        // same way.
+        let slot = match row.get_ref(0)? {
+            rusqlite::types::ValueRef::Text(k) if k.eq_ignore_ascii_case(OUR_KEY.as_bytes()) => 1,
+            _ => 0,
+        };
+        found[slot] = Some(version_of(row.get_ref(1)?));
+    }
+    let check = |key: &str, value: Option<Result<usize, String>>, known: usize| {
         let Some(version) = value else { return Ok(0) };
         let version = version.map_err(|value| RegistryError::BadMeta {
             key: key.to_owned(),
@@ -202,8 +211,9 @@ fn versions(conn: &Connection) -> Result<(usize, usize), RegistryError> {
         }
         Ok(version)
     };
+    let [reference, ours] = found;
     Ok((
-        read(REFERENCE_KEY, REFERENCE_MIGRATIONS.len())?,
-        read(OUR_KEY, OUR_MIGRATIONS.len())?,
+        check(REFERENCE_KEY, reference, REFERENCE_MIGRATIONS.len())?,
+        check(OUR_KEY, ours, OUR_MIGRATIONS.len())?,
     ))
 }

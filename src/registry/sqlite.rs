@@ -58,6 +58,11 @@ mod sql {
     /// The oldest approved draft.
     pub(super) const OLDEST_APPROVED: &str =
         "SELECT min(created_at) FROM drafts WHERE status = 'approved'";
+    /// Whether any draft is in executing: one probe of the status index, so a cycle with
+    /// none (nearly every cycle) does not prepare [`EXECUTING`], the costliest statement to
+    /// compile on the idle path.
+    pub(super) const ANY_EXECUTING: &str =
+        "SELECT 1 FROM drafts WHERE status = 'executing' LIMIT 1";
     /// Drafts in executing, with their claims and attempts.
     pub(super) const EXECUTING: &str = "SELECT d.draft_id, d.draft_kind, d.target_json,
                     COALESCE(c.claimed_at, d.updated_at) AS claimed_at,
@@ -93,6 +98,7 @@ mod sql {
         (ACTIONS_SINCE, "ACTIONS_SINCE"),
         (COUNTS, "COUNTS"),
         (OLDEST_APPROVED, "OLDEST_APPROVED"),
+        (ANY_EXECUTING, "ANY_EXECUTING"),
         (EXECUTING, "EXECUTING"),
         (ALERTS_DUE, "ALERTS_DUE"),
         (ALERTS_WAITING, "ALERTS_WAITING"),
@@ -101,14 +107,32 @@ mod sql {
 }
 
 use sql::{
-    ACTIONS_SINCE, ALERTS_DUE, ALERTS_LAST_ERROR, ALERTS_WAITING, ALL_DRAFTS, ATTEMPTS, BATCH_KEYS,
-    BY_STATUS, COUNTS, EXECUTING, GET, GET_ROW, OLDEST_APPROVED,
+    ACTIONS_SINCE, ALERTS_DUE, ALERTS_LAST_ERROR, ALERTS_WAITING, ALL_DRAFTS, ANY_EXECUTING,
+    ATTEMPTS, BATCH_KEYS, BY_STATUS, COUNTS, EXECUTING, GET, GET_ROW, OLDEST_APPROVED,
 };
 
 /// The page cache, in KiB as SQLite's negative `cache_size` means it: each process lives for
-/// one short command and reads each page about once, so SQLite's 2 MiB default only adds
-/// to peak memory (measured in BENCHMARKS.md).
-const CACHE_KIB: i64 = -512;
+/// one short command and reads each page about once (a miss is a `pread` from the OS's
+/// cache), so a larger cache only adds to peak memory: a batch of 1,000 at a million drafts
+/// fills 512 KiB (measured in BENCHMARKS.md).
+const CACHE_KIB: i64 = -256;
+
+/// SQLite's automatic checkpoint, in WAL pages, for our read-write connections: raised from
+/// its 1,000 so that a cycle's commits are not interrupted by checkpoints (three fsyncs
+/// each, one every ~60 drafts at a million drafts); the WAL is truncated once, when the
+/// process closes the registry (see [`WAL_BOUND_WRITER`]). It still bounds the WAL of an
+/// unusually long batch (~128 MiB).
+const AUTOCHECKPOINT_PAGES: i64 = 32_768;
+
+/// A process that wrote leaves the WAL as it is up to this size and truncates it with a
+/// checkpoint beyond: a cycle's commits stay N + 1 fsyncs, and a large write (a migration,
+/// a big batch) never leaves a WAL that every later process has to read while rebuilding
+/// its index (~1 µs a page).
+const WAL_BOUND_WRITER: u64 = 4 * 1024 * 1024;
+
+/// A process that did not write truncates any WAL over this size (about 60 pages): the idle
+/// runs that follow a write then open an empty WAL, whatever the history.
+const WAL_BOUND_IDLE: u64 = 256 * 1024;
 
 impl RegistryError {
     /// Names the file and the remedy for the SQLite errors an operator can act on.
@@ -132,6 +156,47 @@ impl RegistryError {
 pub(super) struct Sqlite {
     conn: Connection,
     path: PathBuf,
+    /// False for [`OpenMode::ReadOnly`]: such a connection never checkpoints.
+    writable: bool,
+}
+
+impl Drop for Sqlite {
+    /// Bounds the WAL the next process will find: every process opens the WAL index afresh
+    /// (a `-shm` left by an exited process is not trusted) by reading each WAL frame, so a
+    /// large WAL would cost every later start, forever. Never waits: a reader holding the
+    /// WAL leaves it for the next process.
+    fn drop(&mut self) {
+        if !self.writable {
+            return;
+        }
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        let Ok(size) = fs::metadata(&wal).map(|m| m.len()) else {
+            return;
+        };
+        let bound = if self.conn.total_changes() > 0 {
+            WAL_BOUND_WRITER
+        } else {
+            WAL_BOUND_IDLE
+        };
+        if size <= bound {
+            return;
+        }
+        let checkpoint = self
+            .conn
+            .busy_timeout(std::time::Duration::ZERO)
+            .and_then(|()| {
+                self.conn
+                    .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                        r.get::<_, i64>(0)
+                    })
+            });
+        match checkpoint {
+            Ok(0) => log::debug!("truncated a WAL of {size} bytes"),
+            Ok(_) => log::debug!("WAL of {size} bytes left: another connection is using it"),
+            Err(e) => log::debug!("WAL of {size} bytes left: {e}"),
+        }
+    }
 }
 
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
@@ -209,6 +274,7 @@ impl Sqlite {
             return Ok(Sqlite {
                 conn,
                 path: path.to_owned(),
+                writable: false,
             });
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -227,16 +293,17 @@ impl Sqlite {
         conn.pragma_update(None, "cache_size", CACHE_KIB)?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         // A checkpoint on close costs every short-lived process (each run is one) two or three
-        // fsyncs for nothing; the WAL is checkpointed by the automatic checkpoint instead,
-        // once it has grown, inside whichever commit crosses the threshold.
+        // fsyncs for nothing; `Drop` checkpoints only a WAL that has grown past a bound.
         conn.set_db_config(
             rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
             true,
         )?;
+        conn.pragma_update(None, "wal_autocheckpoint", AUTOCHECKPOINT_PAGES)?;
         schema::migrate(&mut conn)?;
         Ok(Sqlite {
             conn,
             path: path.to_owned(),
+            writable: true,
         })
     }
 }
@@ -326,6 +393,13 @@ impl Registry for Sqlite {
     }
 
     fn executing(&mut self, claimed_before: i64) -> Result<Vec<Executing>, RegistryError> {
+        let any = self
+            .conn
+            .query_row(ANY_EXECUTING, [], |_| Ok(()))
+            .optional()?;
+        if any.is_none() {
+            return Ok(Vec::new());
+        }
         let mut stmt = self.conn.prepare_cached(EXECUTING)?;
         let rows = stmt.query_map([claimed_before], |r| {
             // A claim whose pid is not a pid says nothing about its claimer: treated as no

@@ -39,3 +39,4 @@ mod settle;
 mod stage;
 mod thermal;
 mod verify;
+mod wal;

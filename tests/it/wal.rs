@@ -1,0 +1,126 @@
+//! What a process leaves behind for the next one (issue 11): every process rebuilds the WAL
+//! index by reading the whole WAL, so no WAL may stay large; and a cycle that changed nothing
+//! does not rewrite the thermal sidecar.
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+
+use rusqlite::config::DbConfig;
+use serde_json::Value;
+
+use crate::harness::World;
+use crate::stage::{Stage, TARGET};
+
+const MIB: u64 = 1024 * 1024;
+
+fn wal_len(w: &World) -> u64 {
+    let mut wal = w.db.clone().into_os_string();
+    wal.push("-wal");
+    fs::metadata(&wal).map(|m| m.len()).unwrap_or(0)
+}
+
+/// Inserts `rows` finished drafts with 150-character ids (so that an index on `draft_id` is
+/// large) through a connection that never checkpoints, as another program may: every page it
+/// writes stays in the WAL.
+fn write_without_checkpoints(w: &World, rows: usize) {
+    let mut conn = rusqlite::Connection::open(&w.db).expect("open registry");
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+        .expect("no checkpoint on close");
+    conn.pragma_update(None, "wal_autocheckpoint", 0)
+        .expect("no automatic checkpoint");
+    let tx = conn.transaction().expect("begin");
+    {
+        let mut insert = tx
+            .prepare(
+                "INSERT INTO drafts (draft_id, draft_kind, target_json, payload_json, issued_at,
+                     key_version, schema_version, content_hash, signature, status,
+                     created_at, updated_at)
+                 VALUES (?1, 'github_comment', '{}', '{}', 1, 1, 'v1', 'h', 's', 'completed', ?2, ?2)",
+            )
+            .expect("prepare");
+        for i in 0..rows {
+            insert
+                .execute((format!("{i:0>150}"), i64::try_from(i).expect("small")))
+                .expect("insert");
+        }
+    }
+    tx.commit().expect("commit");
+}
+
+#[test]
+fn an_idle_run_truncates_a_large_wal_another_program_left() {
+    let w = World::ready();
+    write_without_checkpoints(&w, 20_000);
+    assert!(
+        wal_len(&w) > 4 * MIB,
+        "the WAL to start from: {}",
+        wal_len(&w)
+    );
+
+    let doc = w.cmd(&["run", "--json"]).ok().json();
+
+    assert_eq!(doc["status"], "idle");
+    assert_eq!(wal_len(&w), 0, "an idle run leaves the WAL empty");
+    assert_eq!(w.query("SELECT count(*) FROM drafts"), "20000");
+}
+
+#[test]
+fn a_migration_that_rewrites_an_index_leaves_no_large_wal() {
+    let w = World::ready();
+    write_without_checkpoints(&w, 40_000);
+    // Back to a registry as the reference keeps it: without inbox-exec's migrations, so the
+    // next open builds idx_drafts_status_created over 40,000 long ids. This connection
+    // checkpoints on close, so the migration starts from an empty WAL.
+    w.sql(
+        "DROP INDEX idx_drafts_status_created;
+         DELETE FROM db_meta WHERE key = 'inbox_exec_schema_version';
+         PRAGMA wal_checkpoint(TRUNCATE);",
+    );
+    assert_eq!(wal_len(&w), 0);
+
+    w.cmd(&["init"]).ok();
+
+    // Measured first: the test's own connection below checkpoints and deletes the WAL on close.
+    let left = wal_len(&w);
+    assert!(left <= 4 * MIB, "init left a WAL of {left} bytes");
+    assert_eq!(
+        w.query("SELECT count(*) FROM sqlite_master WHERE name = 'idx_drafts_status_created'"),
+        "1"
+    );
+}
+
+#[test]
+fn a_cycle_that_changes_nothing_leaves_the_thermal_sidecar_alone() {
+    let s = Stage::new("");
+    let sidecar = s.w.state.join("thermal.json");
+    let summary = s.w.state.join("last-run.json");
+    s.run(&[]).ok();
+    let first = fs::metadata(&sidecar).expect("sidecar").ino();
+
+    let doc = s.run(&[]).ok().json();
+
+    assert_eq!(doc["status"], "idle");
+    assert_eq!(
+        fs::metadata(&sidecar).expect("sidecar").ino(),
+        first,
+        "an idle cycle rewrote the sidecar"
+    );
+    let totals: Value =
+        serde_json::from_slice(&fs::read(&summary).expect("summary")).expect("JSON");
+    assert_eq!(
+        totals["totals"]["cycles"], 2,
+        "the summary is still written every cycle"
+    );
+
+    s.w.approved("github_comment", TARGET, r#"{"body":"hello"}"#);
+    s.run(&[]).ok();
+
+    assert_ne!(fs::metadata(&sidecar).expect("sidecar").ino(), first);
+    let thermal: Value =
+        serde_json::from_slice(&fs::read(&sidecar).expect("sidecar")).expect("JSON");
+    assert_eq!(
+        thermal["actions"].as_array().expect("actions").len(),
+        1,
+        "the dispatching cycle saved its claim: {thermal}"
+    );
+}
