@@ -76,9 +76,10 @@ cargo build --release --locked >&2
 cargo build --release --locked --manifest-path benches/eqp/Cargo.toml --target-dir "$TARGET" >&2
 BIN=$TARGET/release/inbox-exec
 EQP=$TARGET/release/inbox-exec-bench-eqp
-# The registry's SQL and schema, wherever the registry module keeps them.
-SCHEMA_RS=$(grep -rl 'const REFERENCE_MIGRATIONS' src | head -1)
-QUERIES_RS=$(grep -rl 'const BATCH_KEYS' src | head -1)
+# The SQLite registry's SQL and schema, wherever the registry module keeps them (the
+# PostgreSQL backend has a REFERENCE_MIGRATIONS of its own: not the one to generate from).
+SCHEMA_RS=$(grep -rl --exclude-dir=postgres 'const REFERENCE_MIGRATIONS' src | sort | head -1)
+QUERIES_RS=$(grep -rl --exclude-dir=postgres 'const BATCH_KEYS' src | sort | head -1)
 
 # --- work area --------------------------------------------------------------------------------
 mkdir -p "$DATA"
