@@ -204,7 +204,9 @@ timings() {
     local note=""
     quiet || note="[machine busy]"
     if [ "$HAVE_HYPERFINE" = 1 ]; then
-        local json=$WORK/hf.json args=(-N --style basic --runs "$runs" --warmup "$warmup" --export-json "$json")
+        # Two statements: one `local` expands all its words before assigning any of them.
+        local json=$WORK/hf.json
+        local args=(-N --style basic --runs "$runs" --warmup "$warmup" --export-json "$json")
         local cmds=() any_prepare=0 a
         for ((a = 2; a <= $#; a += 3)); do [ -n "${!a}" ] && any_prepare=1; done
         while [ $# -gt 0 ]; do
