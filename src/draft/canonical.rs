@@ -336,15 +336,35 @@ mod tests {
 
     #[test]
     fn nesting_the_reference_cannot_canonicalise_is_refused() {
-        let nest = |n: usize| {
-            crate::draft::json::parse_json(&format!("{}{}", "[".repeat(n), "]".repeat(n)))
-                .expect("parses")
+        let parse = |text: String| crate::draft::json::parse_json(&text).expect("parses");
+        let arrays = |n: usize| parse(format!("{}{}", "[".repeat(n), "]".repeat(n)));
+        let objects = |n: usize| {
+            parse(format!(
+                "{}{{}}{}",
+                "{\"k\":".repeat(n - 1),
+                "}".repeat(n - 1)
+            ))
         };
-        assert!(canonicalize(&nest(MAX_CANONICAL_DEPTH)).is_ok());
-        assert_eq!(
-            canonicalize(&nest(MAX_CANONICAL_DEPTH + 1)),
-            Err(CanonicalError::TooDeep)
-        );
+        // Arrays and objects alternating, with a scalar sibling first in each container, so
+        // the depth is the deepest member's, not the first one's.
+        let mixed = |n: usize| {
+            let mut text = String::from("0");
+            for level in 0..n {
+                text = if level % 2 == 0 {
+                    format!("[0,{text}]")
+                } else {
+                    format!("{{\"a\":0,\"b\":{text}}}")
+                };
+            }
+            parse(text)
+        };
+        for nest in [&arrays as &dyn Fn(usize) -> Value, &objects, &mixed] {
+            assert!(canonicalize(&nest(MAX_CANONICAL_DEPTH)).is_ok());
+            assert_eq!(
+                canonicalize(&nest(MAX_CANONICAL_DEPTH + 1)),
+                Err(CanonicalError::TooDeep)
+            );
+        }
     }
 
     #[test]
