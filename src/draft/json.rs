@@ -434,6 +434,9 @@ mod tests {
     fn nesting_up_to_the_limit_parses_and_deeper_is_refused() {
         let ok = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
         assert!(parse_json(&ok).is_ok());
+        // Depth is nesting, not a count of containers: more siblings than the limit are fine.
+        let wide = format!("[{}[]]", "[{}],".repeat(MAX_DEPTH));
+        assert!(parse_json(&wide).is_ok());
         let deep = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
         assert!(
             parse_json(&deep)
@@ -478,6 +481,16 @@ mod tests {
         ] {
             assert!(parse_json(text).is_err(), "{text:?} should be refused");
         }
+        // Each refusal names its own cause: only the words NaN and Infinity are called that.
+        for (text, cause) in [
+            ("", "unexpected end of JSON text"),
+            ("[", "unexpected end of JSON text"),
+            ("x", "unexpected character 'x'"),
+            ("nul", "unexpected character 'n'"),
+        ] {
+            let err = parse_json(text).expect_err(text).to_string();
+            assert!(err.contains(cause), "{text:?}: {err}");
+        }
     }
 
     #[test]
@@ -490,5 +503,26 @@ mod tests {
         assert_eq!(decode_json_bytes(b"{\0}\0").expect("utf16le"), "{}");
         assert_eq!(decode_json_bytes(b"\0{\0}").expect("utf16be"), "{}");
         assert!(decode_json_bytes(b"\xff\xff").is_err());
+        // Python's json.detect_encoding, case by case: XX 00 00 XX is UTF-16-LE (not UTF-32),
+        // and two bytes with a zero are UTF-16 either way round.
+        assert_eq!(
+            decode_json_bytes(b"\"\0\0\x4e\"\0").expect("utf16le"),
+            "\"\u{4e00}\""
+        );
+        assert_eq!(decode_json_bytes(b"1\0\0\0").expect("utf32le"), "1");
+        assert_eq!(decode_json_bytes(b"\0\0\01").expect("utf32be"), "1");
+        assert_eq!(decode_json_bytes(b"\x001").expect("utf16be"), "1");
+        assert_eq!(decode_json_bytes(b"1\0").expect("utf16le"), "1");
+        // An undecodable document names the encoding it was read as.
+        for (bytes, name) in [
+            (&b"\xff\xfe\x00\xd8"[..], "UTF-16"),
+            (&b"\xff\xfe\0\0\0\0\x11\0"[..], "UTF-32"),
+            (&b"\xc3("[..], "UTF-8"),
+        ] {
+            assert_eq!(
+                decode_json_bytes(bytes).expect_err(name),
+                format!("bytes are not valid {name}")
+            );
+        }
     }
 }
