@@ -487,6 +487,8 @@ mod tests {
             ("[", "unexpected end of JSON text"),
             ("x", "unexpected character 'x'"),
             ("nul", "unexpected character 'n'"),
+            ("\"\\u12", "truncated \\u escape"),
+            ("\"\\u0041", "unterminated string"),
         ] {
             let err = parse_json(text).expect_err(text).to_string();
             assert!(err.contains(cause), "{text:?}: {err}");
