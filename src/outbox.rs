@@ -174,31 +174,29 @@ pub fn deliver(
 
     let mut tried = Vec::new();
     let mut stopped: Option<String> = None;
-    while tried.len() < waiting.len() {
+    // The helper reports in order, so the next result is always for the first alert not yet
+    // tried.
+    while let Some(w) = waiting.get(tried.len()) {
         let left = end.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
-            Ok(result) => {
-                let w = &waiting[tried.len()];
-                match result {
-                    Ok(()) => {
-                        log::info!("alert sent: {}", w.alert.subject);
-                        tried.push((w.id, Tried::Delivered));
-                    }
-                    Err(e) => {
-                        log::error!("cannot send alert {:?}: {e}", w.alert.subject);
-                        log::warn!("{}\n{}", w.alert.subject, w.alert.body);
-                        tried.push((w.id, Tried::Failed(e.message.clone())));
-                        if e.unreachable {
-                            stopped = Some(e.message);
-                            break;
-                        }
+            Ok(result) => match result {
+                Ok(()) => {
+                    log::info!("alert sent: {}", w.alert.subject);
+                    tried.push((w.id, Tried::Delivered));
+                }
+                Err(e) => {
+                    log::error!("cannot send alert {:?}: {e}", w.alert.subject);
+                    log::warn!("{}\n{}", w.alert.subject, w.alert.body);
+                    tried.push((w.id, Tried::Failed(e.message.clone())));
+                    if e.unreachable {
+                        stopped = Some(e.message);
+                        break;
                     }
                 }
-            }
+            },
             Err(RecvTimeoutError::Timeout) => {
                 // The alert in flight is not confirmed: it counts as a failed try, so a server
                 // that holds every send is not tried again by the very next run.
-                let w = &waiting[tried.len()];
                 let why = format!(
                     "not confirmed sent within the delivery deadline ([notify] deadline = {})",
                     humantime::format_duration(deadline)

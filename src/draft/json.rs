@@ -512,7 +512,7 @@ mod tests {
             "\"\u{4e00}\""
         );
         assert_eq!(decode_json_bytes(b"1\0\0\0").expect("utf32le"), "1");
-        assert_eq!(decode_json_bytes(b"\0\0\01").expect("utf32be"), "1");
+        assert_eq!(decode_json_bytes(&[0, 0, 0, b'1']).expect("utf32be"), "1");
         assert_eq!(decode_json_bytes(b"\x001").expect("utf16be"), "1");
         assert_eq!(decode_json_bytes(b"1\0").expect("utf16le"), "1");
         // An undecodable document names the encoding it was read as.
