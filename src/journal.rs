@@ -177,6 +177,16 @@ mod tests {
     }
 
     #[test]
+    fn removing_a_missing_journal_is_fine_and_any_other_failure_is_reported() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        assert!(remove(&dir.path().join("absent.json")).is_ok());
+        // unlink(2) refuses a directory: a failure that is not "already gone".
+        let not_a_file = dir.path().join("journal.json");
+        std::fs::create_dir(&not_a_file).expect("mkdir");
+        assert!(remove(&not_a_file).is_err());
+    }
+
+    #[test]
     fn a_damaged_journal_is_an_error_that_says_what_to_do() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join(FILE);

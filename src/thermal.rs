@@ -444,6 +444,14 @@ mod tests {
     }
 
     #[test]
+    fn a_registry_row_dated_now_is_not_from_the_future() {
+        let mut t = Thermal::default();
+        assert_eq!(t.merge(&rows([1000]), 1000, &cfg()), Clamped::default());
+        assert_eq!(t.future_counted_through, 0);
+        assert_eq!(t.in_window(1000, &cfg()), 1);
+    }
+
+    #[test]
     fn one_entry_per_draft() {
         let mut t = Thermal::default();
         t.record(action(1000, "a"), 1000, &cfg());
