@@ -89,6 +89,33 @@ fn two_state_dirs_on_one_registry_never_run_at_once() {
     println!("{skipped} runs skipped");
 }
 
+/// The window is on disk before each handler starts, not only at the end of the cycle: a run
+/// killed mid-dispatch still leaves its claim in the sidecar, where no registry writer can
+/// erase it.
+#[test]
+fn each_claim_is_in_the_sidecar_before_its_handler_starts() {
+    let s = Setup::with_handler("sleep 2", &thermal_config(5));
+    let ids = s.ledger(1);
+    let state = s.w.path("state");
+    let mut child = spawn_in(&s, &state);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while s.started() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the handler never started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let sidecar = fs::read_to_string(state.join("thermal.json"));
+    child.kill().expect("kill the run");
+    child.wait().expect("reap the run");
+    let sidecar = sidecar.expect("the sidecar is written before the dispatch");
+    assert!(
+        sidecar.contains(&ids[0]),
+        "the claim is not in the sidecar: {sidecar}"
+    );
+}
+
 /// Forges what a registry writer can: every recorded action moved a day back (or erased),
 /// plus one newer attempt so the sidecar looks behind the table.
 fn erase_history(s: &Setup, how: &str) {
