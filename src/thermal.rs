@@ -444,6 +444,29 @@ mod tests {
     }
 
     #[test]
+    fn a_replay_finds_the_pause_that_recording_one_by_one_trips() {
+        // An old action, then ten exactly one window before the eleventh: those ten are
+        // still in its window, the old one is not.
+        let times: Vec<i64> = [0]
+            .into_iter()
+            .chain(std::iter::repeat_n(1000, 10))
+            .chain([1900])
+            .collect();
+        let mut one_by_one = Thermal::default();
+        for (i, &at) in times.iter().enumerate() {
+            one_by_one.record(action(at, &format!("d{i}")), at, &cfg());
+        }
+        assert_eq!(one_by_one.paused_until, 2200);
+        let mut replayed = Thermal::default();
+        replayed.merge(&rows(times.clone()), 1900, &cfg());
+        assert_eq!(replayed.paused_until, 2200);
+        // Without the eleventh, nothing trips: the old action is out of every window.
+        let mut short = Thermal::default();
+        short.merge(&rows(times[..11].iter().copied()), 1000, &cfg());
+        assert_eq!(short.paused_until, 0);
+    }
+
+    #[test]
     fn a_registry_row_dated_now_is_not_from_the_future() {
         let mut t = Thermal::default();
         assert_eq!(t.merge(&rows([1000]), 1000, &cfg()), Clamped::default());
