@@ -340,17 +340,7 @@ fn a_missing_registry_is_not_created_by_read_commands() {
 fn a_missing_key_is_named_and_not_created() {
     let w = World::new();
     w.cmd(&["init"]).ok();
-    w.cmd(&[
-        "draft",
-        "new",
-        "--kind",
-        "k",
-        "--target",
-        "{}",
-        "--payload",
-        "{}",
-    ])
-    .fails_with(&["does not exist", "keygen"]);
+    w.draft_new("k").fails_with(&["does not exist", "keygen"]);
     assert!(!w.key.exists(), "the key must never be created implicitly");
 }
 

@@ -563,17 +563,7 @@ mod missing_registry {
         for run in [
             w.cmd(&["--db", &typo_str, "run"]),
             w.cmd(&["run"]).env("INBOX_EXEC_DB", &typo),
-            w.cmd(&[
-                "draft",
-                "new",
-                "--kind",
-                "k",
-                "--target",
-                "{}",
-                "--payload",
-                "{}",
-            ])
-            .env("INBOX_EXEC_DB", &typo),
+            w.draft_new("k").env("INBOX_EXEC_DB", &typo),
         ] {
             let done = bounded(run, "run on a typo");
             assert_eq!(done.code, 1, "{done:?}");

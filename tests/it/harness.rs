@@ -135,6 +135,21 @@ impl World {
         cmd
     }
 
+    /// `draft new --kind KIND` with an empty target and payload, not yet run: for tests of
+    /// how it fails.
+    pub fn draft_new(&self, kind: &str) -> Run {
+        self.cmd(&[
+            "draft",
+            "new",
+            "--kind",
+            kind,
+            "--target",
+            "{}",
+            "--payload",
+            "{}",
+        ])
+    }
+
     /// Signs and inserts a draft; returns its id.
     pub fn draft(&self, kind: &str, target: &str, payload: &str) -> String {
         self.draft_with(kind, target, payload, &[])

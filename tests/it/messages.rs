@@ -67,17 +67,8 @@ fn every_failing_file_names_its_cause_once() {
         ),
         (
             "draft new with a key that cannot be read (KeyError::Unreadable)",
-            w.cmd(&[
-                "draft",
-                "new",
-                "--kind",
-                "ledger_done",
-                "--target",
-                "{}",
-                "--payload",
-                "{}",
-            ])
-            .env("INBOX_EXEC_KEY", &unreadable_key),
+            w.draft_new("ledger_done")
+                .env("INBOX_EXEC_KEY", &unreadable_key),
         ),
         (
             "a config that cannot be read (ConfigError::Read)",
@@ -94,17 +85,8 @@ fn every_failing_file_names_its_cause_once() {
         ),
         (
             "draft new where the registry cannot be created (RegistryError::Io)",
-            w.cmd(&[
-                "draft",
-                "new",
-                "--kind",
-                "ledger_done",
-                "--target",
-                "{}",
-                "--payload",
-                "{}",
-            ])
-            .env("INBOX_EXEC_DB", under("drafts.db")),
+            w.draft_new("ledger_done")
+                .env("INBOX_EXEC_DB", under("drafts.db")),
         ),
         (
             "status on a registry that does not exist (RegistryError::Missing)",

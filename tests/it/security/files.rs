@@ -176,20 +176,7 @@ fn a_symlink_at_the_registrys_wal_or_shm_is_never_written_through() {
                 symlink(&victim, &link).expect("symlink");
                 victims.push((*suffix, link, victim));
             }
-            let runs = [
-                w.cmd(&["init"]),
-                w.cmd(&[
-                    "draft",
-                    "new",
-                    "--kind",
-                    "k",
-                    "--target",
-                    "{}",
-                    "--payload",
-                    "{}",
-                ]),
-                w.cmd(&["run"]),
-            ];
+            let runs = [w.cmd(&["init"]), w.draft_new("k"), w.cmd(&["run"])];
             // SQLite refuses a symlinked -shm, and the -wal of an existing database; only a
             // new database unlinks a -wal link and makes its own file.
             let works = !existing && names == ["-wal"];
