@@ -1,6 +1,8 @@
 //! `reconcile`: the drafts a crash left in `executing`, and a human's decision about each.
 //! Nothing here ever runs a handler: at most once means a human decides.
 
+use std::time::Duration;
+
 use anyhow::{Context as _, bail};
 use serde_json::json;
 
@@ -62,7 +64,7 @@ pub fn run(config: &Config, args: &ReconcileArgs, now: i64) -> anyhow::Result<Ou
 fn may_settle(
     id: &str,
     claim: Option<&Executing>,
-    config: &Config,
+    stuck_after: Duration,
     now: i64,
 ) -> anyhow::Result<()> {
     let Some(claim) = claim else {
@@ -77,7 +79,7 @@ fn may_settle(
             "draft {id} was claimed by process {by}, which is still running: its handler may still be acting; wait for it to finish (or stop it), or pass --force"
         );
     }
-    let stuck_after = i64::try_from(config.stuck_after.as_secs()).unwrap_or(i64::MAX);
+    let stuck_after = i64::try_from(stuck_after.as_secs()).unwrap_or(i64::MAX);
     let age = now.saturating_sub(claim.claimed_at);
     if age < stuck_after {
         bail!(
@@ -119,7 +121,7 @@ fn resolve(config: &Config, args: &ResolveArgs, now: i64) -> anyhow::Result<Outp
     registry::find(&mut *reg, id)?.require(Status::Executing, "reconciled")?;
     let claim = reg.executing(i64::MAX)?.into_iter().find(|e| e.id == id);
     if !args.force {
-        may_settle(id, claim.as_ref(), config, now)?;
+        may_settle(id, claim.as_ref(), config.stuck_after, now)?;
     }
     let reason = note.unwrap_or_else(|| "settled as completed by a human".into());
     let fields = MoveFields {
@@ -157,4 +159,40 @@ fn resolve(config: &Config, args: &ResolveArgs, now: i64) -> anyhow::Result<Outp
         format!("{id} {to}\n"),
         json!({ "draft_id": id, "status": to.as_str() }),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::RowKey;
+
+    /// A claim `age` seconds old whose claimer is known to be gone.
+    fn dead_claim(now: i64, age: i64) -> Executing {
+        Executing {
+            id: "d1".into(),
+            kind: "ledger_done".into(),
+            target: "{}".into(),
+            claimed_at: now - age,
+            claimer: None,
+            attempts: 1,
+            last_attempt: None,
+            alerted: false,
+            session_alive: Some(false),
+            key: RowKey::for_tests(),
+        }
+    }
+
+    #[test]
+    fn a_dead_claim_may_be_settled_from_exactly_stuck_after_on() {
+        let now = 1_700_000_000;
+        let stuck_after = Duration::from_secs(600);
+        let early = may_settle("d1", Some(&dead_claim(now, 599)), stuck_after, now)
+            .expect_err("a claim younger than stuck_after needs --force");
+        assert!(
+            early.to_string().contains("less than stuck_after"),
+            "{early}"
+        );
+        may_settle("d1", Some(&dead_claim(now, 600)), stuck_after, now)
+            .expect("a claim exactly stuck_after old is stuck");
+    }
 }

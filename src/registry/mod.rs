@@ -499,6 +499,14 @@ pub struct RecordedAction {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RowKey(KeyRepr);
 
+impl RowKey {
+    /// A key for unit tests that build rows by hand and never look a row up with it.
+    #[cfg(test)]
+    pub(crate) fn for_tests() -> RowKey {
+        RowKey(KeyRepr::Rowid(0))
+    }
+}
+
 /// What a [`RowKey`] holds, per backend.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum KeyRepr {

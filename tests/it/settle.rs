@@ -115,8 +115,20 @@ fn an_old_claim_by_a_dead_process_on_this_host_is_settled_without_force() {
     let at = now() - 7200;
     let id = executing(&w, at);
     claim(&w, &id, at, 4_194_000, &host(), 1);
+    let before = now();
     resolve(&w, &id, false).ok();
     assert_eq!(w.status(&id), "completed_with_error");
+    // Settled is finished: the row says when, as a run's own outcome would.
+    let completed_at: i64 = w
+        .query(&format!(
+            "SELECT COALESCE(completed_at, -1) FROM drafts WHERE draft_id = '{id}'"
+        ))
+        .parse()
+        .expect("completed_at");
+    assert!(
+        (before..=now()).contains(&completed_at),
+        "completed_at {completed_at} is the moment of settling"
+    );
 }
 
 #[test]
