@@ -16,7 +16,7 @@ use std::process::Stdio;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::harness::{Done, Run, World};
+use crate::harness::{Done, Run, World, draft_new_args};
 use crate::stage::Stage;
 
 /// Long enough for a loaded 2-core machine, short enough that a hang is obvious.
@@ -192,16 +192,7 @@ fn a_registry_that_is_not_a_regular_file_is_refused_by_every_command_without_han
             &["show", "01ARZ3NDEKTSV4RRFFQ69G5FAV"],
             &["reconcile"],
             &["init"],
-            &[
-                "draft",
-                "new",
-                "--kind",
-                "ledger_done",
-                "--target",
-                "{}",
-                "--payload",
-                "{}",
-            ],
+            &draft_new_args("ledger_done"),
         ] {
             let what = format!("registry, `{}`", args.join(" "));
             let done = bounded(w.cmd(args), &what);

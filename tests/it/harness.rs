@@ -138,16 +138,7 @@ impl World {
     /// `draft new --kind KIND` with an empty target and payload, not yet run: for tests of
     /// how it fails.
     pub fn draft_new(&self, kind: &str) -> Run {
-        self.cmd(&[
-            "draft",
-            "new",
-            "--kind",
-            kind,
-            "--target",
-            "{}",
-            "--payload",
-            "{}",
-        ])
+        self.cmd(&draft_new_args(kind))
     }
 
     /// Signs and inserts a draft; returns its id.
@@ -499,4 +490,18 @@ impl Run {
         }
         done
     }
+}
+
+/// The arguments of `draft new --kind KIND` with an empty target and payload.
+pub fn draft_new_args(kind: &str) -> [&str; 8] {
+    [
+        "draft",
+        "new",
+        "--kind",
+        kind,
+        "--target",
+        "{}",
+        "--payload",
+        "{}",
+    ]
 }

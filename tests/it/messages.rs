@@ -121,16 +121,7 @@ fn a_registry_that_could_not_be_created_is_not_reported_created() {
     let w = World::ready();
     // Missing, and its directory cannot be made (not even by root): /proc takes no mkdir.
     let done = w
-        .cmd(&[
-            "draft",
-            "new",
-            "--kind",
-            "ledger_done",
-            "--target",
-            "{}",
-            "--payload",
-            "{}",
-        ])
+        .draft_new("ledger_done")
         .env("INBOX_EXEC_DB", "/proc/inbox-exec-no-such-dir/drafts.db")
         .code(1);
     assert_one_cause("an uncreatable registry", &error_message(&done));

@@ -8,7 +8,7 @@ use std::process::Stdio;
 
 use serde_json::Value;
 
-use crate::harness::{Done, Run, World};
+use crate::harness::{Done, Run, World, draft_new_args};
 use crate::stage::{Stage, TARGET};
 
 /// Asserts a `--json` document carries the format version documented in docs/json.md.
@@ -70,16 +70,7 @@ fn every_json_document_carries_its_format_version() {
         all.extend_from_slice(args);
         w.cmd(&all).env("INBOX_EXEC_CONFIG", &s.config).ok().json()
     };
-    let new = run_cmd(&[
-        "draft",
-        "new",
-        "--kind",
-        "ledger_done",
-        "--target",
-        "{}",
-        "--payload",
-        "{}",
-    ]);
+    let new = run_cmd(&draft_new_args("ledger_done"));
     let id = new["draft_id"].as_str().expect("id").to_owned();
     let other = w.draft("ledger_done", "{}", r#"{"n":2}"#);
     let docs = [

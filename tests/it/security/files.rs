@@ -39,19 +39,7 @@ fn every_file_is_created_private_even_under_a_permissive_umask() {
     let cfg = config.to_str().expect("utf8");
     ok(under_umask_000(&w, &["keygen"]));
     ok(under_umask_000(&w, &["init"]));
-    let id = ok(under_umask_000(
-        &w,
-        &[
-            "draft",
-            "new",
-            "--kind",
-            "ledger_done",
-            "--target",
-            "{}",
-            "--payload",
-            "{}",
-        ],
-    ));
+    let id = ok(under_umask_000(&w, &draft_new_args("ledger_done")));
     ok(under_umask_000(&w, &["approve", id.trim()]));
     let report = ok(under_umask_000(&w, &["run", "--config", cfg]));
     assert!(report.contains("executed"), "{report}");

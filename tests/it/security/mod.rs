@@ -21,7 +21,9 @@ use std::process::Command;
 
 use serde_json::{Map, Value, json};
 
-use crate::harness::{BIN, Run, World, is_root, mode, outcome_of, script, skip, write_private};
+use crate::harness::{
+    BIN, Run, World, draft_new_args, is_root, mode, outcome_of, script, skip, write_private,
+};
 use crate::mail::AuthSmtpServer;
 use crate::stage::{GH_ARGV, Stage, TARGET};
 

@@ -20,23 +20,9 @@ fn limit_a_registry_writer_can_approve_a_signed_pending_draft_without_the_approv
 fn limit_a_registry_writer_can_replay_a_completed_draft_but_only_within_its_ttl() {
     let s = Stage::new("");
     let issued = (inbox_exec::unix_now() - 120).to_string();
-    let id =
-        s.w.cmd(&[
-            "draft",
-            "new",
-            "--kind",
-            "ledger_done",
-            "--target",
-            "{}",
-            "--payload",
-            "{}",
-            "--issued-at",
-            &issued,
-        ])
-        .ok()
-        .stdout
-        .trim()
-        .to_owned();
+    let mut args = draft_new_args("ledger_done").to_vec();
+    args.extend(["--issued-at", &issued]);
+    let id = s.w.cmd(&args).ok().stdout.trim().to_owned();
     s.w.cmd(&["approve", &id]).ok();
     assert_eq!(
         outcome_of(&s.run(&[]).ok().json(), &id)["outcome"],
