@@ -441,6 +441,41 @@ fn each_run_writes_the_prometheus_textfile_atomically() {
     );
 }
 
+/// The registry gauges describe the registry as the run left it: what is still approved and
+/// since when, and what is stuck, not only what the run itself did.
+#[test]
+fn the_metrics_file_describes_the_registry_the_run_left() {
+    let dir = tempfile::tempdir().expect("textfile dir");
+    let metrics = dir.path().join("inbox_exec.prom");
+    let s = Stage::new(&format!(
+        "[run]\nmetrics_file = \"{}\"\n",
+        metrics.display()
+    ));
+    let now = inbox_exec::unix_now();
+    let ids = s.ledger(4);
+    for (id, age) in ids.iter().zip([3000, 2000, 1000]) {
+        s.w.sql(&format!(
+            "UPDATE drafts SET created_at = {} WHERE draft_id = '{id}'",
+            now - age
+        ));
+    }
+    // The fourth: claimed two hours ago by a run that never came back.
+    s.w.sql(&format!(
+        "UPDATE drafts SET status = 'executing', updated_at = {} WHERE draft_id = '{}'",
+        now - 7200,
+        ids[3]
+    ));
+    s.run(&["--batch", "1"]).ok();
+    let samples = parse_exposition(&fs::read_to_string(&metrics).expect("the metrics file"));
+    assert_eq!(
+        sample(&samples, "inbox_exec_approved_drafts", &[]).value,
+        2.0
+    );
+    let age = sample(&samples, "inbox_exec_oldest_approved_age_seconds", &[]).value;
+    assert!((2000.0..2060.0).contains(&age), "oldest approved: {age}");
+    assert_eq!(sample(&samples, "inbox_exec_stuck_drafts", &[]).value, 1.0);
+}
+
 #[test]
 fn a_failed_run_is_in_the_metrics_file() {
     let dir = tempfile::tempdir().expect("textfile dir");
