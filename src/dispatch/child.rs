@@ -5,12 +5,14 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
-use std::thread;
+use std::process::{ChildStderr, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
+
+use rustix::event::{PollFd, PollFlags, Timespec};
+use rustix::process::{WaitId, WaitIdOptions};
 
 /// How much of each output stream is kept: the tail, where the URL and the error are.
 pub const CAPTURE_LIMIT: usize = 64 * 1024;
@@ -137,7 +139,23 @@ fn is_executable(path: &Path) -> bool {
 }
 
 /// Runs the invocation to completion or timeout. An error means it could not be started.
+///
+/// One thread does it all with poll(2): it feeds stdin, drains both outputs and notices the
+/// exit through a pidfd, so a dispatch starts no thread and wakes only when something
+/// happened.
 pub fn run(inv: &Invocation) -> io::Result<Finished> {
+    run_watching(inv, Watch::Pidfd)
+}
+
+/// How [`run`] notices the exit: the pidfd, or the tick a kernel without one falls back to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Watch {
+    Pidfd,
+    #[cfg_attr(not(test), allow(dead_code))]
+    Tick,
+}
+
+fn run_watching(inv: &Invocation, watch: Watch) -> io::Result<Finished> {
     let mut child = Command::new(&inv.program)
         .args(&inv.args)
         .env_clear()
@@ -149,78 +167,284 @@ pub fn run(inv: &Invocation) -> io::Result<Finished> {
         .process_group(0)
         .spawn()?;
     let pgid = child.id();
-
-    let mut stdin = child.stdin.take().expect("stdin was piped");
-    let input = inv.stdin.clone();
-    // A child that never reads its stdin must not block us: write from a thread, and ignore
-    // EPIPE when it exits without reading.
-    let writer = thread::spawn(move || {
-        let _ = stdin.write_all(&input);
+    let mut pipes = Pipes {
+        stdin: child.stdin.take(),
+        fed: 0,
+        stdout: Output::new(child.stdout.take()),
+        stderr: Output::new(child.stderr.take()),
+    };
+    let in_time = pipes.nonblocking().and_then(|()| {
+        let exit = ExitWatch::new(pgid, watch);
+        pipes.until_exit(inv, &exit, Instant::now().checked_add(inv.timeout))
     });
-    let stdout = capture(child.stdout.take().expect("stdout was piped"));
-    let stderr = capture(child.stderr.take().expect("stderr was piped"));
-
-    let exited = exit_signal(pgid);
-    let in_time = exited.recv_timeout(inv.timeout).is_ok();
     // Whether it exited or timed out, nothing it spawned may live on holding our pipes open.
     // The child is not reaped yet (it is at most a zombie), so its pid, which is the group's
     // id, cannot have been reused: the kill reaches only what it started.
     kill_group(pgid);
     let status = child.wait()?;
-    let status = in_time.then_some(status);
+    let status = in_time?.then_some(status);
     // Something that left the process group (setsid) can still hold a pipe open: wait a
-    // moment for the pipe to close, then take what was written so far (everything the child
-    // itself wrote before it exited) rather than hang the cycle. The writer is not waited
-    // for at all; a blocked one ends with the process.
-    drop(writer);
-    let grace = Instant::now() + PIPE_GRACE;
+    // moment for the pipes to close, then take what was written so far (everything the child
+    // itself wrote before it exited) rather than hang the cycle.
+    pipes.stdin = None;
+    if !pipes.drain(Instant::now() + PIPE_GRACE) {
+        log::warn!(
+            "a process the handler started kept its output open; only what was written until now is kept"
+        );
+    }
     Ok(Finished {
         status,
-        stdout: collect(&stdout, grace),
-        stderr: collect(&stderr, grace),
+        stdout: pipes.stdout.text(),
+        stderr: pipes.stderr.text(),
     })
 }
 
 /// How long output may keep arriving once the child is gone.
 const PIPE_GRACE: Duration = Duration::from_secs(1);
 
-/// Waits until the pipe is closed or `deadline`, then takes what was read so far: whatever
-/// the handler wrote before it exited is in the buffer by then, even when something it left
-/// behind keeps the pipe open.
-fn collect(capture: &Capture, deadline: Instant) -> String {
-    let wait = deadline.saturating_duration_since(Instant::now());
-    if capture.closed.recv_timeout(wait).is_err() {
-        log::warn!(
-            "a process the handler started kept its output open; only what was written until now is kept"
-        );
-    }
-    let kept = capture.kept.lock().map_or_else(
-        |poisoned| poisoned.into_inner().clone(),
-        |kept| kept.clone(),
-    );
-    let start = kept.len().saturating_sub(CAPTURE_LIMIT);
-    String::from_utf8_lossy(&kept[start..]).into_owned()
+/// Without a pidfd (a kernel older than 5.3, or a sandbox that refuses it), how often the
+/// child is checked for an exit.
+const EXIT_TICK: Duration = Duration::from_millis(10);
+
+/// The child's end of each pipe, while it is open.
+struct Pipes {
+    /// Closed (`None`) once all of the input is written or the child stops reading.
+    stdin: Option<ChildStdin>,
+    /// How much of the input has been written.
+    fed: usize,
+    stdout: Output<ChildStdout>,
+    stderr: Output<ChildStderr>,
 }
 
-/// A channel that receives once the child has exited, without reaping it (`WNOWAIT`): the
-/// wait blocks on a thread instead of polling, so a handler's exit is noticed at once.
-fn exit_signal(pid: u32) -> mpsc::Receiver<()> {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let Some(pid) = i32::try_from(pid)
+/// What a poll(2) found ready.
+#[derive(Clone, Copy)]
+enum Ready {
+    Stdin,
+    Stdout,
+    Stderr,
+    Exit,
+}
+
+impl Pipes {
+    /// Every pipe non-blocking: a child that never reads its stdin, or writes without end,
+    /// can hold up one read or write, never the cycle.
+    fn nonblocking(&self) -> io::Result<()> {
+        if let Some(p) = &self.stdin {
+            rustix::io::ioctl_fionbio(p, true)?;
+        }
+        for pipe in [
+            self.stdout.pipe.as_ref().map(AsFd::as_fd),
+            self.stderr.pipe.as_ref().map(AsFd::as_fd),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            rustix::io::ioctl_fionbio(pipe, true)?;
+        }
+        Ok(())
+    }
+
+    /// Feeds stdin and drains the outputs until the child exits (`true`) or `deadline`
+    /// passes (`false`).
+    fn until_exit(
+        &mut self,
+        inv: &Invocation,
+        exit: &ExitWatch,
+        deadline: Option<Instant>,
+    ) -> io::Result<bool> {
+        if inv.stdin.is_empty() {
+            self.stdin = None;
+        }
+        loop {
+            let wait = match deadline {
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => Some(left),
+                    _ => return Ok(false),
+                },
+                None => None,
+            };
+            let wait = if exit.fd.is_some() {
+                wait
+            } else {
+                Some(wait.map_or(EXIT_TICK, |w| w.min(EXIT_TICK)))
+            };
+            let ready = self.poll(exit, wait)?;
+            for what in ready.into_iter().flatten() {
+                match what {
+                    Ready::Stdin => self.feed(&inv.stdin),
+                    Ready::Stdout => self.stdout.read_some(),
+                    Ready::Stderr => self.stderr.read_some(),
+                    Ready::Exit => {}
+                }
+            }
+            if exit.exited()? {
+                return Ok(true);
+            }
+        }
+    }
+
+    /// Reads what is left once the child is gone, until both outputs close (`true`) or
+    /// `deadline` passes (`false`).
+    fn drain(&mut self, deadline: Instant) -> bool {
+        let none = ExitWatch::none();
+        while self.stdout.pipe.is_some() || self.stderr.pipe.is_some() {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                return false;
+            };
+            let Ok(ready) = self.poll(&none, Some(left)) else {
+                return false;
+            };
+            for what in ready.into_iter().flatten() {
+                match what {
+                    Ready::Stdout => self.stdout.read_some(),
+                    Ready::Stderr => self.stderr.read_some(),
+                    Ready::Stdin | Ready::Exit => {}
+                }
+            }
+        }
+        true
+    }
+
+    /// One poll(2) of whatever is still open; `None` entries were not ready.
+    fn poll(&self, exit: &ExitWatch, wait: Option<Duration>) -> io::Result<[Option<Ready>; 4]> {
+        let mut fds = Vec::with_capacity(4);
+        let mut what = Vec::with_capacity(4);
+        if let Some(p) = &self.stdin {
+            fds.push(PollFd::new(p, PollFlags::OUT));
+            what.push(Ready::Stdin);
+        }
+        if let Some(p) = &self.stdout.pipe {
+            fds.push(PollFd::new(p, PollFlags::IN));
+            what.push(Ready::Stdout);
+        }
+        if let Some(p) = &self.stderr.pipe {
+            fds.push(PollFd::new(p, PollFlags::IN));
+            what.push(Ready::Stderr);
+        }
+        if let Some(p) = &exit.fd {
+            fds.push(PollFd::new(p, PollFlags::IN));
+            what.push(Ready::Exit);
+        }
+        // A wait too long for a timespec is as good as no limit.
+        let timeout = wait.and_then(|w| Timespec::try_from(w).ok());
+        match rustix::event::poll(&mut fds, timeout.as_ref()) {
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let mut ready = [None; 4];
+        for (slot, (fd, what)) in ready.iter_mut().zip(fds.iter().zip(what)) {
+            // Hang-up and error count as ready: the read or write that follows says which.
+            if !fd.revents().is_empty() {
+                *slot = Some(what);
+            }
+        }
+        Ok(ready)
+    }
+
+    /// Writes what the pipe takes now. EPIPE (a child that exits without reading) or any
+    /// other error ends the input; so does its last byte, so the child sees end-of-file.
+    fn feed(&mut self, input: &[u8]) {
+        let Some(pipe) = &mut self.stdin else { return };
+        match pipe.write(&input[self.fed..]) {
+            Ok(n) => {
+                self.fed += n;
+                if self.fed >= input.len() {
+                    self.stdin = None;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => self.stdin = None,
+        }
+    }
+}
+
+/// One output stream of the child: the pipe while it is open, and its tail.
+struct Output<R> {
+    pipe: Option<R>,
+    kept: Vec<u8>,
+}
+
+impl<R: Read> Output<R> {
+    fn new(pipe: Option<R>) -> Output<R> {
+        Output {
+            pipe,
+            kept: Vec::with_capacity(4096),
+        }
+    }
+
+    /// One read of what is there: a flood is drained (so the child never blocks on a full
+    /// pipe) but never held, keeping only the last [`CAPTURE_LIMIT`] bytes. One read per
+    /// wake-up, so a child that writes without end cannot keep us from its deadline.
+    fn read_some(&mut self) {
+        let Some(pipe) = &mut self.pipe else { return };
+        let mut buf = [0u8; 16 * 1024];
+        match pipe.read(&mut buf) {
+            Ok(0) => self.pipe = None,
+            Ok(n) => {
+                self.kept.extend_from_slice(&buf[..n]);
+                if self.kept.len() > 2 * CAPTURE_LIMIT {
+                    let excess = self.kept.len() - CAPTURE_LIMIT;
+                    self.kept.drain(..excess);
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) => {}
+            Err(_) => self.pipe = None,
+        }
+    }
+
+    /// The last [`CAPTURE_LIMIT`] bytes read, as lossy UTF-8.
+    fn text(&self) -> String {
+        let start = self.kept.len().saturating_sub(CAPTURE_LIMIT);
+        String::from_utf8_lossy(&self.kept[start..]).into_owned()
+    }
+}
+
+/// Notices the child's exit without reaping it (`WNOWAIT`), so its pid stays its own until
+/// the group is killed: through a pidfd, which poll(2) reports readable at the exit, or by
+/// asking every [`EXIT_TICK`] where there is none.
+struct ExitWatch {
+    pid: Option<rustix::process::Pid>,
+    fd: Option<OwnedFd>,
+}
+
+impl ExitWatch {
+    fn new(pid: u32, watch: Watch) -> ExitWatch {
+        let pid = i32::try_from(pid)
             .ok()
-            .and_then(rustix::process::Pid::from_raw)
-        else {
-            return;
+            .and_then(rustix::process::Pid::from_raw);
+        let fd = pid.filter(|_| watch == Watch::Pidfd).and_then(|p| {
+            rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok()
+        });
+        ExitWatch { pid, fd }
+    }
+
+    /// Watches nothing: for reading what is left after the exit.
+    fn none() -> ExitWatch {
+        ExitWatch {
+            pid: None,
+            fd: None,
+        }
+    }
+
+    /// Whether the child has exited (it is then a zombie, not yet reaped).
+    fn exited(&self) -> io::Result<bool> {
+        let Some(pid) = self.pid else {
+            return Ok(true);
         };
-        let options =
-            rustix::process::WaitIdOptions::EXITED | rustix::process::WaitIdOptions::NOWAIT;
-        while let Err(rustix::io::Errno::INTR) =
-            rustix::process::waitid(rustix::process::WaitId::Pid(pid), options)
-        {}
-        let _ = tx.send(());
-    });
-    rx
+        let options = WaitIdOptions::EXITED | WaitIdOptions::NOWAIT | WaitIdOptions::NOHANG;
+        loop {
+            match rustix::process::waitid(WaitId::Pid(pid), options) {
+                Ok(status) => return Ok(status.is_some()),
+                Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
 }
 
 fn kill_group(pgid: u32) {
@@ -231,40 +455,6 @@ fn kill_group(pgid: u32) {
         // ESRCH (already gone) is the common case and not an error.
         let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
     }
-}
-
-/// What a capture thread has read so far, and word when the pipe closed.
-struct Capture {
-    kept: Arc<Mutex<Vec<u8>>>,
-    closed: mpsc::Receiver<()>,
-}
-
-/// Reads a pipe to its end, keeping only the last [`CAPTURE_LIMIT`] bytes: a flood is
-/// drained (so the child never blocks on a full pipe) but never held in memory. What was read
-/// is in a shared buffer at every moment, so it can be taken without waiting for the end.
-fn capture(mut pipe: impl Read + Send + 'static) -> Capture {
-    let kept = Arc::new(Mutex::new(Vec::with_capacity(4096)));
-    let (tx, closed) = mpsc::channel();
-    let shared = Arc::clone(&kept);
-    thread::spawn(move || {
-        let mut buf = [0u8; 8192];
-        loop {
-            match pipe.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    let Ok(mut kept) = shared.lock() else { break };
-                    kept.extend_from_slice(&buf[..n]);
-                    if kept.len() > 2 * CAPTURE_LIMIT {
-                        let excess = kept.len() - CAPTURE_LIMIT;
-                        kept.drain(..excess);
-                    }
-                }
-            }
-        }
-        // The receiver may have given up waiting; then nobody needs this.
-        let _ = tx.send(());
-    });
-    Capture { kept, closed }
 }
 
 /// The last `max` characters of `text`, trimmed, for reasons and log lines.
@@ -295,4 +485,61 @@ pub fn last_line(text: &str) -> Option<&str> {
         return None;
     }
     Some(line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn program(path: &str, args: &[&str], stdin: &[u8], timeout: Duration) -> Invocation {
+        Invocation {
+            program: PathBuf::from(path),
+            args: args.iter().map(OsString::from).collect(),
+            env: Vec::new(),
+            stdin: stdin.to_vec(),
+            timeout,
+        }
+    }
+
+    /// Both ways of noticing the exit give the same result: input fed whole, each output
+    /// kept, the exit status, and a timeout that ends a child which never exits.
+    #[test]
+    fn with_or_without_a_pidfd_a_child_is_fed_drained_and_timed() {
+        // More input than a pipe holds, so feeding takes many wake-ups.
+        let input = vec![b'x'; 300 * 1024];
+        let long = Duration::from_secs(30);
+        for watch in [Watch::Pidfd, Watch::Tick] {
+            let done = run_watching(&program("/usr/bin/wc", &["--bytes"], &input, long), watch)
+                .expect("ran");
+            assert_eq!(done.stdout.trim(), "307200");
+            assert!(done.success());
+
+            let missing = "/nonexistent/inbox-exec-test";
+            let done =
+                run_watching(&program("/usr/bin/ls", &[missing], b"", long), watch).expect("ran");
+            assert!(done.stderr.contains(missing), "{:?}", done.stderr);
+            assert_eq!(done.status.and_then(|s| s.code()), Some(2));
+
+            let started = Instant::now();
+            let inv = program("/usr/bin/sleep", &["30"], b"", Duration::from_millis(200));
+            let done = run_watching(&inv, watch).expect("ran");
+            assert!(done.status.is_none(), "not timed out: {:?}", done.status);
+            assert!(started.elapsed() < Duration::from_secs(10));
+        }
+    }
+
+    /// A child that never reads its input still ends on its own, and what it wrote is kept.
+    #[test]
+    fn a_child_that_never_reads_its_input_is_not_waited_on_for_it() {
+        let input = vec![b'x'; 1024 * 1024];
+        let inv = program(
+            "/usr/bin/echo",
+            &["ignored"],
+            &input,
+            Duration::from_secs(30),
+        );
+        let done = run_watching(&inv, Watch::Pidfd).expect("ran");
+        assert!(done.success());
+        assert_eq!(done.stdout.trim(), "ignored");
+    }
 }
