@@ -92,3 +92,31 @@ fn a_registry_writer_cannot_empty_the_thermal_window_by_erasing_attempts() {
         "the erased action no longer counted: {doc}"
     );
 }
+
+/// SQLite lets a writer store a blob where a draft id belongs. Such a row cannot be looked up
+/// by id: it is ended by its row key, and no attempt is recorded under a made-up id (an
+/// attempt needs a draft id to belong to); the drafts after it still run.
+#[test]
+fn a_row_whose_draft_id_is_not_text_is_ended_and_leaves_no_attempt_under_a_made_up_id() {
+    let s = Stage::new("");
+    let planted = s.w.approved("ledger_done", "{}", r#"{"n":0}"#);
+    s.w.sql(&format!(
+        "UPDATE drafts SET draft_id = X'0102' WHERE draft_id = '{planted}';
+         DELETE FROM attempts WHERE draft_id = '{planted}';"
+    ));
+    let good = s.ledger(1).remove(0);
+    let doc = s.run(&[]).ok().json();
+    assert_eq!(outcome_of(&doc, &good)["outcome"], "executed");
+    assert_eq!(
+        s.w.query("SELECT status FROM drafts WHERE typeof(draft_id) = 'blob'"),
+        "completed_with_error"
+    );
+    assert_eq!(
+        s.w.query(&format!(
+            "SELECT count(*) FROM attempts WHERE draft_id <> '{good}'"
+        )),
+        "0",
+        "an attempt was recorded for the row without a text id:\n{}",
+        s.w.dump()
+    );
+}
