@@ -528,6 +528,22 @@ mod tests {
         }
     }
 
+    /// A child that writes without end is still ended at its deadline, and only the tail of
+    /// what it wrote is kept.
+    #[test]
+    fn a_child_flooding_its_output_forever_is_ended_at_the_deadline() {
+        for watch in [Watch::Pidfd, Watch::Tick] {
+            let inv = program("/usr/bin/yes", &[], b"", Duration::from_millis(300));
+            let done = run_watching(&inv, watch).expect("ran");
+            assert!(done.status.is_none(), "not timed out: {:?}", done.status);
+            assert!(
+                done.stdout.len() <= CAPTURE_LIMIT && done.stdout.trim_end().ends_with('y'),
+                "{} bytes kept",
+                done.stdout.len()
+            );
+        }
+    }
+
     /// A child that never reads its input still ends on its own, and what it wrote is kept.
     #[test]
     fn a_child_that_never_reads_its_input_is_not_waited_on_for_it() {
