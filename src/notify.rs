@@ -213,8 +213,8 @@ impl Mailer {
                     stdin: message.formatted(),
                     timeout,
                 };
-                let finished = child::run(&inv)
-                    .map_err(|e| SendError::unreachable(format!("{}: {e}", program.display())))?;
+                let finished =
+                    child::run(&inv).map_err(|e| SendError::unreachable(e.to_string()))?;
                 if finished.success() {
                     return Ok(());
                 }

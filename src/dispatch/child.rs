@@ -138,12 +138,34 @@ fn is_executable(path: &Path) -> bool {
         .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// Runs the invocation to completion or timeout. An error means it could not be started.
+/// Why [`run`] has no [`Finished`] to give.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The program could not be started: nothing ran.
+    #[error("cannot start {program}: {source}")]
+    Start {
+        /// The program.
+        program: String,
+        /// Why.
+        source: io::Error,
+    },
+    /// poll(2) or waitid(2) failed while it ran (never seen in practice): it was killed with
+    /// its process group, and may have acted before that.
+    #[error("{program} was killed when watching it failed: {source}")]
+    Watch {
+        /// The program.
+        program: String,
+        /// Why.
+        source: io::Error,
+    },
+}
+
+/// Runs the invocation to completion or timeout.
 ///
 /// One thread does it all with poll(2): it feeds stdin, drains both outputs and notices the
 /// exit through a pidfd, so a dispatch starts no thread and wakes only when something
 /// happened.
-pub fn run(inv: &Invocation) -> io::Result<Finished> {
+pub fn run(inv: &Invocation) -> Result<Finished, RunError> {
     run_watching(inv, Watch::Pidfd)
 }
 
@@ -155,7 +177,8 @@ enum Watch {
     Tick,
 }
 
-fn run_watching(inv: &Invocation, watch: Watch) -> io::Result<Finished> {
+fn run_watching(inv: &Invocation, watch: Watch) -> Result<Finished, RunError> {
+    let program = || inv.program.display().to_string();
     let mut child = Command::new(&inv.program)
         .args(&inv.args)
         .env_clear()
@@ -165,7 +188,11 @@ fn run_watching(inv: &Invocation, watch: Watch) -> io::Result<Finished> {
         .stderr(Stdio::piped())
         // Its own process group, so a timeout can kill everything it started.
         .process_group(0)
-        .spawn()?;
+        .spawn()
+        .map_err(|source| RunError::Start {
+            program: program(),
+            source,
+        })?;
     let pgid = child.id();
     let mut pipes = Pipes {
         stdin: child.stdin.take(),
@@ -181,8 +208,13 @@ fn run_watching(inv: &Invocation, watch: Watch) -> io::Result<Finished> {
     // The child is not reaped yet (it is at most a zombie), so its pid, which is the group's
     // id, cannot have been reused: the kill reaches only what it started.
     kill_group(pgid);
-    let status = child.wait()?;
-    let status = in_time?.then_some(status);
+    let watched = child
+        .wait()
+        .and_then(|status| Ok(in_time?.then_some(status)));
+    let status = watched.map_err(|source| RunError::Watch {
+        program: program(),
+        source,
+    })?;
     // Something that left the process group (setsid) can still hold a pipe open: wait a
     // moment for the pipes to close, then take what was written so far (everything the child
     // itself wrote before it exited) rather than hang the cycle.

@@ -54,10 +54,7 @@ pub trait Handler: std::fmt::Debug {
             Err(e) => Dispatched {
                 ok: false,
                 executed_url: None,
-                reason: Some(format!(
-                    "cannot start {}: {e}",
-                    invocation.program.display()
-                )),
+                reason: Some(e.to_string()),
             },
         }
     }
