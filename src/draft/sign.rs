@@ -293,6 +293,42 @@ fn check_age(issued_at: &SqlValue, now: i64, ttl_seconds: u64) -> Result<(), Ver
 mod tests {
     use super::*;
 
+    /// The reference's comparisons are strict on both branches: a draft exactly at the skew
+    /// ahead or exactly the TTL old is still valid, one second (or a fraction) past is not.
+    #[test]
+    fn age_limits_are_strict_for_integer_and_real_issued_at() {
+        let (now, ttl) = (1_700_000_000_i64, 3600_u64);
+        let ttl_i = i64::try_from(ttl).expect("small");
+        let verdict = |issued: SqlValue| match check_age(&issued, now, ttl) {
+            Ok(()) => "ok",
+            Err(VerifyError::Future) => "future",
+            Err(VerifyError::Expired) => "expired",
+            Err(e) => panic!("{issued}: {e}"),
+        };
+        for (issued, expected) in [
+            (now + CLOCK_SKEW_SECONDS, "ok"),
+            (now + CLOCK_SKEW_SECONDS + 1, "future"),
+            (now - ttl_i, "ok"),
+            (now - ttl_i - 1, "expired"),
+        ] {
+            assert_eq!(
+                verdict(SqlValue::Integer(issued)),
+                expected,
+                "integer {issued}"
+            );
+            #[allow(clippy::cast_precision_loss)]
+            let real = issued as f64;
+            assert_eq!(verdict(SqlValue::Real(real)), expected, "real {real}");
+        }
+        #[allow(clippy::cast_precision_loss)]
+        let (ahead, old) = (
+            (now + CLOCK_SKEW_SECONDS) as f64 + 0.5,
+            (now - ttl_i) as f64 - 0.5,
+        );
+        assert_eq!(verdict(SqlValue::Real(ahead)), "future");
+        assert_eq!(verdict(SqlValue::Real(old)), "expired");
+    }
+
     #[test]
     fn hex_is_lowercase_and_padded() {
         assert_eq!(hex(&[0x00, 0x0f, 0xab]), "000fab");
