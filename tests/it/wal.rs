@@ -64,6 +64,23 @@ fn an_idle_run_truncates_a_large_wal_another_program_left() {
     assert_eq!(w.query("SELECT count(*) FROM drafts"), "20000");
 }
 
+/// An idle run holds the WAL to a far tighter bound than a run that wrote (whose WAL the
+/// next cycle reuses): one of a few MiB, under a writer's bound, is still truncated.
+#[test]
+fn an_idle_run_truncates_a_wal_a_writer_would_keep() {
+    let w = World::ready();
+    write_without_checkpoints(&w, 2_500);
+    let start = wal_len(&w);
+    assert!(
+        (MIB / 4..4 * MIB).contains(&start),
+        "the WAL to start from: {start}"
+    );
+
+    assert_eq!(w.cmd(&["run", "--json"]).ok().json()["status"], "idle");
+
+    assert_eq!(wal_len(&w), 0, "an idle run leaves the WAL empty");
+}
+
 #[test]
 fn a_migration_that_rewrites_an_index_leaves_no_large_wal() {
     let w = World::ready();
