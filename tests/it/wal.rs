@@ -81,6 +81,23 @@ fn an_idle_run_truncates_a_wal_a_writer_would_keep() {
     assert_eq!(wal_len(&w), 0, "an idle run leaves the WAL empty");
 }
 
+/// A run that wrote keeps a WAL under a writer's bound: the next writer reuses it, and
+/// truncating it after every write would cost fsyncs every cycle.
+#[test]
+fn a_run_that_wrote_keeps_a_wal_under_a_writers_bound() {
+    let s = Stage::new("");
+    write_without_checkpoints(&s.w, 2_500);
+    s.ledger(1);
+
+    assert_eq!(s.run(&[]).ok().json()["status"], "ran");
+
+    let left = wal_len(&s.w);
+    assert!(
+        (MIB / 4..4 * MIB).contains(&left),
+        "a writer's WAL of {left} bytes"
+    );
+}
+
 #[test]
 fn a_migration_that_rewrites_an_index_leaves_no_large_wal() {
     let w = World::ready();
