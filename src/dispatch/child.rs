@@ -149,7 +149,7 @@ pub enum RunError {
         /// Why.
         source: io::Error,
     },
-    /// poll(2) or waitid(2) failed while it ran (never seen in practice): it was killed with
+    /// poll(2) or waitid(2) failed while it ran (never seen in practice): it was killed, with
     /// its process group, and may have acted before that.
     #[error("{program} was killed when watching it failed: {source}")]
     Watch {
@@ -206,8 +206,11 @@ fn run_watching(inv: &Invocation, watch: Watch) -> Result<Finished, RunError> {
     });
     // Whether it exited or timed out, nothing it spawned may live on holding our pipes open.
     // The child is not reaped yet (it is at most a zombie), so its pid, which is the group's
-    // id, cannot have been reused: the kill reaches only what it started.
+    // id, cannot have been reused: the kill reaches only what it started. The child itself
+    // is killed by pid as well: it may have moved to another process group (setpgid), and
+    // the wait below must never outlast the timeout.
     kill_group(pgid);
+    let _ = child.kill();
     let watched = child
         .wait()
         .and_then(|status| Ok(in_time?.then_some(status)));
@@ -238,7 +241,7 @@ const PIPE_GRACE: Duration = Duration::from_secs(1);
 /// child is checked for an exit.
 const EXIT_TICK: Duration = Duration::from_millis(10);
 
-/// The child's end of each pipe, while it is open.
+/// Our end of each of the child's pipes, while it is open.
 struct Pipes {
     /// Closed (`None`) once all of the input is written or the child stops reading.
     stdin: Option<ChildStdin>,
@@ -523,9 +526,13 @@ pub fn last_line(text: &str) -> Option<&str> {
 mod tests {
     use super::*;
 
-    fn program(path: &str, args: &[&str], stdin: &[u8], timeout: Duration) -> Invocation {
+    /// `name` as looked up on this process's PATH, the way handlers are.
+    fn program(name: &str, args: &[&str], stdin: &[u8], timeout: Duration) -> Invocation {
+        let path = ChildEnv::new(std::env::vars_os().collect())
+            .resolve(Path::new(name))
+            .unwrap_or_else(|e| panic!("{e}"));
         Invocation {
-            program: PathBuf::from(path),
+            program: path,
             args: args.iter().map(OsString::from).collect(),
             env: Vec::new(),
             stdin: stdin.to_vec(),
@@ -541,19 +548,18 @@ mod tests {
         let input = vec![b'x'; 300 * 1024];
         let long = Duration::from_secs(30);
         for watch in [Watch::Pidfd, Watch::Tick] {
-            let done = run_watching(&program("/usr/bin/wc", &["--bytes"], &input, long), watch)
-                .expect("ran");
+            let done =
+                run_watching(&program("wc", &["--bytes"], &input, long), watch).expect("ran");
             assert_eq!(done.stdout.trim(), "307200");
             assert!(done.success());
 
             let missing = "/nonexistent/inbox-exec-test";
-            let done =
-                run_watching(&program("/usr/bin/ls", &[missing], b"", long), watch).expect("ran");
+            let done = run_watching(&program("ls", &[missing], b"", long), watch).expect("ran");
             assert!(done.stderr.contains(missing), "{:?}", done.stderr);
             assert_eq!(done.status.and_then(|s| s.code()), Some(2));
 
             let started = Instant::now();
-            let inv = program("/usr/bin/sleep", &["30"], b"", Duration::from_millis(200));
+            let inv = program("sleep", &["30"], b"", Duration::from_millis(200));
             let done = run_watching(&inv, watch).expect("ran");
             assert!(done.status.is_none(), "not timed out: {:?}", done.status);
             assert!(started.elapsed() < Duration::from_secs(10));
@@ -565,7 +571,7 @@ mod tests {
     #[test]
     fn a_child_flooding_its_output_forever_is_ended_at_the_deadline() {
         for watch in [Watch::Pidfd, Watch::Tick] {
-            let inv = program("/usr/bin/yes", &[], b"", Duration::from_millis(300));
+            let inv = program("yes", &[], b"", Duration::from_millis(300));
             let done = run_watching(&inv, watch).expect("ran");
             assert!(done.status.is_none(), "not timed out: {:?}", done.status);
             assert!(
@@ -580,12 +586,7 @@ mod tests {
     #[test]
     fn a_child_that_never_reads_its_input_is_not_waited_on_for_it() {
         let input = vec![b'x'; 1024 * 1024];
-        let inv = program(
-            "/usr/bin/echo",
-            &["ignored"],
-            &input,
-            Duration::from_secs(30),
-        );
+        let inv = program("echo", &["ignored"], &input, Duration::from_secs(30));
         let done = run_watching(&inv, Watch::Pidfd).expect("ran");
         assert!(done.success());
         assert_eq!(done.stdout.trim(), "ignored");

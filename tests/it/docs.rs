@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 
 use clap::CommandFactory;
 
-use crate::harness::BIN;
+use crate::harness::{BIN, on_path};
 
 /// A file of the crate, by its path from the crate root.
 fn crate_file(relative: &str) -> PathBuf {
@@ -235,15 +235,6 @@ fn completions_and_man_never_open_the_configuration() {
         inbox_exec::man::render(),
         "`inbox-exec man` prints the page the library renders"
     );
-}
-
-/// A program on the test process's PATH.
-fn on_path(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|dir| dir.join(name))
-        .find(|p| fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
 }
 
 /// The complaint a machine without the `inbox-exec` account may produce. Anything else that

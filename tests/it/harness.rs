@@ -505,3 +505,12 @@ pub fn draft_new_args(kind: &str) -> [&str; 8] {
         "{}",
     ]
 }
+
+/// A program on the test process's PATH.
+pub fn on_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join(name))
+        .find(|p| fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+}

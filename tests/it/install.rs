@@ -11,7 +11,7 @@ use std::process::{Command, Output, Stdio};
 
 use clap::CommandFactory;
 
-use crate::harness::{BIN, script};
+use crate::harness::{BIN, on_path, script};
 use crate::stage::TARGET;
 
 /// The URL the stand-in `gh` prints, as the real one prints the new comment's.
@@ -38,15 +38,6 @@ fn read(relative: &str) -> String {
 fn skip(test: &str, need: &str, reason: &str) {
     let line = format!("SKIPPED {test}: needs {need} ({reason})\n");
     let _ = std::io::stderr().write_all(line.as_bytes());
-}
-
-/// A program on the test process's PATH.
-fn on_path(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|dir| dir.join(name))
-        .find(|p| fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
 }
 
 /// The lines of the fenced block that follows the line starting with `marker`.

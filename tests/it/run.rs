@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::harness::{KillGroupOnDrop, World, mode, outcome_of, results, write_private};
+use crate::harness::{
+    KillGroupOnDrop, World, mode, on_path, outcome_of, results, skip, write_private,
+};
 use crate::stage::{GH_ARGV, GH_URL, Stage as Setup, TARGET, thermal_config};
 
 #[test]
@@ -904,6 +906,43 @@ fn a_handler_whose_offspring_escapes_its_process_group_cannot_hang_the_run() {
     assert!(
         s.w.path("escaped.pid").exists(),
         "the escaped process never started"
+    );
+}
+
+#[test]
+fn a_handler_that_leaves_its_process_group_is_still_killed_at_the_timeout() {
+    // The shell has no setpgid; perl, essential on Debian, does.
+    if on_path("perl").is_none() {
+        skip(
+            "run::a_handler_that_leaves_its_process_group_is_still_killed_at_the_timeout",
+            "perl",
+            "perl is not on PATH to call setpgid",
+        );
+        return;
+    }
+    // The handler joins inbox-exec's own process group, out of the group the timeout kills,
+    // and would sleep far past the test's patience.
+    let s = Setup::with_handler(
+        "echo $$ > \"$d/../../moved.pid\"; exec perl -e 'setpgrp(0, getpgrp(getppid())); sleep 60'",
+        "",
+    );
+    s.handler_timeout("1s");
+    let id = s.w.approved("ledger_done", "{}", "{}");
+    let started = Instant::now();
+    let doc = s.run(&[]).ok().json();
+    assert_eq!(
+        outcome_of(&doc, &id)["reason"],
+        "handler failed: timed out after 1s"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the run waited for the handler that left its group"
+    );
+    let pid = fs::read_to_string(s.w.path("moved.pid")).expect("pid file");
+    let proc = PathBuf::from(format!("/proc/{}", pid.trim()));
+    assert!(
+        !proc.exists() || is_zombie(&proc),
+        "the handler outlived its run"
     );
 }
 
