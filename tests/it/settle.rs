@@ -131,6 +131,24 @@ fn an_old_claim_by_a_dead_process_on_this_host_is_settled_without_force() {
     );
 }
 
+/// A claim whose pid is not a process id (0, negative, too large) says nothing about its
+/// claimer: it is no claim record, never a dead claimer a human may overrule without --force.
+#[test]
+fn an_old_claim_whose_pid_is_not_a_process_id_is_refused_without_force() {
+    for pid in [0, -5, 1_i64 << 40] {
+        let w = World::ready();
+        let at = now() - 7200;
+        let id = executing(&w, at);
+        w.sql(&format!(
+            "INSERT INTO claims (draft_id, claimed_at, pid, host, boot_id, process_start)
+                 VALUES ('{id}', {at}, {pid}, '{host}', '{boot}', 1)",
+            host = host(),
+            boot = boot()
+        ));
+        refused_then_forced(&w, &id, "may still be running");
+    }
+}
+
 #[test]
 fn a_live_claimer_is_refused_without_force() {
     let w = World::ready();
