@@ -3,7 +3,7 @@
 
 use std::fs::{self, File};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use serde_json::Value;
@@ -349,14 +349,21 @@ fn sample<'a>(samples: &'a [Sample], name: &str, labels: &[(&str, &str)]) -> &'a
         .unwrap_or_else(|| panic!("no sample {name}{labels:?} in {samples:#?}"))
 }
 
-#[test]
-fn each_run_writes_the_prometheus_textfile_atomically() {
+/// A stage whose config names a metrics file in a directory of its own (as node_exporter's
+/// textfile directory is): the directory, the file's path and the stage.
+fn with_metrics_file() -> (tempfile::TempDir, PathBuf, Stage) {
     let dir = tempfile::tempdir().expect("textfile dir");
     let metrics = dir.path().join("inbox_exec.prom");
     let s = Stage::new(&format!(
         "[run]\nmetrics_file = \"{}\"\n",
         metrics.display()
     ));
+    (dir, metrics, s)
+}
+
+#[test]
+fn each_run_writes_the_prometheus_textfile_atomically() {
+    let (dir, metrics, s) = with_metrics_file();
     s.ledger(2);
     let weird = "we\"ird\\kind";
     s.w.approved(weird, "{}", "{}");
@@ -445,12 +452,7 @@ fn each_run_writes_the_prometheus_textfile_atomically() {
 /// since when, and what is stuck, not only what the run itself did.
 #[test]
 fn the_metrics_file_describes_the_registry_the_run_left() {
-    let dir = tempfile::tempdir().expect("textfile dir");
-    let metrics = dir.path().join("inbox_exec.prom");
-    let s = Stage::new(&format!(
-        "[run]\nmetrics_file = \"{}\"\n",
-        metrics.display()
-    ));
+    let (_dir, metrics, s) = with_metrics_file();
     let now = inbox_exec::unix_now();
     let ids = s.ledger(4);
     for (id, age) in ids.iter().zip([3000, 2000, 1000]) {
@@ -478,12 +480,7 @@ fn the_metrics_file_describes_the_registry_the_run_left() {
 
 #[test]
 fn a_failed_run_is_in_the_metrics_file() {
-    let dir = tempfile::tempdir().expect("textfile dir");
-    let metrics = dir.path().join("inbox_exec.prom");
-    let s = Stage::new(&format!(
-        "[run]\nmetrics_file = \"{}\"\n",
-        metrics.display()
-    ));
+    let (_dir, metrics, s) = with_metrics_file();
     s.ledger(1);
     fs::set_permissions(&s.w.key, fs::Permissions::from_mode(0o644)).expect("chmod");
     s.run(&[]).code(1);

@@ -878,6 +878,23 @@ fn pid_of(child: &Child) -> rustix::process::Pid {
         .expect("a child's pid is not 0")
 }
 
+/// Runs one draft under a 1 s handler timeout: the run reports the timeout and does not wait
+/// for `what`, which would otherwise hold it for a minute.
+fn run_to_timeout(s: &Setup, what: &str) {
+    s.handler_timeout("1s");
+    let id = s.w.approved("ledger_done", "{}", "{}");
+    let started = Instant::now();
+    let doc = s.run(&[]).ok().json();
+    assert_eq!(
+        outcome_of(&doc, &id)["reason"],
+        "handler failed: timed out after 1s"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the run waited for {what}"
+    );
+}
+
 #[test]
 fn a_handler_whose_offspring_escapes_its_process_group_cannot_hang_the_run() {
     // setsid puts the sleeper in a new session, out of reach of the group kill, still
@@ -891,18 +908,7 @@ fn a_handler_whose_offspring_escapes_its_process_group_cannot_hang_the_run() {
         pid_file: s.w.path("escaped.pid"),
         marker: "37",
     };
-    s.handler_timeout("1s");
-    let id = s.w.approved("ledger_done", "{}", "{}");
-    let started = Instant::now();
-    let doc = s.run(&[]).ok().json();
-    assert_eq!(
-        outcome_of(&doc, &id)["reason"],
-        "handler failed: timed out after 1s"
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(20),
-        "the run waited for the escaped process"
-    );
+    run_to_timeout(&s, "the escaped process");
     assert!(
         s.w.path("escaped.pid").exists(),
         "the escaped process never started"
@@ -926,18 +932,7 @@ fn a_handler_that_leaves_its_process_group_is_still_killed_at_the_timeout() {
         "echo $$ > \"$d/../../moved.pid\"; exec perl -e 'setpgrp(0, getpgrp(getppid())); sleep 60'",
         "",
     );
-    s.handler_timeout("1s");
-    let id = s.w.approved("ledger_done", "{}", "{}");
-    let started = Instant::now();
-    let doc = s.run(&[]).ok().json();
-    assert_eq!(
-        outcome_of(&doc, &id)["reason"],
-        "handler failed: timed out after 1s"
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(20),
-        "the run waited for the handler that left its group"
-    );
+    run_to_timeout(&s, "the handler that left its group");
     let pid = fs::read_to_string(s.w.path("moved.pid")).expect("pid file");
     let proc = PathBuf::from(format!("/proc/{}", pid.trim()));
     assert!(
