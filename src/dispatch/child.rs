@@ -292,9 +292,10 @@ impl Pipes {
         }
         loop {
             let wait = match deadline {
+                // At the deadline itself, one last poll that does not wait.
                 Some(d) => match d.checked_duration_since(Instant::now()) {
-                    Some(left) if !left.is_zero() => Some(left),
-                    _ => return Ok(false),
+                    Some(left) => Some(left),
+                    None => return Ok(false),
                 },
                 None => None,
             };
@@ -580,6 +581,45 @@ mod tests {
                 done.stdout.len()
             );
         }
+    }
+
+    /// A child that neither reads its input nor exits is still ended at its deadline: input
+    /// the pipe cannot take never blocks the loop.
+    #[test]
+    fn a_child_that_never_reads_its_input_is_ended_at_the_deadline() {
+        let input = vec![b'x'; 1024 * 1024];
+        let started = Instant::now();
+        let inv = program("sleep", &["30"], &input, Duration::from_millis(300));
+        let done = run_watching(&inv, Watch::Pidfd).expect("ran");
+        assert!(done.status.is_none(), "not timed out: {:?}", done.status);
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    /// A program is found on PATH only as an executable file: not as a file without an
+    /// execute bit, not as a directory; a relative path with a directory is refused.
+    #[test]
+    fn only_executable_files_are_found_on_path() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().expect("temp dir");
+        let dirs: Vec<PathBuf> = ["a", "b", "c"]
+            .iter()
+            .map(|d| root.path().join(d))
+            .collect();
+        for d in &dirs {
+            std::fs::create_dir(d).expect("mkdir");
+        }
+        let plain = dirs[0].join("tool");
+        std::fs::write(&plain, "#!/bin/true\n").expect("write");
+        std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        std::fs::create_dir(dirs[1].join("tool")).expect("a directory named tool");
+        let real = dirs[2].join("tool");
+        std::fs::write(&real, "#!/bin/true\n").expect("write");
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let path = std::env::join_paths(&dirs).expect("PATH");
+        let env = ChildEnv::new(BTreeMap::from([(OsString::from("PATH"), path)]));
+        assert_eq!(env.resolve(Path::new("tool")), Ok(real));
+        let relative = env.resolve(Path::new("c/tool")).expect_err("relative");
+        assert!(relative.contains("relative path"), "{relative}");
     }
 
     /// A child that never reads its input still ends on its own, and what it wrote is kept.
