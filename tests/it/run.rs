@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::harness::{
-    KillGroupOnDrop, World, mode, on_path, outcome_of, results, skip, write_private,
+    Done, KillGroupOnDrop, World, mode, on_path, outcome_of, results, skip, write_private,
 };
 use crate::stage::{GH_ARGV, GH_URL, Stage as Setup, TARGET, thermal_config};
 
@@ -880,11 +880,12 @@ fn pid_of(child: &Child) -> rustix::process::Pid {
 
 /// Runs one draft under a 1 s handler timeout: the run reports the timeout and does not wait
 /// for `what`, which would otherwise hold it for a minute.
-fn run_to_timeout(s: &Setup, what: &str) {
+fn run_to_timeout(s: &Setup, what: &str) -> Done {
     s.handler_timeout("1s");
     let id = s.w.approved("ledger_done", "{}", "{}");
     let started = Instant::now();
-    let doc = s.run(&[]).ok().json();
+    let done = s.run(&[]).ok();
+    let doc = done.json();
     assert_eq!(
         outcome_of(&doc, &id)["reason"],
         "handler failed: timed out after 1s"
@@ -893,6 +894,7 @@ fn run_to_timeout(s: &Setup, what: &str) {
         started.elapsed() < Duration::from_secs(20),
         "the run waited for {what}"
     );
+    done
 }
 
 #[test]
@@ -908,10 +910,37 @@ fn a_handler_whose_offspring_escapes_its_process_group_cannot_hang_the_run() {
         pid_file: s.w.path("escaped.pid"),
         marker: "37",
     };
-    run_to_timeout(&s, "the escaped process");
+    let done = run_to_timeout(&s, "the escaped process");
+    assert!(
+        done.stderr.contains("kept its output open"),
+        "the run did not say why output may be missing:\n{}",
+        done.stderr
+    );
     assert!(
         s.w.path("escaped.pid").exists(),
         "the escaped process never started"
+    );
+}
+
+/// Output that arrives after the handler exited, from something it started that outlives it,
+/// is still read for a moment: the last line can be the URL.
+#[test]
+fn output_written_just_after_the_handler_exits_is_still_kept() {
+    // The handler waits until its offspring is in a session of its own (out of reach of the
+    // kill at the exit), then exits; the offspring writes the URL 0.3 s later.
+    let s = Setup::with_handler(
+        "setsid sh -c ': > \"$0\"; sleep 0.3; echo https://late.example/1' \"$d/../../away\" &
+         while [ ! -e \"$d/../../away\" ]; do sleep 0.01; done; exit 0",
+        "",
+    );
+    let id = s.w.approved("ledger_done", "{}", "{}");
+    let doc = s.run(&[]).ok().json();
+    assert_eq!(outcome_of(&doc, &id)["outcome"], "executed");
+    assert_eq!(
+        s.w.query(&format!(
+            "SELECT executed_url FROM drafts WHERE draft_id = '{id}'"
+        )),
+        "https://late.example/1"
     );
 }
 
