@@ -927,9 +927,10 @@ fn a_handler_whose_offspring_escapes_its_process_group_cannot_hang_the_run() {
 #[test]
 fn output_written_just_after_the_handler_exits_is_still_kept() {
     // The handler waits until its offspring is in a session of its own (out of reach of the
-    // kill at the exit), then exits; the offspring writes the URL 0.3 s later.
+    // kill at the exit) and has closed its stderr, then exits; the offspring writes the URL
+    // 0.3 s later. Reading goes on while either stream is open.
     let s = Setup::with_handler(
-        "setsid sh -c ': > \"$0\"; sleep 0.3; echo https://late.example/1' \"$d/../../away\" &
+        "setsid sh -c 'exec 2>&-; : > \"$0\"; sleep 0.3; echo https://late.example/1' \"$d/../../away\" &
          while [ ! -e \"$d/../../away\" ]; do sleep 0.01; done; exit 0",
         "",
     );
