@@ -388,8 +388,9 @@ impl Pipes {
                     self.stdin = None;
                 }
             }
+            // After poll's POLLOUT a pipe takes at least a byte, so this is only a guard; and
+            // a non-blocking write never sleeps, so no EINTR.
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => self.stdin = None,
         }
     }
@@ -593,6 +594,29 @@ mod tests {
         let done = run_watching(&inv, Watch::Pidfd).expect("ran");
         assert!(done.status.is_none(), "not timed out: {:?}", done.status);
         assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    /// CPU time this thread has used so far, in clock ticks (`/proc/thread-self/stat`).
+    fn thread_cpu_ticks() -> u64 {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("stat");
+        let fields: Vec<&str> = stat.rsplit_once(')').expect("comm").1.split(' ').collect();
+        // utime and stime are fields 14 and 15; after the comm, field 3 is at index 1.
+        fields[12].parse::<u64>().expect("utime") + fields[13].parse::<u64>().expect("stime")
+    }
+
+    /// A child that closes its stdin without reading all of it ends the input at once: the
+    /// loop never spins on a pipe that can only report an error until the child exits.
+    #[test]
+    fn input_a_child_stops_reading_is_dropped_without_spinning() {
+        let input = vec![b'x'; 1024 * 1024];
+        let script = "close STDIN; select(undef, undef, undef, 1)";
+        let inv = program("perl", &["-e", script], &input, Duration::from_secs(30));
+        let before = thread_cpu_ticks();
+        let done = run_watching(&inv, Watch::Pidfd).expect("ran");
+        let used = thread_cpu_ticks() - before;
+        assert!(done.success());
+        // A second of the child's life: spinning would take about 100 ticks of it.
+        assert!(used < 20, "{used} ticks of CPU while the child slept");
     }
 
     /// A program is found on PATH only as an executable file: not as a file without an
