@@ -261,8 +261,8 @@ enum Ready {
 }
 
 impl Pipes {
-    /// Every pipe non-blocking: a child that never reads its stdin, or writes without end,
-    /// can hold up one read or write, never the cycle.
+    /// Every pipe non-blocking, so no read or write waits on the child: one that never reads
+    /// its stdin, or writes without end, cannot hold the loop past its deadline.
     fn nonblocking(&self) -> io::Result<()> {
         if let Some(p) = &self.stdin {
             rustix::io::ioctl_fionbio(p, true)?;
