@@ -878,17 +878,18 @@ fn pid_of(child: &Child) -> rustix::process::Pid {
         .expect("a child's pid is not 0")
 }
 
-/// Runs one draft under a 1 s handler timeout: the run reports the timeout and does not wait
-/// for `what`, which would otherwise hold it for a minute.
+/// Runs one draft under a 3 s handler timeout (time for its stand-in to start on a loaded
+/// machine): the run reports the timeout and does not wait for `what`, which would otherwise
+/// hold it for a minute.
 fn run_to_timeout(s: &Setup, what: &str) -> Done {
-    s.handler_timeout("1s");
+    s.handler_timeout("3s");
     let id = s.w.approved("ledger_done", "{}", "{}");
     let started = Instant::now();
     let done = s.run(&[]).ok();
     let doc = done.json();
     assert_eq!(
         outcome_of(&doc, &id)["reason"],
-        "handler failed: timed out after 1s"
+        "handler failed: timed out after 3s"
     );
     assert!(
         started.elapsed() < Duration::from_secs(20),
@@ -928,9 +929,10 @@ fn a_handler_whose_offspring_escapes_its_process_group_cannot_hang_the_run() {
 fn output_written_just_after_the_handler_exits_is_still_kept() {
     // The handler waits until its offspring is in a session of its own (out of reach of the
     // kill at the exit) and has closed its stderr, then exits; the offspring writes the URL
-    // 0.3 s later. Reading goes on while either stream is open.
+    // once the handler is reaped, which inbox-exec does just before it reads what is left.
+    // Reading goes on while either stream is open.
     let s = Setup::with_handler(
-        "setsid sh -c 'exec 2>&-; : > \"$0\"; sleep 0.3; echo https://late.example/1' \"$d/../../away\" &
+        "setsid sh -c 'exec 2>&-; : > \"$0\"; while kill -0 \"$1\"; do sleep 0.01; done; echo https://late.example/1' \"$d/../../away\" $$ &
          while [ ! -e \"$d/../../away\" ]; do sleep 0.01; done; exit 0",
         "",
     );
@@ -958,8 +960,10 @@ fn a_handler_that_leaves_its_process_group_is_still_killed_at_the_timeout() {
     }
     // The handler joins inbox-exec's own process group, out of the group the timeout kills,
     // and would sleep far past the test's patience.
+    // The pid is written only once the move succeeded; a failed one fails the handler.
     let s = Setup::with_handler(
-        "echo $$ > \"$d/../../moved.pid\"; exec perl -e 'setpgrp(0, getpgrp(getppid())); sleep 60'",
+        "exec perl -e 'setpgrp(0, getpgrp(getppid())) or die \"setpgid: $!\";
+             open(my $f, \">\", $ARGV[0]) or die; print $f \"$$\\n\"; close $f; sleep 60' \"$d/../../moved.pid\"",
         "",
     );
     run_to_timeout(&s, "the handler that left its group");
