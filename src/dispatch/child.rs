@@ -149,8 +149,9 @@ pub enum RunError {
         /// Why.
         source: io::Error,
     },
-    /// poll(2) or waitid(2) failed while it ran (never seen in practice): it was killed, with
-    /// its process group, and may have acted before that.
+    /// It started, but watching it failed (making its pipes non-blocking, poll(2), waitid(2)
+    /// or the final wait; never seen in practice): it was killed, with its process group,
+    /// and may have acted before that.
     #[error("{program} was killed when watching it failed: {source}")]
     Watch {
         /// The program.
@@ -222,10 +223,14 @@ fn run_watching(inv: &Invocation, watch: Watch) -> Result<Finished, RunError> {
     // moment for the pipes to close, then take what was written so far (everything the child
     // itself wrote before it exited) rather than hang the cycle.
     pipes.stdin = None;
-    if !pipes.drain(Instant::now() + PIPE_GRACE) {
-        log::warn!(
+    match pipes.drain(Instant::now() + PIPE_GRACE) {
+        Ok(true) => {}
+        Ok(false) => log::warn!(
             "a process the handler started kept its output open; only what was written until now is kept"
-        );
+        ),
+        Err(e) => log::warn!(
+            "stopped reading the handler's output ({e}); only what was read until now is kept"
+        ),
     }
     Ok(Finished {
         status,
@@ -292,7 +297,7 @@ impl Pipes {
         }
         loop {
             let wait = match deadline {
-                // At the deadline itself, one last poll that does not wait.
+                // Exactly at the deadline, a poll that does not wait; past it, no more.
                 Some(d) => match d.checked_duration_since(Instant::now()) {
                     Some(left) => Some(left),
                     None => return Ok(false),
@@ -321,15 +326,13 @@ impl Pipes {
 
     /// Reads what is left once the child is gone, until both outputs close (`true`) or
     /// `deadline` passes (`false`).
-    fn drain(&mut self, deadline: Instant) -> bool {
+    fn drain(&mut self, deadline: Instant) -> io::Result<bool> {
         let none = ExitWatch::none();
         while self.stdout.pipe.is_some() || self.stderr.pipe.is_some() {
             let Some(left) = deadline.checked_duration_since(Instant::now()) else {
-                return false;
+                return Ok(false);
             };
-            let Ok(ready) = self.poll(&none, Some(left)) else {
-                return false;
-            };
+            let ready = self.poll(&none, Some(left))?;
             for what in ready.into_iter().flatten() {
                 match what {
                     Ready::Stdout => self.stdout.read_some(),
@@ -338,7 +341,7 @@ impl Pipes {
                 }
             }
         }
-        true
+        Ok(true)
     }
 
     /// One poll(2) of whatever is still open; `None` entries were not ready.
@@ -573,8 +576,10 @@ mod tests {
     #[test]
     fn a_child_flooding_its_output_forever_is_ended_at_the_deadline() {
         for watch in [Watch::Pidfd, Watch::Tick] {
+            let started = Instant::now();
             let inv = program("yes", &[], b"", Duration::from_millis(300));
             let done = run_watching(&inv, watch).expect("ran");
+            assert!(started.elapsed() < Duration::from_secs(10));
             assert!(done.status.is_none(), "not timed out: {:?}", done.status);
             assert!(
                 done.stdout.len() <= CAPTURE_LIMIT && done.stdout.trim_end().ends_with('y'),
