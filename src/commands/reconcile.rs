@@ -182,6 +182,8 @@ mod tests {
         }
     }
 
+    /// `stuck_after` is where a claim becomes stuck: one second younger still needs
+    /// `--force`, exactly that old does not.
     #[test]
     fn a_dead_claim_may_be_settled_from_exactly_stuck_after_on() {
         let now = 1_700_000_000;
