@@ -179,21 +179,19 @@ pub fn deliver(
     while let Some(w) = waiting.get(tried.len()) {
         let left = end.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
-            Ok(result) => match result {
-                Ok(()) => {
-                    log::info!("alert sent: {}", w.alert.subject);
-                    tried.push((w.id, Tried::Delivered));
+            Ok(Ok(())) => {
+                log::info!("alert sent: {}", w.alert.subject);
+                tried.push((w.id, Tried::Delivered));
+            }
+            Ok(Err(e)) => {
+                log::error!("cannot send alert {:?}: {e}", w.alert.subject);
+                log::warn!("{}\n{}", w.alert.subject, w.alert.body);
+                tried.push((w.id, Tried::Failed(e.message.clone())));
+                if e.unreachable {
+                    stopped = Some(e.message);
+                    break;
                 }
-                Err(e) => {
-                    log::error!("cannot send alert {:?}: {e}", w.alert.subject);
-                    log::warn!("{}\n{}", w.alert.subject, w.alert.body);
-                    tried.push((w.id, Tried::Failed(e.message.clone())));
-                    if e.unreachable {
-                        stopped = Some(e.message);
-                        break;
-                    }
-                }
-            },
+            }
             Err(RecvTimeoutError::Timeout) => {
                 // The alert in flight is not confirmed: it counts as a failed try, so a server
                 // that holds every send is not tried again by the very next run.

@@ -12,7 +12,7 @@ use std::process::{ChildStderr, ChildStdin, ChildStdout, Command, ExitStatus, St
 use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags, Timespec};
-use rustix::process::{WaitId, WaitIdOptions};
+use rustix::process::{Pid, Signal, WaitId, WaitIdOptions};
 
 /// How much of each output stream is kept: the tail, where the URL and the error are.
 pub const CAPTURE_LIMIT: usize = 64 * 1024;
@@ -194,7 +194,8 @@ fn run_watching(inv: &Invocation, watch: Watch) -> Result<Finished, RunError> {
             program: program(),
             source,
         })?;
-    let pgid = child.id();
+    // The group's id is the child's pid (`process_group(0)`).
+    let pid = Pid::from_child(&child);
     let mut pipes = Pipes {
         stdin: child.stdin.take(),
         fed: 0,
@@ -202,7 +203,7 @@ fn run_watching(inv: &Invocation, watch: Watch) -> Result<Finished, RunError> {
         stderr: Output::new(child.stderr.take()),
     };
     let in_time = pipes.nonblocking().and_then(|()| {
-        let exit = ExitWatch::new(pgid, watch);
+        let exit = ExitWatch::new(pid, watch);
         pipes.until_exit(inv, &exit, Instant::now().checked_add(inv.timeout))
     });
     // Whether it exited or timed out, nothing it spawned may live on holding our pipes open.
@@ -210,7 +211,8 @@ fn run_watching(inv: &Invocation, watch: Watch) -> Result<Finished, RunError> {
     // id, cannot have been reused: the kill reaches only what it started. The child itself
     // is killed by pid as well: it may have moved to another process group (setpgid), and
     // the wait below must never outlast the timeout.
-    kill_group(pgid);
+    // ESRCH (already gone) is the common case and not an error.
+    let _ = rustix::process::kill_process_group(pid, Signal::KILL);
     let _ = child.kill();
     let watched = child
         .wait()
@@ -309,7 +311,7 @@ impl Pipes {
             } else {
                 Some(wait.map_or(EXIT_TICK, |w| w.min(EXIT_TICK)))
             };
-            let ready = self.poll(exit, wait)?;
+            let ready = self.poll(exit.fd.as_ref(), wait)?;
             for what in ready.into_iter().flatten() {
                 match what {
                     Ready::Stdin => self.feed(&inv.stdin),
@@ -327,12 +329,11 @@ impl Pipes {
     /// Reads what is left once the child is gone, until both outputs close (`true`) or
     /// `deadline` passes (`false`).
     fn drain(&mut self, deadline: Instant) -> io::Result<bool> {
-        let none = ExitWatch::none();
         while self.stdout.pipe.is_some() || self.stderr.pipe.is_some() {
             let Some(left) = deadline.checked_duration_since(Instant::now()) else {
                 return Ok(false);
             };
-            let ready = self.poll(&none, Some(left))?;
+            let ready = self.poll(None, Some(left))?;
             for what in ready.into_iter().flatten() {
                 match what {
                     Ready::Stdout => self.stdout.read_some(),
@@ -344,8 +345,13 @@ impl Pipes {
         Ok(true)
     }
 
-    /// One poll(2) of whatever is still open; `None` entries were not ready.
-    fn poll(&self, exit: &ExitWatch, wait: Option<Duration>) -> io::Result<[Option<Ready>; 4]> {
+    /// One poll(2) of whatever is still open, and of the exit's pidfd if given; `None`
+    /// entries were not ready.
+    fn poll(
+        &self,
+        exit: Option<&OwnedFd>,
+        wait: Option<Duration>,
+    ) -> io::Result<[Option<Ready>; 4]> {
         let mut fds = Vec::with_capacity(4);
         let mut what = Vec::with_capacity(4);
         if let Some(p) = &self.stdin {
@@ -360,7 +366,7 @@ impl Pipes {
             fds.push(PollFd::new(p, PollFlags::IN));
             what.push(Ready::Stderr);
         }
-        if let Some(p) = &exit.fd {
+        if let Some(p) = exit {
             fds.push(PollFd::new(p, PollFlags::IN));
             what.push(Ready::Exit);
         }
@@ -448,52 +454,28 @@ impl<R: Read> Output<R> {
 /// the group is killed: through a pidfd, which poll(2) reports readable at the exit, or by
 /// asking every [`EXIT_TICK`] where there is none.
 struct ExitWatch {
-    pid: Option<rustix::process::Pid>,
+    pid: Pid,
     fd: Option<OwnedFd>,
 }
 
 impl ExitWatch {
-    fn new(pid: u32, watch: Watch) -> ExitWatch {
-        let pid = i32::try_from(pid)
-            .ok()
-            .and_then(rustix::process::Pid::from_raw);
-        let fd = pid.filter(|_| watch == Watch::Pidfd).and_then(|p| {
-            rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok()
-        });
+    fn new(pid: Pid, watch: Watch) -> ExitWatch {
+        let fd = (watch == Watch::Pidfd)
+            .then(|| rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok())
+            .flatten();
         ExitWatch { pid, fd }
-    }
-
-    /// Watches nothing: for reading what is left after the exit.
-    fn none() -> ExitWatch {
-        ExitWatch {
-            pid: None,
-            fd: None,
-        }
     }
 
     /// Whether the child has exited (it is then a zombie, not yet reaped).
     fn exited(&self) -> io::Result<bool> {
-        let Some(pid) = self.pid else {
-            return Ok(true);
-        };
         let options = WaitIdOptions::EXITED | WaitIdOptions::NOWAIT | WaitIdOptions::NOHANG;
         loop {
-            match rustix::process::waitid(WaitId::Pid(pid), options) {
+            match rustix::process::waitid(WaitId::Pid(self.pid), options) {
                 Ok(status) => return Ok(status.is_some()),
                 Err(rustix::io::Errno::INTR) => {}
                 Err(e) => return Err(e.into()),
             }
         }
-    }
-}
-
-fn kill_group(pgid: u32) {
-    if let Some(pid) = i32::try_from(pgid)
-        .ok()
-        .and_then(rustix::process::Pid::from_raw)
-    {
-        // ESRCH (already gone) is the common case and not an error.
-        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
     }
 }
 
