@@ -4,7 +4,6 @@
 
 use std::fs;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -27,11 +26,7 @@ fn run_while_the_registry_is_locked(s: &Setup, id: &str) -> String {
     let mut run = s.run(&[]);
     run.cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let child = run.cmd.spawn().expect("spawn run");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while s.started() == 0 {
-        assert!(Instant::now() < deadline, "the handler never started");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    s.wait_started(1);
     // The handler is running: hold the write lock until the run gives up on recording it.
     let other = rusqlite::Connection::open(&s.w.db).expect("open registry");
     other

@@ -328,11 +328,7 @@ fn a_refusal_committed_before_a_sigkill_mid_batch_is_alerted_by_the_next_run() {
     let refused = s.w.approved("venture_kill", "{}", "{}");
     s.ledger(1);
     let mut child = spawn_run(&s);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while s.started() == 0 {
-        assert!(Instant::now() < deadline, "the handler never started");
-        thread::sleep(Duration::from_millis(10));
-    }
+    s.wait_started(1);
     child.kill().expect("SIGKILL the run mid-dispatch");
     child.wait().expect("reap");
     assert_eq!(s.w.status(&refused), "terminal_unrecoverable");

@@ -369,14 +369,7 @@ fn an_outcome_the_vanished_database_could_not_take_is_journalled_and_recorded_wh
     let mut run = s.run(&[]);
     run.cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let child = run.cmd.spawn().expect("spawn run");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while s.started() == 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the handler never started"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    s.wait_started(1);
     // The draft is claimed and its handler runs: the database goes away.
     cluster.stop();
     let out = child.wait_with_output().expect("wait");

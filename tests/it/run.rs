@@ -711,14 +711,6 @@ fn spawn_run(s: &Setup, state: &Path, batch: &str) -> Child {
 }
 
 /// Waits until a stand-in has started `n` calls.
-fn wait_for_calls(s: &Setup, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while s.started() < n {
-        assert!(Instant::now() < deadline, "the handler never started");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 #[test]
 fn sigkill_at_random_moments_never_runs_a_side_effect_twice() {
     let s = Setup::with_handler("sleep 0.15", &thermal_config(1000));
@@ -856,7 +848,7 @@ fn sigterm_during_a_run_records_the_draft_in_hand_and_claims_no_more() {
     let s = Setup::with_handler("sleep 1", "");
     let ids = s.ledger(3);
     let child = spawn_run(&s, &s.w.state, "10");
-    wait_for_calls(&s, 1);
+    s.wait_started(1);
     rustix::process::kill_process(pid_of(&child), rustix::process::Signal::TERM)
         .expect("SIGTERM the run");
     let out = child.wait_with_output().expect("wait");
@@ -980,7 +972,7 @@ fn a_claim_whose_run_died_still_counts_in_the_rebuilt_thermal_window() {
     let s = Setup::with_handler("sleep 3", &thermal_config(1));
     let first = s.w.approved("ledger_done", "{}", r#"{"n":1}"#);
     let mut child = spawn_run(&s, &s.w.state, "1");
-    wait_for_calls(&s, 1);
+    s.wait_started(1);
     child.kill().expect("SIGKILL the run mid-dispatch");
     child.wait().expect("reap");
     assert_eq!(s.w.status(&first), "executing");

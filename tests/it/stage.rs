@@ -166,6 +166,19 @@ impl Stage {
         fs::read_dir(&self.calls).expect("calls dir").count()
     }
 
+    /// Waits until `n` calls have started; fails the test after 30 s (a loaded machine can
+    /// be slow to start a run, never that slow).
+    pub fn wait_started(&self, n: usize) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while self.started() < n {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the handler never started"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
     /// Every recorded call, by program, then argv and stdin. Panics on a record that is not
     /// complete: every caller waits for its stand-ins first, so one means a stand-in was
     /// killed while recording, which a test must hear about.

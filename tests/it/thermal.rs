@@ -98,14 +98,7 @@ fn each_claim_is_in_the_sidecar_before_its_handler_starts() {
     let ids = s.ledger(1);
     let state = s.w.path("state");
     let mut child = spawn_in(&s, &state);
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while s.started() == 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the handler never started"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    s.wait_started(1);
     let sidecar = fs::read_to_string(state.join("thermal.json"));
     child.kill().expect("kill the run");
     child.wait().expect("reap the run");
