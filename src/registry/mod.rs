@@ -766,6 +766,17 @@ pub struct Claimer {
     pub process_start: Option<i64>,
 }
 
+impl Claimer {
+    /// The pid of a stored claim, if it is one a process can have (1 to `i32::MAX`, as
+    /// `pid_t`). Any other value says nothing about the claimer, so the claim reads as no
+    /// claim record (liveness unknown), never as a dead claimer a human may overrule.
+    pub(crate) fn stored_pid(raw: Option<i64>) -> Option<u32> {
+        raw.and_then(|p| i32::try_from(p).ok())
+            .and_then(|p| u32::try_from(p).ok())
+            .filter(|p| *p > 0)
+    }
+}
+
 /// An alert in the outbox, as the delivery phase reads it.
 #[derive(Debug, Clone)]
 pub struct OutboxAlert {

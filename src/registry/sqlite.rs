@@ -402,13 +402,7 @@ impl Registry for Sqlite {
         }
         let mut stmt = self.conn.prepare_cached(EXECUTING)?;
         let rows = stmt.query_map([claimed_before], |r| {
-            // A claim whose pid is not a pid says nothing about its claimer: treated as no
-            // claim record (liveness unknown), never as a dead claimer a human may overrule.
-            let pid = sql_value(r.get_ref(4)?)
-                .as_integral()
-                .and_then(|p| u32::try_from(p).ok())
-                .filter(|p| *p > 0);
-            let claimer = match pid {
+            let claimer = match Claimer::stored_pid(sql_value(r.get_ref(4)?).as_integral()) {
                 Some(pid) => Some(Claimer {
                     pid,
                     host: lenient_text(r.get_ref(5)?).unwrap_or_default(),

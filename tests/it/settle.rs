@@ -131,11 +131,11 @@ fn an_old_claim_by_a_dead_process_on_this_host_is_settled_without_force() {
     );
 }
 
-/// A claim whose pid is not a process id (0, negative, too large) says nothing about its
+/// A claim whose pid is not a process id (0, negative, past `pid_t`) says nothing about its
 /// claimer: it is no claim record, never a dead claimer a human may overrule without --force.
 #[test]
 fn an_old_claim_whose_pid_is_not_a_process_id_is_refused_without_force() {
-    for pid in [0, -5, 1_i64 << 40] {
+    for pid in [0, -5, 3_000_000_000, 1_i64 << 40] {
         let w = World::ready();
         let at = now() - 7200;
         let id = executing(&w, at);

@@ -344,18 +344,12 @@ impl Registry for PgRegistry {
         Ok(rows
             .iter()
             .map(|r| {
-                // As on SQLite: a pid that is not a process id is no claim record (liveness
-                // unknown), never a dead claimer a human may overrule.
-                let claimer = r
-                    .get::<_, Option<i64>>(4)
-                    .and_then(|pid| u32::try_from(pid).ok())
-                    .filter(|pid| *pid > 0)
-                    .map(|pid| Claimer {
-                        pid,
-                        host: r.get::<_, Option<String>>(5).unwrap_or_default(),
-                        boot_id: r.get(6),
-                        process_start: r.get(7),
-                    });
+                let claimer = Claimer::stored_pid(r.get(4)).map(|pid| Claimer {
+                    pid,
+                    host: r.get::<_, Option<String>>(5).unwrap_or_default(),
+                    boot_id: r.get(6),
+                    process_start: r.get(7),
+                });
                 Executing {
                     id: r.get(0),
                     kind: r.get(1),
