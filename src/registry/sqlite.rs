@@ -117,6 +117,10 @@ use sql::{
 /// fills 512 KiB (measured in BENCHMARKS.md).
 const CACHE_KIB: i64 = -256;
 
+/// Compiled statements kept per connection: every statement a cycle runs (about twenty,
+/// each a few KiB), so none is compiled twice in one process.
+const STATEMENT_CACHE: usize = 32;
+
 /// SQLite's automatic checkpoint, in WAL pages, for our read-write connections: raised from
 /// its 1,000 so that a cycle's commits are not interrupted by checkpoints (three fsyncs
 /// each, one every ~60 drafts at a million drafts); the WAL is truncated once, when the
@@ -299,6 +303,7 @@ impl Sqlite {
             true,
         )?;
         conn.pragma_update(None, "wal_autocheckpoint", AUTOCHECKPOINT_PAGES)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         schema::migrate(&mut conn)?;
         Ok(Sqlite {
             conn,
@@ -502,6 +507,30 @@ fn get_row(conn: &Connection, key: &RowKey) -> Result<Option<DraftRow>, Registry
     Ok(stmt.query_row([rowid(key)], read_draft).optional()?)
 }
 
+/// Moves one draft from status `?7` to `?1` where `$column = ?6`, setting the fields a move
+/// carries; one text per key column, so each is compiled once and cached.
+macro_rules! transition_sql {
+    ($column:literal) => {
+        concat!(
+            "UPDATE drafts SET
+                 status       = ?1,
+                 executed_url = COALESCE(?2, executed_url),
+                 last_error   = COALESCE(?3, last_error),
+                 completed_at = CASE WHEN ?4 THEN ?5 ELSE completed_at END,
+                 updated_at   = ?5,
+                 approval_subject = COALESCE(?8, approval_subject)
+             WHERE ",
+            $column,
+            " = ?6 AND status = ?7"
+        )
+    };
+}
+
+/// A move by draft id.
+const TRANSITION_BY_ID: &str = transition_sql!("draft_id");
+/// A move by rowid.
+const TRANSITION_BY_ROWID: &str = transition_sql!("rowid");
+
 /// One `BEGIN IMMEDIATE` transaction. Its errors name the file and the remedy, as every
 /// write's do.
 struct SqliteTransaction<'c> {
@@ -510,15 +539,20 @@ struct SqliteTransaction<'c> {
 }
 
 impl SqliteTransaction<'_> {
+    /// Runs one write through the connection's statement cache: a cycle runs the same
+    /// handful of statements for every draft, and compiling each one afresh was a sixth of
+    /// a dispatching run's own CPU (BENCHMARKS.md).
     fn execute(&self, sql: &str, params: impl rusqlite::Params) -> Result<usize, RegistryError> {
         self.tx
-            .execute(sql, params)
+            .prepare_cached(sql)
+            .and_then(|mut stmt| stmt.execute(params))
             .map_err(|e| RegistryError::from(e).explained(self.path))
     }
 
+    /// `sql` is [`TRANSITION_BY_ID`] or [`TRANSITION_BY_ROWID`], with `key` to match.
     fn transition_where(
         &self,
-        column: &str,
+        sql: &str,
         key: &dyn rusqlite::ToSql,
         from: Status,
         to: Status,
@@ -527,16 +561,7 @@ impl SqliteTransaction<'_> {
     ) -> Result<bool, RegistryError> {
         debug_assert!(from.may_become(to), "illegal move {from} -> {to}");
         let changed = self.execute(
-            &format!(
-                "UPDATE drafts SET
-                     status       = ?1,
-                     executed_url = COALESCE(?2, executed_url),
-                     last_error   = COALESCE(?3, last_error),
-                     completed_at = CASE WHEN ?4 THEN ?5 ELSE completed_at END,
-                     updated_at   = ?5,
-                     approval_subject = COALESCE(?8, approval_subject)
-                 WHERE {column} = ?6 AND status = ?7"
-            ),
+            sql,
             params![
                 to.as_str(),
                 fields.executed_url,
@@ -597,7 +622,7 @@ impl Transaction for SqliteTransaction<'_> {
         fields: &MoveFields<'_>,
         now: i64,
     ) -> Result<bool, RegistryError> {
-        self.transition_where("draft_id", &id, from, to, fields, now)
+        self.transition_where(TRANSITION_BY_ID, &id, from, to, fields, now)
     }
 
     fn transition_row(
@@ -608,7 +633,7 @@ impl Transaction for SqliteTransaction<'_> {
         fields: &MoveFields<'_>,
         now: i64,
     ) -> Result<bool, RegistryError> {
-        self.transition_where("rowid", &rowid(key), from, to, fields, now)
+        self.transition_where(TRANSITION_BY_ROWID, &rowid(key), from, to, fields, now)
     }
 
     fn record_attempt(
