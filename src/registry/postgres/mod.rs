@@ -131,6 +131,31 @@ pub struct PgRegistry {
     settings: PgSettings,
     read_only: bool,
     locks: Locks,
+    prepared: Prepared,
+}
+
+/// Statements prepared on this session, by their text. A cycle runs the same dozen for every
+/// draft, and a statement run from its text costs a round trip more each time (prepare, then
+/// execute): a claim was about 26 round trips and is about 14 with these kept. They live as
+/// long as the session, whatever becomes of the transaction that prepared them, and are
+/// forgotten with it when the connection is made again.
+#[derive(Default)]
+struct Prepared(HashMap<String, postgres::Statement>);
+
+impl Prepared {
+    /// The statement for `sql`, prepared on `client`'s session the first time.
+    fn get(
+        &mut self,
+        client: &mut impl GenericClient,
+        sql: &str,
+    ) -> Result<postgres::Statement, postgres::Error> {
+        if let Some(statement) = self.0.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = client.prepare(sql)?;
+        self.0.insert(sql.to_owned(), statement.clone());
+        Ok(statement)
+    }
 }
 
 impl std::fmt::Debug for PgRegistry {
@@ -200,6 +225,7 @@ impl PgRegistry {
             settings: settings.clone(),
             read_only,
             locks: Locks::default(),
+            prepared: Prepared::default(),
         })
     }
 
@@ -214,6 +240,7 @@ impl PgRegistry {
             );
             self.client = session(&self.url, &self.settings, self.read_only)?;
             self.locks = Locks::default();
+            self.prepared = Prepared::default();
         }
         Ok(&mut self.client)
     }
@@ -257,12 +284,12 @@ impl Registry for PgRegistry {
     }
 
     fn get(&mut self, id: &str) -> Result<Option<DraftRow>, RegistryError> {
-        self.read(|c| get(c, id, ""))
+        self.read(|c| get(c, id))
     }
 
     fn get_row(&mut self, key: &RowKey) -> Result<Option<DraftRow>, RegistryError> {
         let id = row_id(key).to_owned();
-        Ok(self.read(|c| get(c, &id, ""))?.map(|row| keyed(row, key)))
+        Ok(self.read(|c| get(c, &id))?.map(|row| keyed(row, key)))
     }
 
     fn batch_keys(&mut self, status: Status, limit: usize) -> Result<Vec<RowKey>, RegistryError> {
@@ -336,7 +363,7 @@ impl Registry for PgRegistry {
     }
 
     fn actions_since(&mut self, since: i64) -> Result<Vec<RecordedAction>, RegistryError> {
-        self.read(|c| actions_since(c, since))
+        self.read(|c| Ok(recorded_actions(&c.query(ACTIONS_SINCE, &[&since])?)))
     }
 
     fn executing(&mut self, claimed_before: i64) -> Result<Vec<Executing>, RegistryError> {
@@ -444,7 +471,12 @@ impl Registry for PgRegistry {
         // The driver learns that the server dropped the connection only when it next uses
         // it: try it, and connect again once if it is gone, so an outcome waiting to be
         // recorded gets its write after a server restart or a killed session.
-        if let Err(e) = self.client()?.execute("SELECT 1", &[]) {
+        self.client()?;
+        let probe = self
+            .prepared
+            .get(&mut self.client, "SELECT 1")
+            .and_then(|probe| self.client.execute(&probe, &[]));
+        if let Err(e) = probe {
             if !self.client.is_closed() {
                 return Err(e.into());
             }
@@ -454,15 +486,20 @@ impl Registry for PgRegistry {
             client,
             locks,
             settings,
+            prepared,
             ..
         } = self;
-        for key in locks.release.drain(..) {
-            client.execute("SELECT pg_advisory_unlock($1)", &[&key])?;
+        if !locks.release.is_empty() {
+            let unlock = prepared.get(client, "SELECT pg_advisory_unlock($1)")?;
+            for key in locks.release.drain(..) {
+                client.execute(&unlock, &[&key])?;
+            }
         }
         let tx = client.transaction()?;
         Ok(Box::new(PgTransaction {
             tx: Some(tx),
             locks,
+            prepared,
             schema: &settings.schema,
             acquired: Vec::new(),
             settled: Vec::new(),
@@ -495,42 +532,34 @@ fn keyed(mut row: DraftRow, key: &RowKey) -> DraftRow {
     row
 }
 
-/// One draft by id, with a locking clause (`FOR UPDATE …`) or none.
-fn get(
-    client: &mut impl GenericClient,
-    id: &str,
-    locking: &str,
-) -> Result<Option<DraftRow>, RegistryError> {
+/// One draft by id.
+fn get(client: &mut impl GenericClient, id: &str) -> Result<Option<DraftRow>, RegistryError> {
     let row = client.query_opt(
-        &format!("SELECT {DRAFT_COLUMNS} FROM drafts WHERE draft_id = $1 {locking}"),
+        &format!("SELECT {DRAFT_COLUMNS} FROM drafts WHERE draft_id = $1"),
         &[&id],
     )?;
     Ok(row.as_ref().map(read_draft))
 }
 
-fn actions_since(
-    client: &mut impl GenericClient,
-    since: i64,
-) -> Result<Vec<RecordedAction>, RegistryError> {
-    // As on SQLite: every dispatch's `execute` attempt, and our claims' `verify ok` (a
-    // claim commits before its side effect, so a crash mid-dispatch cannot hide one).
-    let rows = client.query(
-        "SELECT attempt_id, draft_id, attempted_at FROM attempts
-          WHERE kind = 'execute' AND attempted_at >= $1 AND outcome IN ('ok', 'failed')
-         UNION ALL
-         SELECT a.attempt_id, a.draft_id, a.attempted_at FROM attempts a
-          WHERE a.kind = 'verify' AND a.attempted_at >= $1 AND a.outcome = 'ok'
-            AND EXISTS (SELECT 1 FROM claims c WHERE c.draft_id = a.draft_id)",
-        &[&since],
-    )?;
-    Ok(rows
-        .iter()
+/// The actions the thermal window counts, as on SQLite: every dispatch's `execute` attempt,
+/// and our claims' `verify ok` (a claim commits before its side effect, so a crash
+/// mid-dispatch cannot hide one).
+const ACTIONS_SINCE: &str = "SELECT attempt_id, draft_id, attempted_at FROM attempts
+      WHERE kind = 'execute' AND attempted_at >= $1 AND outcome IN ('ok', 'failed')
+     UNION ALL
+     SELECT a.attempt_id, a.draft_id, a.attempted_at FROM attempts a
+      WHERE a.kind = 'verify' AND a.attempted_at >= $1 AND a.outcome = 'ok'
+        AND EXISTS (SELECT 1 FROM claims c WHERE c.draft_id = a.draft_id)";
+
+/// The rows of [`ACTIONS_SINCE`].
+fn recorded_actions(rows: &[postgres::Row]) -> Vec<RecordedAction> {
+    rows.iter()
         .map(|r| RecordedAction {
             attempt_id: r.get(0),
             draft_id: r.get(1),
             at: r.get(2),
         })
-        .collect())
+        .collect()
 }
 
 /// One transaction. The session locks it takes with a claim are kept when it commits and
@@ -538,16 +567,47 @@ fn actions_since(
 struct PgTransaction<'c> {
     tx: Option<postgres::Transaction<'c>>,
     locks: &'c mut Locks,
+    prepared: &'c mut Prepared,
     schema: &'c str,
     acquired: Vec<(String, i64)>,
     settled: Vec<String>,
 }
 
 impl<'c> PgTransaction<'c> {
-    fn tx(&mut self) -> &mut postgres::Transaction<'c> {
-        self.tx
+    /// The open transaction, and `sql`'s statement from the session's cache.
+    fn cached(
+        &mut self,
+        sql: &str,
+    ) -> Result<(&mut postgres::Transaction<'c>, postgres::Statement), RegistryError> {
+        let tx = self
+            .tx
             .as_mut()
-            .expect("a transaction is open until it commits")
+            .expect("a transaction is open until it commits");
+        let statement = self.prepared.get(tx, sql)?;
+        Ok((tx, statement))
+    }
+
+    fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, RegistryError> {
+        let (tx, statement) = self.cached(sql)?;
+        Ok(tx.execute(&statement, params)?)
+    }
+
+    fn query_one(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<postgres::Row, RegistryError> {
+        let (tx, statement) = self.cached(sql)?;
+        Ok(tx.query_one(&statement, params)?)
+    }
+
+    fn query_opt(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<postgres::Row>, RegistryError> {
+        let (tx, statement) = self.cached(sql)?;
+        Ok(tx.query_opt(&statement, params)?)
     }
 
     fn transition_where(
@@ -559,7 +619,7 @@ impl<'c> PgTransaction<'c> {
         now: i64,
     ) -> Result<bool, RegistryError> {
         debug_assert!(from.may_become(to), "illegal move {from} -> {to}");
-        let changed = self.tx().execute(
+        let changed = self.execute(
             "UPDATE drafts SET
                  status       = $1,
                  executed_url = COALESCE($2, executed_url),
@@ -593,8 +653,7 @@ impl Transaction for PgTransaction<'_> {
         match &key.0 {
             KeyRepr::Queued(id) => {
                 let id = id.clone();
-                let tx = self.tx();
-                let wanted = tx.query_opt(
+                let wanted = self.query_opt(
                     &format!(
                         "SELECT {DRAFT_COLUMNS} FROM drafts
                          WHERE draft_id = $1 AND status = 'approved' FOR UPDATE SKIP LOCKED"
@@ -603,7 +662,7 @@ impl Transaction for PgTransaction<'_> {
                 )?;
                 let row = match wanted {
                     Some(row) => Some(row),
-                    None => tx.query_opt(
+                    None => self.query_opt(
                         &format!(
                             "SELECT {DRAFT_COLUMNS} FROM drafts WHERE status = 'approved'
                              ORDER BY created_at, draft_id LIMIT 1 FOR UPDATE SKIP LOCKED"
@@ -615,7 +674,11 @@ impl Transaction for PgTransaction<'_> {
             }
             _ => {
                 let id = row_id(key).to_owned();
-                get(self.tx(), &id, "FOR UPDATE")
+                let row = self.query_opt(
+                    &format!("SELECT {DRAFT_COLUMNS} FROM drafts WHERE draft_id = $1 FOR UPDATE"),
+                    &[&id],
+                )?;
+                Ok(row.as_ref().map(read_draft))
             }
         }
     }
@@ -629,7 +692,7 @@ impl Transaction for PgTransaction<'_> {
         led_ref: Option<&str>,
         now: i64,
     ) -> Result<(), RegistryError> {
-        self.tx().execute(
+        self.execute(
             "INSERT INTO drafts (draft_id, draft_kind, target_json, payload_json, issued_at,
                  key_version, schema_version, content_hash, signature, status, led_ref,
                  created_at, updated_at)
@@ -685,7 +748,6 @@ impl Transaction for PgTransaction<'_> {
         now: i64,
     ) -> Result<i64, RegistryError> {
         Ok(self
-            .tx()
             .query_one(
                 "INSERT INTO attempts (draft_id, kind, outcome, reason, executed_url, attempted_at)
                  VALUES ($1, $2, $3, $4, $5, $6) RETURNING attempt_id",
@@ -708,7 +770,6 @@ impl Transaction for PgTransaction<'_> {
     fn record_claim(&mut self, id: &str, claimer: &Claimer, now: i64) -> Result<(), RegistryError> {
         let lock_name = format!("{}/{id}", self.schema);
         let key: i64 = self
-            .tx()
             .query_one(
                 "INSERT INTO claims (draft_id, claimed_at, pid, host, boot_id, process_start,
                      lock_key, backend_pid)
@@ -729,14 +790,14 @@ impl Transaction for PgTransaction<'_> {
                 ],
             )?
             .get(0);
-        self.tx().execute("SELECT pg_advisory_lock($1)", &[&key])?;
+        self.execute("SELECT pg_advisory_lock($1)", &[&key])?;
         self.acquired.push((id.to_owned(), key));
         Ok(())
     }
 
     fn mark_stuck_alerted(&mut self, key: &RowKey, now: i64) -> Result<bool, RegistryError> {
         let id = row_id(key).to_owned();
-        let inserted = self.tx().execute(
+        let inserted = self.execute(
             "INSERT INTO stuck_alerts (draft_id, alerted_at) VALUES ($1, $2)
              ON CONFLICT (draft_id) DO NOTHING",
             &[&id, &now],
@@ -752,7 +813,6 @@ impl Transaction for PgTransaction<'_> {
         now: i64,
     ) -> Result<i64, RegistryError> {
         Ok(self
-            .tx()
             .query_one(
                 "INSERT INTO alert_outbox (created_at, subject, body, draft_id, next_try_at)
                  VALUES ($1, $2, $3, $4, $1) RETURNING id",
@@ -762,7 +822,7 @@ impl Transaction for PgTransaction<'_> {
     }
 
     fn alert_delivered(&mut self, id: i64, now: i64) -> Result<(), RegistryError> {
-        self.tx().execute(
+        self.execute(
             "UPDATE alert_outbox SET delivered_at = $2, last_try_at = $2
              WHERE id = $1 AND delivered_at IS NULL",
             &[&id, &now],
@@ -778,7 +838,7 @@ impl Transaction for PgTransaction<'_> {
         now: i64,
         next_try_at: i64,
     ) -> Result<(), RegistryError> {
-        self.tx().execute(
+        self.execute(
             "UPDATE alert_outbox SET tries = $2, last_error = $3, last_try_at = $4,
                  next_try_at = $5
              WHERE id = $1 AND delivered_at IS NULL",
@@ -788,7 +848,7 @@ impl Transaction for PgTransaction<'_> {
     }
 
     fn expire_pending(&mut self, cutoff: i64, now: i64) -> Result<usize, RegistryError> {
-        let n = self.tx().execute(
+        let n = self.execute(
             "UPDATE drafts SET status = 'expired', updated_at = $1
              WHERE status = 'pending' AND issued_at < $2",
             &[&now, &cutoff],
@@ -800,12 +860,12 @@ impl Transaction for PgTransaction<'_> {
     /// this transaction ends, and returns the claims the thermal window counts.
     fn shared_actions(&mut self, since: i64) -> Result<Option<Vec<RecordedAction>>, RegistryError> {
         let schema = self.schema.to_owned();
-        let tx = self.tx();
-        tx.execute(
+        self.execute(
             "SELECT pg_advisory_xact_lock($1, hashtext($2))",
             &[&THERMAL_LOCK_CLASS, &schema],
         )?;
-        actions_since(tx, since).map(Some)
+        let (tx, statement) = self.cached(ACTIONS_SINCE)?;
+        Ok(Some(recorded_actions(&tx.query(&statement, &[&since])?)))
     }
 
     fn copy_draft(&mut self, row: &DraftRow) -> Result<bool, RegistryError> {
@@ -832,7 +892,7 @@ impl Transaction for PgTransaction<'_> {
             text(&d.content_hash, "content_hash")?,
             text(&d.signature, "signature")?,
         );
-        let inserted = self.tx().execute(
+        let inserted = self.execute(
             "INSERT INTO drafts (draft_id, draft_kind, target_json, payload_json, issued_at,
                  key_version, schema_version, content_hash, signature, status, led_ref,
                  approval_subject, executed_url, last_error, created_at, updated_at,
@@ -863,7 +923,7 @@ impl Transaction for PgTransaction<'_> {
     }
 
     fn copy_attempt(&mut self, id: &str, a: &Attempt) -> Result<(), RegistryError> {
-        self.tx().execute(
+        self.execute(
             "INSERT INTO attempts (draft_id, kind, outcome, reason, executed_url, attempted_at)
              VALUES ($1, $2, $3, $4, $5, $6)",
             &[
