@@ -4,7 +4,8 @@
 # Builds the release binary, generates (and caches) registries of 0, 100,000 and 1,000,000
 # drafts in the reference's schema, and measures every row the performance issue asks for,
 # printing a Markdown report (progress goes to stderr):
-#   - the process floor: `inbox-exec --version` and an idle `run` side by side;
+#   - the process floor: `inbox-exec --version` and an idle `run` side by side, in wall time
+#     and in user-space instructions (callgrind, where valgrind is installed);
 #   - an idle `run` (nothing approved) at each size, on a registry at rest and on one that
 #     `inbox-exec init` has just migrated (its indexes built over the whole table), with the
 #     Python reference's idle cycle next to it;
@@ -66,6 +67,8 @@ need strace strace || { echo "strace is required (apt-get install strace)" >&2; 
 need /usr/bin/time time || { echo "/usr/bin/time is required (apt-get install time)" >&2; exit 1; }
 HAVE_HYPERFINE=1
 need hyperfine hyperfine || { HAVE_HYPERFINE=0; say "hyperfine missing: timing with a shell loop"; }
+HAVE_VALGRIND=1
+need valgrind valgrind || { HAVE_VALGRIND=0; say "valgrind missing: no instruction counts"; }
 HAVE_REF=0
 [ -f "$REF/ai/inbox_executor.py" ] && [ -d "$REF/ai/inbox_drafts" ] && HAVE_REF=1
 [ "$HAVE_REF" = 1 ] || say "no reference at $REF (BENCH_REFERENCE): reference rows skipped"
@@ -277,7 +280,7 @@ say "machine"
     echo "rustc:     $RUSTC_VERSION"
     echo "sqlite:    $(sed -n 's/^#define SQLITE_VERSION[[:space:]]*"\(.*\)"/\1/p' "$SQLITE_H" 2>/dev/null | head -1) (bundled)"
     echo "load:      $LOAD_START at the start (1/5/15-min averages)"
-    echo "tools:     $(hyperfine --version 2>/dev/null || echo 'no hyperfine'), $(strace -V | head -1), $(python3 -V)"
+    echo "tools:     $(hyperfine --version 2>/dev/null || echo 'no hyperfine'), $(strace -V | head -1), $(python3 -V), $(valgrind --version 2>/dev/null || echo 'no valgrind')"
     echo "reference: $([ "$HAVE_REF" = 1 ] && echo "$REF" || echo "none")"
 } >"$WORK/machine.txt"
 cat "$WORK/machine.txt" >&2
@@ -298,6 +301,19 @@ result floor "\`inbox-exec --version\`" "$v_med ms (CPU $v_cpu)" "" ""
 result floor "idle \`run\`, empty registry, same hyperfine call (min-max $i_lo-$i_hi) $note" "$i_med ms (CPU $i_cpu)" \
     "<= 1.3 x --version" "$(ratio "$i_med" "$v_med") x: $(verdict "$(ratio "$i_med" "$v_med")" 1.3)"
 strace -f -o "$WORK/trace-idle.txt" "$BIN" --config "$CONFIG" --db "$FLOOR_DB" --key "$KEY" --state-dir "$WORK/st-floor" run </dev/null >/dev/null 2>&1 || true
+# The same two counted in user-space instructions (callgrind, valgrind's): within 0.01 % from
+# run to run on any load, so a change to either path shows where wall time is noise. The
+# kernel's side (every syscall, page fault and wait) is not in it. A failure is a "-".
+if [ "$HAVE_VALGRIND" = 1 ]; then
+    instructions() {
+        { valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" </dev/null 2>&1 >/dev/null || true; } |
+            sed -n 's/.*Collected : //p'
+    }
+    v_ir=$(instructions "$BIN" --version)
+    i_ir=$(instructions "$BIN" --config "$CONFIG" --db "$FLOOR_DB" --key "$KEY" --state-dir "$WORK/st-floor" run)
+    result floor "user-space instructions (callgrind): \`--version\`; idle \`run\`, empty registry" \
+        "${v_ir:--}; ${i_ir:--}" "" "idle = $(ratio "${i_ir:--}" "${v_ir:--}") x --version"
+fi
 
 # --- idle runs, status, reconcile at each size ------------------------------------------------
 ref_idle() { # ref_idle DB: the reference's idle cycle as a command string

@@ -138,7 +138,9 @@ pub struct PgRegistry {
 /// draft, and a statement run from its text costs a round trip more each time (prepare, then
 /// execute): a claim was about 26 round trips and is about 14 with these kept. They live as
 /// long as the session, whatever becomes of the transaction that prepared them, and are
-/// forgotten with it when the connection is made again.
+/// forgotten with it when the connection is made again. One the server invalidates while the
+/// session lasts (a column's type changed by a newer `init` on another host) fails like any
+/// registry error: the cycle stops, and the next run, a new process, prepares afresh.
 #[derive(Default)]
 struct Prepared(HashMap<String, postgres::Statement>);
 
@@ -610,6 +612,15 @@ impl<'c> PgTransaction<'c> {
         Ok(tx.query_opt(&statement, params)?)
     }
 
+    fn query(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<postgres::Row>, RegistryError> {
+        let (tx, statement) = self.cached(sql)?;
+        Ok(tx.query(&statement, params)?)
+    }
+
     fn transition_where(
         &mut self,
         id: &str,
@@ -864,8 +875,9 @@ impl Transaction for PgTransaction<'_> {
             "SELECT pg_advisory_xact_lock($1, hashtext($2))",
             &[&THERMAL_LOCK_CLASS, &schema],
         )?;
-        let (tx, statement) = self.cached(ACTIONS_SINCE)?;
-        Ok(Some(recorded_actions(&tx.query(&statement, &[&since])?)))
+        Ok(Some(recorded_actions(
+            &self.query(ACTIONS_SINCE, &[&since])?,
+        )))
     }
 
     fn copy_draft(&mut self, row: &DraftRow) -> Result<bool, RegistryError> {
