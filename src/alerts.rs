@@ -80,7 +80,7 @@ impl Alert {
         Alert {
             what: "thermal history rebuilt".to_owned(),
             body: format!(
-                "The thermal sidecar {} was unusable: {why}.\n\nThe rate-limit window was rebuilt from the registry ({} recent actions{}). No action is needed unless this repeats; if it does, check the state directory's disk and permissions.",
+                "The thermal record {} was unusable: {why}.\n\nThe rate-limit window was rebuilt from the registry ({} recent actions{}). No action is needed unless this repeats; if it does, check the state directory's disk and permissions.",
                 path.display(),
                 thermal.in_window(now, cfg),
                 if thermal.is_paused(now) {

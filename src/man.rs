@@ -295,8 +295,8 @@ The service's registry, created by \fBinbox\-exec init\fR run as inbox\-exec.
 \fB/var/lib/inbox\-exec/hmac.key\fR
 The service's HMAC key, mode 0600, created by \fBinbox\-exec keygen\fR run as inbox\-exec.
 .TP
-\fB/var/lib/inbox\-exec/inbox\-exec.lock\fR, \fB/var/lib/inbox\-exec/thermal.json\fR, \fB/var/lib/inbox\-exec/last\-run.json\fR
-The run lock, the thermal cutout's window and the last run's summary.
+\fB/var/lib/inbox\-exec/inbox\-exec.lock\fR, \fB/var/lib/inbox\-exec/thermal.json\fR, \fB/var/lib/inbox\-exec/thermal\-claims.jsonl\fR, \fB/var/lib/inbox\-exec/last\-run.json\fR
+The run lock, the thermal cutout's window, the claims a run has not yet saved into it, and the last run's summary.
 .TP
 \fB~/.delimit/drafts.db\fR
 The default registry, when no configuration names one (SQLite, WAL). Single host only: SQLite on a network filesystem is not safe. For executors on several hosts, \-\-db takes a \fBpostgres://\fR URL instead (see [postgres] in CONFIGURATION).
@@ -305,7 +305,7 @@ The default registry, when no configuration names one (SQLite, WAL). Single host
 The default HMAC key for key_version 1: raw bytes, mode 0600, owned by the user running inbox\-exec.
 .TP
 \fB~/.delimit/inbox\-exec/\fR
-The default state directory: \fIinbox\-exec.lock\fR (run lock), \fIthermal.json\fR (rate\-limit window), \fIlast\-run.json\fR (summary of the last run), \fIunrecorded\-outcomes.json\fR (outcomes the registry would not take, recorded by the next run; present only then). \fBrun\fR also locks the registry file itself.
+The default state directory: \fIinbox\-exec.lock\fR (run lock), \fIthermal.json\fR (rate\-limit window), \fIthermal\-claims.jsonl\fR (the claims of a run not yet in the window file; present while a run dispatches, or after one was killed), \fIlast\-run.json\fR (summary of the last run), \fIunrecorded\-outcomes.json\fR (outcomes the registry would not take, recorded by the next run; present only then). \fBrun\fR also locks the registry file itself.
 .TP
 \fB$XDG_CONFIG_HOME/inbox\-exec/config.toml\fR
 The user's configuration file, read before /etc/inbox\-exec/config.toml when \-\-config is not given.

@@ -52,7 +52,8 @@ impl Snapshot {
             .oldest_approved()?
             .map(|t| now.saturating_sub(t).max(0));
         let alerts_waiting = registry.alerts_waiting()?.count;
-        let paused = Thermal::peek(&config.state_dir.join(THERMAL_FILE)).is_paused(now);
+        let paused =
+            Thermal::peek(&config.state_dir.join(THERMAL_FILE), &config.thermal).is_paused(now);
         Ok(Snapshot {
             approved,
             stuck,

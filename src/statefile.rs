@@ -145,17 +145,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     replace(path, true, |file| file.write_all(bytes))
 }
 
-/// [`write_atomic`] without the fsync: the new file survives this process dying (SIGKILL
-/// included), not necessarily a power loss, and costs no disk flush. For a record written
-/// often and fsynced once at the end.
-pub fn write_atomic_unsynced(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    replace(path, false, |file| file.write_all(bytes))
-}
-
-/// Replaces `path` with what `write` writes, like [`write_atomic_unsynced`]: concurrent
-/// readers see the old file or the new one, never a torn one, but after a power loss the file
-/// may be the previous one or, on a filesystem that does not order a rename after the data it
-/// replaces (ext4 does, by default), empty. For a report that the next run rewrites anyway,
+/// Replaces `path` with what `write` writes, like [`write_atomic`] without the fsync:
+/// concurrent readers see the old file or the new one, never a torn one, but after a power
+/// loss the file may be the previous one or, on a filesystem that does not order a rename
+/// after the data it replaces (ext4 does, by default), empty. For a report that the next run rewrites anyway,
 /// where an fsync per run would cost more than the report is worth.
 ///
 /// `write` streams into the temporary file through a buffer, so a large report (a batch of a

@@ -9,22 +9,32 @@
 //!
 //! Times from the future (left by a clock that was ahead) are clamped to now, so no pause
 //! outlasts the cooldown from now, and each future-dated registry row counts once.
+//!
+//! Within a cycle, each claim is appended to the claims log ([`ClaimsLog`]) before its
+//! handler starts; the sidecar, saved once at the end of the cycle, takes them in.
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::Path;
+use std::fs::OpenOptions;
+use std::io::{self, Write as _};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
 use crate::config::ThermalConfig;
+use crate::fsutil::{self, Links};
 use crate::registry::{RecordedAction, Registry};
 use crate::statefile::{self, Contents};
 
 /// The sidecar's file name inside the state directory.
 pub const THERMAL_FILE: &str = "thermal.json";
 
+/// The claims log's file name, beside the sidecar.
+pub const CLAIMS_FILE: &str = "thermal-claims.jsonl";
+
 /// One counted action.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Action {
     /// Unix seconds: when the draft was claimed (or its action recorded).
@@ -90,11 +100,157 @@ pub struct Loaded {
     /// Why a sidecar that existed could not be used (the window was rebuilt from the
     /// registry alone): worth an alert.
     pub unusable: Option<String>,
+    /// Why a claims log that existed could not be used (its claims count only as the
+    /// registry records them): worth an alert too.
+    pub log_unusable: Option<String>,
     /// What had to be brought back from the future: worth an alert.
     pub clamped: Clamped,
     /// The sidecar's bytes as read, when it was usable: [`Thermal::save`] leaves a sidecar
     /// that already holds what it would write alone.
     pub on_disk: Option<Vec<u8>>,
+}
+
+/// The window's entries since the sidecar was last saved: one JSON line each ([`CLAIMS_FILE`],
+/// beside the sidecar), appended before each claim's handler starts (the claim, and what the
+/// cycle learnt from the registry), so a run killed mid-dispatch leaves them where no
+/// registry writer can erase them. A line needs no new
+/// file and no rename: replacing the sidecar before each dispatch instead made every claim's
+/// fsync also write the new sidecar's blocks (a replacing rename on ext4 allocates them),
+/// about 1 ms a claim (BENCHMARKS.md). Like that copy, a line survives this process dying,
+/// not necessarily a power loss (the registry's durable claim stands in for it then); the
+/// sidecar saved at the end of the cycle, fsynced, takes the lines in, and the log goes.
+#[derive(Debug)]
+pub struct ClaimsLog {
+    path: PathBuf,
+    /// Whether the file may exist: found by [`ClaimsLog::read`] or written to.
+    present: bool,
+    /// Whether this process has claimed anything (logged or not).
+    claimed: bool,
+    /// The window's entries already on disk, in the sidecar or in this log.
+    on_disk: HashSet<Action>,
+}
+
+impl ClaimsLog {
+    /// The log beside `sidecar`.
+    pub fn beside(sidecar: &Path) -> ClaimsLog {
+        ClaimsLog {
+            path: sidecar.with_file_name(CLAIMS_FILE),
+            present: false,
+            claimed: false,
+            on_disk: HashSet::new(),
+        }
+    }
+
+    /// Whether this process claimed a draft: its window then has to be saved even when the
+    /// cycle fails, as a successful cycle saves it.
+    pub fn claimed(&self) -> bool {
+        self.claimed
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The claims in the log. A line that does not parse (the last one, torn by a power loss)
+    /// is skipped with a warning; a log that cannot be ours (a symlink, a FIFO, oversized) is
+    /// an `Err` saying why, and is replaced when the cycle saves the sidecar.
+    pub fn read(&mut self) -> Result<Vec<Action>, String> {
+        let bytes = match statefile::read(&self.path) {
+            Contents::Missing => return Ok(Vec::new()),
+            Contents::Unusable(why) => {
+                self.present = true;
+                return Err(why);
+            }
+            Contents::Bytes(bytes) => bytes,
+        };
+        self.present = true;
+        let mut torn = 0;
+        let actions = bytes
+            .split(|b| *b == b'\n')
+            .filter(|line| !line.is_empty())
+            .filter_map(|line| {
+                serde_json::from_slice::<Action>(line)
+                    .inspect_err(|_| torn += 1)
+                    .ok()
+            })
+            .collect();
+        if torn > 0 {
+            log::warn!(
+                "thermal claims log {}: {torn} line(s) that do not parse were skipped",
+                self.path.display()
+            );
+        }
+        Ok(actions)
+    }
+
+    /// Before a claim's handler starts: appends every entry of `window` not on disk yet (the
+    /// claim, and what this cycle learnt from the registry), one line each, so the window on
+    /// disk is the window in hand. Each line starts a line of its own, so one torn by a power
+    /// loss never swallows the next. A log that cannot be written is logged, not an error:
+    /// the registry's durable claim still counts it.
+    pub fn record(&mut self, window: &Thermal) {
+        self.claimed = true;
+        let fresh: Vec<&Action> = window
+            .actions
+            .iter()
+            .filter(|a| !self.on_disk.contains(*a))
+            .collect();
+        if fresh.is_empty() {
+            return;
+        }
+        let mut lines = Vec::new();
+        for action in &fresh {
+            lines.push(b'\n');
+            lines.extend(serde_json::to_vec(action).expect("plain data serializes"));
+        }
+        lines.push(b'\n');
+        match self.write_lines(&lines) {
+            Ok(()) => self.on_disk.extend(fresh.into_iter().cloned()),
+            Err(e) => log::warn!(
+                "cannot append to the thermal claims log {}: {e}",
+                self.path.display()
+            ),
+        }
+    }
+
+    /// Notes entries that are on disk already (the sidecar's and the log's, as loaded).
+    fn note_on_disk<'a>(&mut self, actions: impl IntoIterator<Item = &'a Action>) {
+        self.on_disk.extend(actions.into_iter().cloned());
+    }
+
+    fn write_lines(&mut self, line: &[u8]) -> io::Result<()> {
+        let (mut file, meta) = fsutil::open_with(
+            &self.path,
+            Links::Refuse,
+            OpenOptions::new().append(true).create(true).mode(0o600),
+        )
+        .map_err(|e| io::Error::other(e.to_string()))?;
+        self.present = true;
+        file.write_all(line).inspect_err(|_| {
+            // A line that did not fit (a full disk) is taken back, and a log this call
+            // created goes again: nothing half-written is left behind.
+            let _ = file.set_len(meta.len());
+            if meta.len() == 0 && std::fs::remove_file(&self.path).is_ok() {
+                self.present = false;
+            }
+        })
+    }
+
+    /// Removes the log, once the sidecar holds every claim in it.
+    pub fn clear(&mut self) {
+        if !self.present {
+            return;
+        }
+        match std::fs::remove_file(&self.path) {
+            Ok(()) => self.present = false,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => self.present = false,
+            Err(e) => log::warn!(
+                "cannot remove the thermal claims log {}: {e}",
+                self.path.display()
+            ),
+        }
+    }
 }
 
 fn seconds(d: std::time::Duration) -> i64 {
@@ -213,12 +369,24 @@ impl Thermal {
         clamped
     }
 
-    /// The sidecar at `path` merged with the registry's record of actions since
-    /// [`Thermal::horizon`]; the registry's record alone when the sidecar is missing or
-    /// unusable.
+    /// Adds the claims log's entries, each unless the window holds that very entry (a log
+    /// that outlived the save which took it in). Never by draft alone: an older entry for the
+    /// same draft (a draft moved back to approved by a registry writer, and claimed again)
+    /// must not hide a newer claim.
+    fn add_own(&mut self, claims: Vec<Action>) {
+        let known: HashSet<Action> = self.actions.iter().cloned().collect();
+        self.actions
+            .extend(claims.into_iter().filter(|a| !known.contains(a)));
+        self.actions.sort_by_key(|a| (a.at, a.attempt_id));
+    }
+
+    /// The sidecar at `path` and the claims in `log`, merged with the registry's record of
+    /// actions since [`Thermal::horizon`]; the registry's record alone when the sidecar is
+    /// missing or unusable.
     pub fn load(
         registry: &mut dyn Registry,
         path: &Path,
+        log: &mut ClaimsLog,
         now: i64,
         cfg: &ThermalConfig,
     ) -> anyhow::Result<Loaded> {
@@ -234,6 +402,12 @@ impl Thermal {
                 ),
             },
         };
+        let (claims, log_unusable) = match log.read() {
+            Ok(claims) => (claims, None),
+            Err(why) => (Vec::new(), Some(why)),
+        };
+        thermal.add_own(claims);
+        log.note_on_disk(&thermal.actions);
         let recorded = registry
             .actions_since(Thermal::horizon(now, cfg))
             .context("reading recent actions")?;
@@ -244,9 +418,16 @@ impl Thermal {
                 path.display()
             );
         }
+        if let Some(why) = &log_unusable {
+            log::warn!(
+                "thermal claims log {} is unusable: {why}; its claims count only as the registry records them",
+                log.path().display()
+            );
+        }
         Ok(Loaded {
             thermal,
             unusable,
+            log_unusable,
             clamped,
             on_disk,
         })
@@ -256,38 +437,42 @@ impl Thermal {
     /// exactly these bytes (`on_disk`, as [`Thermal::load`] read them): an idle or paused
     /// cycle changes nothing, and rewriting the same bytes would cost every such cycle an
     /// fsync. A cycle that claimed anything always writes: the claim is in the window. A
-    /// sidecar that cannot be written is logged, not an error: the copy saved before each
-    /// dispatch, or the registry's record, stands in for it.
-    pub fn save(&self, path: &Path, on_disk: Option<&[u8]>) {
+    /// sidecar that cannot be written is logged, not an error: the claims log, or the
+    /// registry's record, stands in for it. True when the sidecar holds the window.
+    pub fn save(&self, path: &Path, on_disk: Option<&[u8]>) -> bool {
         let bytes = self.to_json();
         if on_disk == Some(bytes.as_slice()) {
-            return;
+            return true;
         }
-        if let Err(e) = statefile::write_atomic(path, &bytes) {
-            log::warn!("cannot save the thermal sidecar {}: {e}", path.display());
-        }
-    }
-
-    /// Saves the window at `path` before a dispatch: atomically, without the fsync (it
-    /// survives the process dying; [`Thermal::save`] at the end of the cycle makes it
-    /// durable).
-    pub fn save_before_dispatch(&self, path: &Path) {
-        if let Err(e) = statefile::write_atomic_unsynced(path, &self.to_json()) {
-            log::warn!("cannot save the thermal sidecar {}: {e}", path.display());
+        match statefile::write_atomic(path, &bytes) {
+            Ok(()) => true,
+            Err(e) => {
+                log::warn!("cannot save the thermal sidecar {}: {e}", path.display());
+                false
+            }
         }
     }
 
-    /// The sidecar as `status` shows it: what was last saved, nothing merged (empty when
-    /// missing or unusable, with a warning for the latter: the next run rebuilds it).
-    pub fn peek(path: &Path) -> Thermal {
-        match statefile::read(path) {
+    /// The window as `status` shows it: what was last saved and the claims logged since,
+    /// with the pause they imply; nothing of the registry's merged (empty when missing or
+    /// unusable, with a warning for the latter: the next run rebuilds it).
+    pub fn peek(path: &Path, cfg: &ThermalConfig) -> Thermal {
+        // The log first: a run saves the sidecar before it removes the log, so a claim is in
+        // one or the other whenever each is read.
+        let claims = own_claims(&mut ClaimsLog::beside(path));
+        let mut thermal = match statefile::read(path) {
             Contents::Bytes(bytes) => Thermal::from_json(&bytes).unwrap_or_default(),
             Contents::Unusable(why) => {
                 log::warn!("thermal sidecar {} is unusable: {why}", path.display());
                 Thermal::default()
             }
             Contents::Missing => Thermal::default(),
+        };
+        if !claims.is_empty() {
+            thermal.add_own(claims);
+            thermal.paused_until = thermal.paused_until.max(replay(&thermal.actions, cfg));
         }
+        thermal
     }
 
     /// Parses a sidecar, in this format or the one before it.
@@ -319,6 +504,17 @@ impl Thermal {
         v.push(b'\n');
         v
     }
+}
+
+/// The claims in `log`, none (with a warning) when it is unusable.
+fn own_claims(log: &mut ClaimsLog) -> Vec<Action> {
+    log.read().unwrap_or_else(|why| {
+        log::warn!(
+            "thermal claims log {} is unusable: {why}; its claims count only as the registry records them",
+            log.path().display()
+        );
+        Vec::new()
+    })
 }
 
 /// The end of the last pause that `actions` (sorted by time) would have caused, counted one
@@ -587,5 +783,60 @@ mod tests {
         assert!(Thermal::from_json(b"{\"actions\": 3}").is_err());
         let again = Thermal::from_json(&t.to_json()).expect("round trip");
         assert_eq!(again, t);
+    }
+
+    #[test]
+    fn the_claims_log_gives_back_what_was_recorded_and_skips_a_torn_line() {
+        let dir = tempfile::tempdir().expect("dir");
+        let sidecar = dir.path().join(THERMAL_FILE);
+        let mut log = ClaimsLog::beside(&sidecar);
+        assert_eq!(log.read(), Ok(vec![]), "no log yet");
+        let mut window = Thermal {
+            actions: vec![action(10, "a")],
+            ..Thermal::default()
+        };
+        log.note_on_disk(&window.actions);
+        window.actions.push(action(20, "b"));
+        log.record(&window);
+        // A power loss can leave a line half written; the next line still stands alone.
+        let mut file = OpenOptions::new()
+            .append(true)
+            .open(log.path())
+            .expect("open");
+        file.write_all(b"{\"at\": 3").expect("tear");
+        window.actions.push(action(30, "c"));
+        log.record(&window);
+        let mut again = ClaimsLog::beside(&sidecar);
+        assert_eq!(
+            again.read(),
+            Ok(vec![action(20, "b"), action(30, "c")]),
+            "only what was not on disk, each once, the torn line skipped"
+        );
+        again.clear();
+        assert!(!log.path().exists(), "cleared once the sidecar holds it");
+    }
+
+    #[test]
+    fn a_logged_claim_is_hidden_by_no_older_entry_for_its_draft() {
+        let cfg = ThermalConfig {
+            max_actions: 1,
+            ..cfg()
+        };
+        let mut t = Thermal {
+            actions: vec![action(100, "a")],
+            ..Thermal::default()
+        };
+        // The same entry again (a log that outlived its save) counts once; a later claim of
+        // the same draft (moved back to approved and claimed again) counts on its own.
+        t.add_own(vec![action(100, "a"), action(1000, "a"), action(1010, "b")]);
+        assert_eq!(
+            t.actions,
+            vec![action(100, "a"), action(1000, "a"), action(1010, "b")]
+        );
+        assert_eq!(
+            replay(&t.actions, &cfg),
+            1010 + 300,
+            "the two later claims trip it"
+        );
     }
 }

@@ -132,7 +132,7 @@ pub fn run(config: &Config, args: &StatusArgs, now: i64) -> anyhow::Result<Outpu
         last_error: waiting.last_error,
     };
 
-    let mut sidecar = Thermal::peek(&config.state_dir.join(THERMAL_FILE));
+    let mut sidecar = Thermal::peek(&config.state_dir.join(THERMAL_FILE), &config.thermal);
     if reg.shared_thermal() {
         // Every executor's actions, on every host, as the next claim will count them.
         let recorded = reg

@@ -35,7 +35,7 @@ use crate::registry::{
 };
 use crate::statefile;
 use crate::summary;
-use crate::thermal::{Action, THERMAL_FILE, Thermal};
+use crate::thermal::{Action, ClaimsLog, THERMAL_FILE, Thermal};
 use batch::Batch;
 
 /// How to run the cycle.
@@ -251,31 +251,44 @@ impl<'a> Cycle<'a> {
         // Every write of the cycle goes through the batch, so alerts ride with the outcomes
         // they report.
         let mut batch = Batch::new(journal_path);
-        let (mut thermal, on_disk) =
-            self.load_thermal(registry, &mut batch, &thermal_path, !opts.dry_run)?;
+        let mut claims_log = ClaimsLog::beside(&thermal_path);
+        let (mut thermal, on_disk) = self.load_thermal(
+            registry,
+            &mut batch,
+            &thermal_path,
+            &mut claims_log,
+            !opts.dry_run,
+        )?;
         if !opts.dry_run
             && let Err(e) = self.alert_stuck(registry, &mut batch)
         {
             return Err(batch.stop(registry, e));
         }
+        let mut done = Ok(());
         if !thermal.is_paused((self.clock)()) {
             let mut window = Window {
                 thermal: &mut thermal,
-                path: &thermal_path,
+                log: &mut claims_log,
             };
-            self.batch(registry, &mut batch, &mut window, opts, &mut report)?;
+            done = self.batch(registry, &mut batch, &mut window, opts, &mut report);
         }
         // The last outcome, and any alert still in hand (a rebuilt window when nothing else
         // was written), are committed before the sidecar that reflects them is saved.
-        if !opts.dry_run {
-            batch.flush(registry)?;
+        if done.is_ok() && !opts.dry_run {
+            done = batch.flush(registry);
         }
+        // A cycle that claimed saves its window even when it fails: the claims are in it, and
+        // the claims log is then no longer needed.
+        if !opts.dry_run
+            && (done.is_ok() || claims_log.claimed())
+            && thermal.save(&thermal_path, on_disk.as_deref())
+        {
+            claims_log.clear();
+        }
+        done?;
         report.processed = report.results.len();
         if thermal.is_paused((self.clock)()) {
             report.paused_until = Some(thermal.paused_until);
-        }
-        if !opts.dry_run {
-            thermal.save(&thermal_path, on_disk.as_deref());
         }
         Ok(report)
     }
@@ -287,13 +300,18 @@ impl<'a> Cycle<'a> {
         registry: &mut dyn Registry,
         batch: &mut Batch,
         path: &Path,
+        log: &mut ClaimsLog,
         alert: bool,
     ) -> anyhow::Result<(Thermal, Option<Vec<u8>>)> {
         let now = (self.clock)();
         let cfg = &self.config.thermal;
-        let loaded = Thermal::load(registry, path, now, cfg)?;
+        let loaded = Thermal::load(registry, path, log, now, cfg)?;
         if let (Some(why), true) = (&loaded.unusable, alert) {
             let alert = Alert::thermal_rebuilt(path, why, &loaded.thermal, cfg, now);
+            batch.hold_alert(Mail::new(&alert), now);
+        }
+        if let (Some(why), true) = (&loaded.log_unusable, alert) {
+            let alert = Alert::thermal_rebuilt(log.path(), why, &loaded.thermal, cfg, now);
             batch.hold_alert(Mail::new(&alert), now);
         }
         if loaded.clamped.any() {
@@ -433,9 +451,9 @@ impl<'a> Cycle<'a> {
                         return Ok(Some(result(&row, Outcome::DeferredThermal, None, None)));
                     }
                 }
-                // Saved before the side effect, so neither a crash during the dispatch nor a
+                // Logged before the side effect, so neither a crash during the dispatch nor a
                 // registry writer erasing the claim takes it out of the window.
-                window.thermal.save_before_dispatch(window.path);
+                window.log.record(window.thermal);
                 // e. The side effect.
                 let dispatched = prepared.dispatch();
                 Ok(Some(self.record(batch, &row, &kind, dispatched)))
@@ -673,7 +691,7 @@ fn result(
 /// The thermal window in hand, and where it is saved before each dispatch.
 struct Window<'w> {
     thermal: &'w mut Thermal,
-    path: &'w Path,
+    log: &'w mut ClaimsLog,
 }
 
 /// The registry, opened under the lock on its file. Fields drop in order: the connection

@@ -236,36 +236,48 @@ fn a_wal_or_shm_that_is_not_a_regular_file_is_refused_without_hanging() {
 }
 
 #[test]
-fn a_thermal_sidecar_that_is_not_a_regular_file_is_rebuilt_and_never_hangs_run_or_status() {
-    for odd in Odd::ALL {
-        let s = world_after_a_run();
-        let path = s.state_file("thermal.json");
-        clear(&path);
-        if !odd.plant(&path) {
-            continue;
+fn a_thermal_sidecar_or_claims_log_that_is_not_a_regular_file_is_replaced_and_never_hangs_run_or_status()
+ {
+    for file in ["thermal.json", "thermal-claims.jsonl"] {
+        for odd in Odd::ALL {
+            let s = world_after_a_run();
+            let path = s.state_file(file);
+            clear(&path);
+            if !odd.plant(&path) {
+                continue;
+            }
+            let name = path.display().to_string();
+            let status = bounded(
+                s.w.cmd(&["status"]).env("INBOX_EXEC_CONFIG", &s.config),
+                "status",
+            );
+            named(&status, &[0], &name, odd, &format!("{file}, status"));
+            let check = bounded(
+                s.w.cmd(&["status", "--check"])
+                    .env("INBOX_EXEC_CONFIG", &s.config),
+                "status --check",
+            );
+            named(
+                &check,
+                &[0, 4, 5, 6],
+                &name,
+                odd,
+                &format!("{file}, status --check"),
+            );
+            let ids = s.ledger(1);
+            let run = bounded(s.run(&[]), "run");
+            named(&run, &[0], &name, odd, &format!("{file}, run"));
+            assert_eq!(
+                s.dispatched(&ids[0]),
+                1,
+                "the queue goes on ({file} {odd:?})"
+            );
+            let alerted = s.w.query(&format!(
+                "SELECT count(*) FROM alert_outbox
+                  WHERE subject LIKE '%thermal history rebuilt%' AND body LIKE '%{file}%'"
+            ));
+            assert_eq!(alerted, "1", "a human hears of it ({file} {odd:?})");
         }
-        let name = path.display().to_string();
-        let status = bounded(
-            s.w.cmd(&["status"]).env("INBOX_EXEC_CONFIG", &s.config),
-            "status",
-        );
-        named(&status, &[0], &name, odd, "thermal.json, status");
-        let check = bounded(
-            s.w.cmd(&["status", "--check"])
-                .env("INBOX_EXEC_CONFIG", &s.config),
-            "status --check",
-        );
-        named(
-            &check,
-            &[0, 4, 5, 6],
-            &name,
-            odd,
-            "thermal.json, status --check",
-        );
-        let ids = s.ledger(1);
-        let run = bounded(s.run(&[]), "run");
-        named(&run, &[0], &name, odd, "thermal.json, run");
-        assert_eq!(s.dispatched(&ids[0]), 1, "the queue goes on ({odd:?})");
     }
 }
 

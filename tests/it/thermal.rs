@@ -90,23 +90,60 @@ fn two_state_dirs_on_one_registry_never_run_at_once() {
 }
 
 /// The window is on disk before each handler starts, not only at the end of the cycle: a run
-/// killed mid-dispatch still leaves its claim in the sidecar, where no registry writer can
+/// killed mid-dispatch still leaves its claim in the claims log, where no registry writer can
 /// erase it.
 #[test]
-fn each_claim_is_in_the_sidecar_before_its_handler_starts() {
-    let s = Setup::with_handler("sleep 2", &thermal_config(5));
+fn each_claim_is_in_the_thermal_record_before_its_handler_starts() {
+    // Long enough for any machine to look: the run is killed while its handler runs.
+    let s = Setup::with_handler("sleep 10", &thermal_config(5));
     let ids = s.ledger(1);
     let state = s.w.path("state");
     let mut child = spawn_in(&s, &state);
     s.wait_started(1);
-    let sidecar = fs::read_to_string(state.join("thermal.json"));
+    let log = fs::read_to_string(state.join("thermal-claims.jsonl"));
+    // `status` counts it too, before the cycle saves the sidecar.
+    let status = s
+        .cmd(&["status", "--json"])
+        .env("INBOX_EXEC_STATE_DIR", &state)
+        .ok()
+        .json();
     child.kill().expect("kill the run");
     child.wait().expect("reap the run");
-    let sidecar = sidecar.expect("the sidecar is written before the dispatch");
-    assert!(
-        sidecar.contains(&ids[0]),
-        "the claim is not in the sidecar: {sidecar}"
+    let log = log.expect("the claims log is written before the dispatch");
+    assert!(log.contains(&ids[0]), "the claim is not in the log: {log}");
+    assert_eq!(status["thermal"]["recent_actions"], 1, "{status}");
+}
+
+/// What the claims log is for: a run killed mid-dispatch, a registry writer that then erases
+/// every trace of that claim, and the next run still counts it.
+#[test]
+fn a_claim_killed_mid_dispatch_still_counts_after_a_registry_writer_erases_it() {
+    let s = Setup::with_handler("[ \"$EXTRA\" != slow ] || sleep 30", &thermal_config(1));
+    s.ledger(1);
+    let state = s.w.path("state");
+    let mut run = run_in(&s, &state).env("EXTRA", "slow");
+    run.cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    let mut child = run.cmd.spawn().expect("spawn run");
+    s.wait_started(1);
+    child.kill().expect("kill the run");
+    child.wait().expect("reap the run");
+    erase_history(&s, "delete");
+    let later = s.ledger(2);
+    run_in(&s, &state).ok();
+    // max_actions = 1: the killed claim and the next one fill the window (the claim that
+    // trips still runs); without the killed claim both would have run.
+    assert_eq!(s.w.status(&later[0]), "completed");
+    assert_eq!(
+        s.w.status(&later[1]),
+        "approved",
+        "deferred: the erased claim still counts"
     );
+    assert!(
+        !state.join("thermal-claims.jsonl").exists(),
+        "the sidecar took the log in"
+    );
+    let sidecar = fs::read_to_string(state.join("thermal.json")).expect("sidecar");
+    assert_eq!(sidecar.matches("draft_id").count(), 2, "{sidecar}");
 }
 
 /// Forges what a registry writer can: every recorded action moved a day back (or erased),
