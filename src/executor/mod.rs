@@ -688,7 +688,7 @@ fn result(
     }
 }
 
-/// The thermal window in hand, and where it is saved before each dispatch.
+/// The thermal window in hand, and the log its new entries go to before each dispatch.
 struct Window<'w> {
     thermal: &'w mut Thermal,
     log: &'w mut ClaimsLog,

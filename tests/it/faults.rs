@@ -151,6 +151,35 @@ fn an_empty_or_truncated_thermal_sidecar_is_rebuilt_from_the_attempts_table_with
     }
 }
 
+/// A cycle that claimed nothing and failed leaves an unusable sidecar as it found it: its
+/// alert, which the registry would not take, is raised again by the next run instead of
+/// being lost with the evidence.
+#[test]
+fn a_cycle_that_failed_before_claiming_leaves_an_unusable_sidecar_for_the_next_run_to_alert() {
+    let s = Setup::new(&thermal_config(1));
+    s.ledger(1);
+    s.run(&[]).ok();
+    let sidecar = s.state_file("thermal.json");
+    fs::write(&sidecar, b"{").expect("damage the sidecar");
+    // Nothing approved, and the registry's write lock held past the busy timeout: the cycle
+    // cannot record its alert and fails.
+    let other = rusqlite::Connection::open(&s.w.db).expect("open registry");
+    other
+        .execute_batch("BEGIN IMMEDIATE")
+        .expect("take the write lock");
+    let out = s.run(&[]).code(1);
+    other.execute_batch("ROLLBACK").expect("release");
+    drop(other);
+    assert_mentions(&out, &["thermal.json", "unusable"]);
+    assert_eq!(fs::read(&sidecar).expect("sidecar"), b"{", "left as it was");
+    let out = s.run(&[]).ok();
+    assert!(
+        out.stderr.contains("[ALERT] inbox-exec") && out.stderr.contains("thermal history"),
+        "the next run raises the alert:\n{}",
+        out.stderr
+    );
+}
+
 #[test]
 fn a_thermal_sidecar_over_4_mib_is_not_read_and_the_window_is_rebuilt() {
     let s = Setup::new(&thermal_config(1));
