@@ -162,6 +162,41 @@ fn world_after_a_run() -> Stage {
     s
 }
 
+/// [`world_after_a_run`] with `odd` planted at the state file `file`: the world, the file's
+/// path, and that path as messages name it. `None` where this machine cannot plant it.
+fn planted(file: &str, odd: Odd) -> Option<(Stage, PathBuf, String)> {
+    let s = world_after_a_run();
+    let path = s.state_file(file);
+    clear(&path);
+    if !odd.plant(&path) {
+        return None;
+    }
+    let name = path.display().to_string();
+    Some((s, path, name))
+}
+
+/// `status` (exit 0) and `status --check` (one of `check_codes`) with `odd` planted at
+/// `file`: neither hangs, and both name the file.
+fn status_names(s: &Stage, name: &str, odd: Odd, file: &str, check_codes: &[i32]) {
+    let status = bounded(
+        s.w.cmd(&["status"]).env("INBOX_EXEC_CONFIG", &s.config),
+        "status",
+    );
+    named(&status, &[0], name, odd, &format!("{file}, status"));
+    let check = bounded(
+        s.w.cmd(&["status", "--check"])
+            .env("INBOX_EXEC_CONFIG", &s.config),
+        "status --check",
+    );
+    named(
+        &check,
+        check_codes,
+        name,
+        odd,
+        &format!("{file}, status --check"),
+    );
+}
+
 /// Closes the registry's WAL the way SQLite does when the last connection closes, so no
 /// -wal or -shm file is left.
 fn checkpoint(db: &Path) {
@@ -240,30 +275,10 @@ fn a_thermal_sidecar_or_claims_log_that_is_not_a_regular_file_is_replaced_and_ne
  {
     for file in ["thermal.json", "thermal-claims.jsonl"] {
         for odd in Odd::ALL {
-            let s = world_after_a_run();
-            let path = s.state_file(file);
-            clear(&path);
-            if !odd.plant(&path) {
+            let Some((s, _, name)) = planted(file, odd) else {
                 continue;
-            }
-            let name = path.display().to_string();
-            let status = bounded(
-                s.w.cmd(&["status"]).env("INBOX_EXEC_CONFIG", &s.config),
-                "status",
-            );
-            named(&status, &[0], &name, odd, &format!("{file}, status"));
-            let check = bounded(
-                s.w.cmd(&["status", "--check"])
-                    .env("INBOX_EXEC_CONFIG", &s.config),
-                "status --check",
-            );
-            named(
-                &check,
-                &[0, 4, 5, 6],
-                &name,
-                odd,
-                &format!("{file}, status --check"),
-            );
+            };
+            status_names(&s, &name, odd, file, &[0, 4, 5, 6]);
             let ids = s.ledger(1);
             let run = bounded(s.run(&[]), "run");
             named(&run, &[0], &name, odd, &format!("{file}, run"));
@@ -284,24 +299,10 @@ fn a_thermal_sidecar_or_claims_log_that_is_not_a_regular_file_is_replaced_and_ne
 #[test]
 fn a_run_summary_that_is_not_a_regular_file_is_reported_by_status_check_and_replaced_by_run() {
     for odd in Odd::ALL {
-        let s = world_after_a_run();
-        let path = s.state_file("last-run.json");
-        clear(&path);
-        if !odd.plant(&path) {
+        let Some((s, path, name)) = planted("last-run.json", odd) else {
             continue;
-        }
-        let name = path.display().to_string();
-        let status = bounded(
-            s.w.cmd(&["status"]).env("INBOX_EXEC_CONFIG", &s.config),
-            "status",
-        );
-        named(&status, &[0], &name, odd, "last-run.json, status");
-        let check = bounded(
-            s.w.cmd(&["status", "--check"])
-                .env("INBOX_EXEC_CONFIG", &s.config),
-            "status --check",
-        );
-        named(&check, &[4], &name, odd, "last-run.json, status --check");
+        };
+        status_names(&s, &name, odd, "last-run.json", &[4]);
         let ids = s.ledger(1);
         let run = bounded(s.run(&[]), "run");
         match odd {
@@ -322,21 +323,12 @@ fn a_run_summary_that_is_not_a_regular_file_is_reported_by_status_check_and_repl
 #[test]
 fn a_lock_file_that_is_not_a_regular_file_fails_the_run_clearly() {
     for odd in Odd::ALL {
-        let s = world_after_a_run();
-        let path = s.state_file("inbox-exec.lock");
-        clear(&path);
-        if !odd.plant(&path) {
+        let Some((s, _, name)) = planted("inbox-exec.lock", odd) else {
             continue;
-        }
+        };
         let ids = s.ledger(1);
         let run = bounded(s.run(&[]), "run");
-        named(
-            &run,
-            &[1],
-            &path.display().to_string(),
-            odd,
-            "inbox-exec.lock, run",
-        );
+        named(&run, &[1], &name, odd, "inbox-exec.lock, run");
         assert_eq!(s.dispatched(&ids[0]), 0, "nothing runs without the lock");
     }
 }
