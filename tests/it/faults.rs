@@ -180,6 +180,26 @@ fn a_cycle_that_failed_before_claiming_leaves_an_unusable_sidecar_for_the_next_r
     );
 }
 
+/// A line of the claims log torn by a power loss is skipped, and said so; the run's save takes
+/// the rest in and removes the log.
+#[test]
+fn a_torn_line_in_the_claims_log_is_skipped_with_a_warning() {
+    let s = Setup::new(&thermal_config(5));
+    s.ledger(1);
+    s.run(&[]).ok();
+    let log = s.state_file("thermal-claims.jsonl");
+    fs::write(&log, b"{\"at\": 1").expect("a torn line");
+    let out = s.run(&[]).ok();
+    assert_mentions(
+        &out,
+        &["thermal-claims.jsonl", "1 line(s) that do not parse"],
+    );
+    assert!(
+        !log.exists(),
+        "the run's save took the log in and removed it"
+    );
+}
+
 #[test]
 fn a_thermal_sidecar_over_4_mib_is_not_read_and_the_window_is_rebuilt() {
     let s = Setup::new(&thermal_config(1));
