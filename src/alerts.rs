@@ -80,7 +80,7 @@ impl Alert {
         Alert {
             what: "thermal history rebuilt".to_owned(),
             body: format!(
-                "The thermal record {} was unusable: {why}.\n\nThe rate-limit window was rebuilt from the registry ({} recent actions{}). No action is needed unless this repeats; if it does, check the state directory's disk and permissions.",
+                "The thermal sidecar {} was unusable: {why}.\n\nThe rate-limit window was rebuilt from the registry ({} recent actions{}). No action is needed unless this repeats; if it does, check the state directory's disk and permissions.",
                 path.display(),
                 thermal.in_window(now, cfg),
                 if thermal.is_paused(now) {
@@ -88,6 +88,17 @@ impl Alert {
                 } else {
                     ""
                 },
+            ),
+        }
+    }
+
+    /// The thermal claims log at `path` was unusable (`why`): its entries were not read.
+    pub fn thermal_log_unusable(path: &Path, why: &str) -> Alert {
+        Alert {
+            what: "thermal claims log unusable".to_owned(),
+            body: format!(
+                "The thermal claims log {} was unusable: {why}.\n\nThe claims it may have held count only as the registry records them; the file is removed once this run has saved the sidecar. No action is needed unless this repeats; if it does, check the state directory's disk and permissions.",
+                path.display(),
             ),
         }
     }

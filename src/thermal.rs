@@ -1,6 +1,7 @@
 //! The thermal cutout: pause execution when the last window holds more actions than allowed.
 //!
-//! Pure logic; time is passed in. The sidecar in the state directory is the executor's own
+//! The window's logic is pure; time is passed in. Its files are the sidecar and the claims
+//! log ([`ClaimsLog`]), each read and written in one place. The sidecar is the executor's own
 //! record: every action it claimed, and every action it has seen recorded in the registry.
 //! Each load merges the registry's record into it (a union, one entry per draft), never the
 //! other way round, so whoever can write the registry can add actions to the window (another
@@ -10,8 +11,9 @@
 //! Times from the future (left by a clock that was ahead) are clamped to now, so no pause
 //! outlasts the cooldown from now, and each future-dated registry row counts once.
 //!
-//! Within a cycle, each claim is appended to the claims log ([`ClaimsLog`]) before its
-//! handler starts; the sidecar, saved once at the end of the cycle, takes them in.
+//! Within a cycle, each claim (with what the cycle learnt from the registry) is appended to
+//! the claims log before its handler starts; the sidecar, saved once at the end of the
+//! cycle, takes the log in.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::OpenOptions;
@@ -127,7 +129,7 @@ pub struct ClaimsLog {
     /// Whether this process has claimed anything (logged or not).
     claimed: bool,
     /// The window's entries already on disk, in the sidecar or in this log.
-    on_disk: HashSet<Action>,
+    saved: HashSet<Action>,
 }
 
 impl ClaimsLog {
@@ -137,7 +139,7 @@ impl ClaimsLog {
             path: sidecar.with_file_name(CLAIMS_FILE),
             present: false,
             claimed: false,
-            on_disk: HashSet::new(),
+            saved: HashSet::new(),
         }
     }
 
@@ -152,9 +154,10 @@ impl ClaimsLog {
         &self.path
     }
 
-    /// The claims in the log. A line that does not parse (the last one, torn by a power loss)
-    /// is skipped with a warning; a log that cannot be ours (a symlink, a FIFO, oversized) is
-    /// an `Err` saying why, and is replaced when the cycle saves the sidecar.
+    /// The entries in the log. A line that does not parse (one torn by a power loss) is
+    /// skipped with a warning; a log that cannot be ours (a symlink, a FIFO, oversized) is an
+    /// `Err` saying why, and is removed once the cycle has saved the sidecar (a directory
+    /// cannot be, and is warned about at every run).
     pub fn read(&mut self) -> Result<Vec<Action>, String> {
         let bytes = match statefile::read(&self.path) {
             Contents::Missing => return Ok(Vec::new()),
@@ -189,12 +192,12 @@ impl ClaimsLog {
     /// disk is the window in hand. Each line starts a line of its own, so one torn by a power
     /// loss never swallows the next. A log that cannot be written is logged, not an error:
     /// the registry's durable claim still counts it.
-    pub fn record(&mut self, window: &Thermal) {
+    pub fn append_unsaved(&mut self, window: &Thermal) {
         self.claimed = true;
         let fresh: Vec<&Action> = window
             .actions
             .iter()
-            .filter(|a| !self.on_disk.contains(*a))
+            .filter(|a| !self.saved.contains(*a))
             .collect();
         if fresh.is_empty() {
             return;
@@ -206,7 +209,7 @@ impl ClaimsLog {
         }
         lines.push(b'\n');
         match self.write_lines(&lines) {
-            Ok(()) => self.on_disk.extend(fresh.into_iter().cloned()),
+            Ok(()) => self.saved.extend(fresh.into_iter().cloned()),
             Err(e) => log::warn!(
                 "cannot append to the thermal claims log {}: {e}",
                 self.path.display()
@@ -215,8 +218,8 @@ impl ClaimsLog {
     }
 
     /// Notes entries that are on disk already (the sidecar's and the log's, as loaded).
-    fn note_on_disk<'a>(&mut self, actions: impl IntoIterator<Item = &'a Action>) {
-        self.on_disk.extend(actions.into_iter().cloned());
+    fn note_saved<'a>(&mut self, actions: impl IntoIterator<Item = &'a Action>) {
+        self.saved.extend(actions.into_iter().cloned());
     }
 
     fn write_lines(&mut self, line: &[u8]) -> io::Result<()> {
@@ -369,20 +372,26 @@ impl Thermal {
         clamped
     }
 
-    /// Adds the claims log's entries, each unless the window holds that very entry (a log
-    /// that outlived the save which took it in). Never by draft alone: an older entry for the
-    /// same draft (a draft moved back to approved by a registry writer, and claimed again)
-    /// must not hide a newer claim.
+    /// Adds the claims log's entries, each unless the window holds it already: the same
+    /// attempt of the same draft (a log that outlived the save which took it in, its time
+    /// perhaps brought back from the future since), or, without an attempt, the very same
+    /// entry. Never by draft alone: an older entry for the same draft (a draft moved back to
+    /// approved by a registry writer, and claimed again under a new attempt) must not hide a
+    /// newer claim.
     fn add_own(&mut self, claims: Vec<Action>) {
-        let known: HashSet<Action> = self.actions.iter().cloned().collect();
+        let key = |a: &Action| match a.attempt_id {
+            Some(attempt) => (a.draft_id.clone(), Some(attempt), None),
+            None => (a.draft_id.clone(), None, Some(a.at)),
+        };
+        let known: HashSet<_> = self.actions.iter().map(key).collect();
         self.actions
-            .extend(claims.into_iter().filter(|a| !known.contains(a)));
+            .extend(claims.into_iter().filter(|a| !known.contains(&key(a))));
         self.actions.sort_by_key(|a| (a.at, a.attempt_id));
     }
 
-    /// The sidecar at `path` and the claims in `log`, merged with the registry's record of
-    /// actions since [`Thermal::horizon`]; the registry's record alone when the sidecar is
-    /// missing or unusable.
+    /// The sidecar at `path` and the entries in `log`, merged with the registry's record of
+    /// actions since [`Thermal::horizon`]; without the sidecar's when it is missing or
+    /// unusable, without the log's when it is.
     pub fn load(
         registry: &mut dyn Registry,
         path: &Path,
@@ -402,12 +411,9 @@ impl Thermal {
                 ),
             },
         };
-        let (claims, log_unusable) = match log.read() {
-            Ok(claims) => (claims, None),
-            Err(why) => (Vec::new(), Some(why)),
-        };
+        let (claims, log_unusable) = own_claims(log);
         thermal.add_own(claims);
-        log.note_on_disk(&thermal.actions);
+        log.note_saved(&thermal.actions);
         let recorded = registry
             .actions_since(Thermal::horizon(now, cfg))
             .context("reading recent actions")?;
@@ -416,12 +422,6 @@ impl Thermal {
             log::warn!(
                 "thermal sidecar {} is unusable: {why}; rebuilt the window from the registry",
                 path.display()
-            );
-        }
-        if let Some(why) = &log_unusable {
-            log::warn!(
-                "thermal claims log {} is unusable: {why}; its claims count only as the registry records them",
-                log.path().display()
             );
         }
         Ok(Loaded {
@@ -459,7 +459,7 @@ impl Thermal {
     pub fn peek(path: &Path, cfg: &ThermalConfig) -> Thermal {
         // The log first: a run saves the sidecar before it removes the log, so a claim is in
         // one or the other whenever each is read.
-        let claims = own_claims(&mut ClaimsLog::beside(path));
+        let (claims, _) = own_claims(&mut ClaimsLog::beside(path));
         let mut thermal = match statefile::read(path) {
             Contents::Bytes(bytes) => Thermal::from_json(&bytes).unwrap_or_default(),
             Contents::Unusable(why) => {
@@ -506,15 +506,18 @@ impl Thermal {
     }
 }
 
-/// The claims in `log`, none (with a warning) when it is unusable.
-fn own_claims(log: &mut ClaimsLog) -> Vec<Action> {
-    log.read().unwrap_or_else(|why| {
-        log::warn!(
-            "thermal claims log {} is unusable: {why}; its claims count only as the registry records them",
-            log.path().display()
-        );
-        Vec::new()
-    })
+/// The entries in `log`; none, with a warning and the reason, when it is unusable.
+fn own_claims(log: &mut ClaimsLog) -> (Vec<Action>, Option<String>) {
+    match log.read() {
+        Ok(claims) => (claims, None),
+        Err(why) => {
+            log::warn!(
+                "thermal claims log {} is unusable: {why}; its entries count only as the registry records them",
+                log.path().display()
+            );
+            (Vec::new(), Some(why))
+        }
+    }
 }
 
 /// The end of the last pause that `actions` (sorted by time) would have caused, counted one
@@ -795,9 +798,9 @@ mod tests {
             actions: vec![action(10, "a")],
             ..Thermal::default()
         };
-        log.note_on_disk(&window.actions);
+        log.note_saved(&window.actions);
         window.actions.push(action(20, "b"));
-        log.record(&window);
+        log.append_unsaved(&window);
         // A power loss can leave a line half written; the next line still stands alone.
         let mut file = OpenOptions::new()
             .append(true)
@@ -805,7 +808,7 @@ mod tests {
             .expect("open");
         file.write_all(b"{\"at\": 3").expect("tear");
         window.actions.push(action(30, "c"));
-        log.record(&window);
+        log.append_unsaved(&window);
         let mut again = ClaimsLog::beside(&sidecar);
         assert_eq!(
             again.read(),
@@ -838,5 +841,18 @@ mod tests {
             1010 + 300,
             "the two later claims trip it"
         );
+
+        // With attempts: the same attempt is one entry even if its time was brought back
+        // from the future since; a new attempt of the same draft is another claim.
+        let attempt = |at, id| Action {
+            attempt_id: Some(id),
+            ..action(at, "x")
+        };
+        let mut t = Thermal {
+            actions: vec![attempt(100, 7)],
+            ..Thermal::default()
+        };
+        t.add_own(vec![attempt(150, 7), attempt(1000, 9)]);
+        assert_eq!(t.actions, vec![attempt(100, 7), attempt(1000, 9)]);
     }
 }

@@ -278,7 +278,9 @@ impl<'a> Cycle<'a> {
             done = batch.flush(registry);
         }
         // A cycle that claimed saves its window even when it fails: the claims are in it, and
-        // the claims log is then no longer needed.
+        // the claims log is then no longer needed. One that failed before claiming does not:
+        // an unusable sidecar stays for the next run to find, and to alert about again, since
+        // the registry refused this run's alert.
         if !opts.dry_run
             && (done.is_ok() || claims_log.claimed())
             && thermal.save(&thermal_path, on_disk.as_deref())
@@ -311,7 +313,7 @@ impl<'a> Cycle<'a> {
             batch.hold_alert(Mail::new(&alert), now);
         }
         if let (Some(why), true) = (&loaded.log_unusable, alert) {
-            let alert = Alert::thermal_rebuilt(log.path(), why, &loaded.thermal, cfg, now);
+            let alert = Alert::thermal_log_unusable(log.path(), why);
             batch.hold_alert(Mail::new(&alert), now);
         }
         if loaded.clamped.any() {
@@ -453,7 +455,7 @@ impl<'a> Cycle<'a> {
                 }
                 // Logged before the side effect, so neither a crash during the dispatch nor a
                 // registry writer erasing the claim takes it out of the window.
-                window.log.record(window.thermal);
+                window.log.append_unsaved(window.thermal);
                 // e. The side effect.
                 let dispatched = prepared.dispatch();
                 Ok(Some(self.record(batch, &row, &kind, dispatched)))

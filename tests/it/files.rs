@@ -271,7 +271,7 @@ fn a_wal_or_shm_that_is_not_a_regular_file_is_refused_without_hanging() {
 }
 
 #[test]
-fn a_thermal_sidecar_or_claims_log_that_is_not_a_regular_file_is_replaced_and_never_hangs_run_or_status()
+fn a_thermal_sidecar_or_claims_log_that_is_not_a_regular_file_is_alerted_and_never_hangs_run_or_status()
  {
     for file in ["thermal.json", "thermal-claims.jsonl"] {
         for odd in Odd::ALL {
@@ -289,7 +289,9 @@ fn a_thermal_sidecar_or_claims_log_that_is_not_a_regular_file_is_replaced_and_ne
             );
             let alerted = s.w.query(&format!(
                 "SELECT count(*) FROM alert_outbox
-                  WHERE subject LIKE '%thermal history rebuilt%' AND body LIKE '%{file}%'"
+                  WHERE (subject LIKE '%thermal history rebuilt%'
+                         OR subject LIKE '%thermal claims log unusable%')
+                    AND body LIKE '%{file}%'"
             ));
             assert_eq!(alerted, "1", "a human hears of it ({file} {odd:?})");
         }

@@ -129,7 +129,12 @@ fn a_claim_killed_mid_dispatch_still_counts_after_a_registry_writer_erases_it() 
     child.wait().expect("reap the run");
     erase_history(&s, "delete");
     let later = s.ledger(2);
-    run_in(&s, &state).ok();
+    let next = run_in(&s, &state).ok();
+    assert!(
+        !next.stderr.contains("do not parse"),
+        "a whole log reads without a word:\n{}",
+        next.stderr
+    );
     // max_actions = 1: the killed claim and the next one fill the window (the claim that
     // trips still runs); without the killed claim both would have run.
     assert_eq!(s.w.status(&later[0]), "completed");
