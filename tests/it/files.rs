@@ -282,6 +282,14 @@ fn a_thermal_sidecar_or_claims_log_that_is_not_a_regular_file_is_alerted_and_nev
             let ids = s.ledger(1);
             let run = bounded(s.run(&[]), "run");
             named(&run, &[0], &name, odd, &format!("{file}, run"));
+            if file == "thermal-claims.jsonl" && matches!(odd, Odd::Directory) {
+                // Nothing else can be put in its place: each run says so.
+                assert!(
+                    run.stderr.contains("cannot remove the thermal claims log"),
+                    "{}",
+                    run.stderr
+                );
+            }
             assert_eq!(
                 s.dispatched(&ids[0]),
                 1,
