@@ -148,8 +148,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// Replaces `path` with what `write` writes, like [`write_atomic`] without the fsync:
 /// concurrent readers see the old file or the new one, never a torn one, but after a power
 /// loss the file may be the previous one or, on a filesystem that does not order a rename
-/// after the data it replaces (ext4 does, by default), empty. For a report that the next run rewrites anyway,
-/// where an fsync per run would cost more than the report is worth.
+/// after the data it replaces (ext4 does, by default), empty. For a report that the next run
+/// rewrites anyway, where an fsync per run would cost more than the report is worth.
 ///
 /// `write` streams into the temporary file through a buffer, so a large report (a batch of a
 /// thousand drafts) is never held in memory whole.

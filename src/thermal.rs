@@ -115,10 +115,10 @@ pub struct Loaded {
 /// The window's entries since the sidecar was last saved: one JSON line each ([`CLAIMS_FILE`],
 /// beside the sidecar), appended before each claim's handler starts (the claim, and what the
 /// cycle learnt from the registry), so a run killed mid-dispatch leaves them where no
-/// registry writer can erase them. A line needs no new
-/// file and no rename: replacing the sidecar before each dispatch instead made every claim's
-/// fsync also write the new sidecar's blocks (a replacing rename on ext4 allocates them),
-/// about 1 ms a claim (BENCHMARKS.md). Like that copy, a line survives this process dying,
+/// registry writer can erase them. A line needs no new file and no rename: replacing the
+/// sidecar before each dispatch instead made every claim's fsync also write the new
+/// sidecar's blocks (a replacing rename on ext4 allocates them), about 1 ms a claim
+/// (BENCHMARKS.md). Like that copy, a line survives this process dying,
 /// not necessarily a power loss (the registry's durable claim stands in for it then); the
 /// sidecar saved at the end of the cycle, fsynced, takes the lines in, and the log goes.
 #[derive(Debug)]
@@ -222,7 +222,7 @@ impl ClaimsLog {
         self.saved.extend(actions.into_iter().cloned());
     }
 
-    fn write_lines(&mut self, line: &[u8]) -> io::Result<()> {
+    fn write_lines(&mut self, lines: &[u8]) -> io::Result<()> {
         let (mut file, meta) = fsutil::open_with(
             &self.path,
             Links::Refuse,
@@ -230,8 +230,8 @@ impl ClaimsLog {
         )
         .map_err(|e| io::Error::other(e.to_string()))?;
         self.present = true;
-        file.write_all(line).inspect_err(|_| {
-            // A line that did not fit (a full disk) is taken back, and a log this call
+        file.write_all(lines).inspect_err(|_| {
+            // Lines that did not fit (a full disk) is taken back, and a log this call
             // created goes again: nothing half-written is left behind.
             let _ = file.set_len(meta.len());
             if meta.len() == 0 && std::fs::remove_file(&self.path).is_ok() {
