@@ -14,6 +14,7 @@ pub mod draft;
 pub mod executor;
 pub mod exit;
 pub mod fsutil;
+pub mod idle;
 pub mod journal;
 pub mod lock;
 pub mod logging;

@@ -23,6 +23,7 @@ use crate::cycle_report::{CycleReport, DraftResult, Outcome, RunStatus};
 use crate::dispatch::{Dispatched, Handlers, Prepared};
 use crate::draft::{KeyRing, SqlValue, VerifyError, verify};
 use crate::fsutil::OpenError;
+use crate::idle;
 use crate::journal::{self, Unrecorded};
 use crate::lock::{LOCK_FILE, RunLock};
 use crate::metrics;
@@ -118,8 +119,28 @@ impl<'a> Cycle<'a> {
             log::info!("another run holds {}", lock_path.display());
             return Ok(CycleReport::new(RunStatus::Skipped, false));
         };
+        // Taken before the registry is opened (never while it is: closing a descriptor of
+        // its files would drop SQLite's locks on them), so that a write from then on shows
+        // in the fingerprint taken after it is closed.
+        let before = idle::Fingerprint::take(self.config);
+        if let Some(fingerprint) = &before
+            && let Some(quiet) = idle::matching(&state_dir, fingerprint, (self.clock)())
+        {
+            log::info!(
+                "idle: the registry is as the last quiet cycle left it; not opened ({})",
+                state_dir.join(idle::IDLE_FILE).display()
+            );
+            let snapshot = self.config.metrics_file.as_ref().map(|_| quiet.snapshot());
+            return Ok(self.finish(
+                &state_dir,
+                CycleReport::new(RunStatus::Idle, false),
+                snapshot,
+            ));
+        }
+        idle::forget(&state_dir);
         // The registry's own lock: two state directories on one registry never run at once.
         let mut snapshot = None;
+        let mut quiet = None;
         let cycle = match self.open_locked(mode) {
             Ok(Some(mut locked)) => {
                 let cycle = self.cycle(&mut *locked.registry, &state_dir, opts);
@@ -127,6 +148,9 @@ impl<'a> Cycle<'a> {
                 // lock (two runs never send one alert twice), before the summary says it ended.
                 self.deliver(&mut *locked.registry);
                 snapshot = self.snapshot(&mut *locked.registry);
+                if before.is_some() && cycle.as_ref().is_ok_and(is_quiet) {
+                    quiet = self.quiet(&mut *locked.registry);
+                }
                 cycle
             }
             Ok(None) => {
@@ -138,7 +162,7 @@ impl<'a> Cycle<'a> {
             }
             Err(e) => Err(e),
         };
-        let mut report = match cycle {
+        let report = match cycle {
             Ok(report) => report,
             Err(e) => {
                 // Still under the lock, so the summary's running totals cannot race another
@@ -149,8 +173,32 @@ impl<'a> Cycle<'a> {
                 return Err(e);
             }
         };
+        let report = self.finish(&state_dir, report, snapshot);
+        // The registry is closed, its files as this cycle leaves them: unchanged since
+        // before it was opened, nobody wrote while the cycle looked. The state files are as
+        // this cycle wrote them.
+        if let (Some(before), Some(quiet), None) = (&before, quiet, &report.summary_error)
+            && let Some(after) = idle::Fingerprint::take(self.config)
+            && after.same_registry(before)
+            && let Err(e) = idle::leave(&state_dir, &after, quiet, (self.clock)())
+        {
+            log::warn!(
+                "cannot write the idle mark in {} ({e})",
+                state_dir.display()
+            );
+        }
+        Ok(report)
+    }
+
+    /// The summary and the metrics of a cycle that ran to its end.
+    fn finish(
+        &self,
+        state_dir: &Path,
+        mut report: CycleReport,
+        snapshot: Option<metrics::Snapshot>,
+    ) -> CycleReport {
         let now = (self.clock)();
-        let totals = match summary::write(&state_dir, &report, now) {
+        let totals = match summary::write(state_dir, &report, now) {
             Ok(totals) => Some(totals),
             Err(e) => {
                 report.summary_error = Some(format!(
@@ -160,7 +208,24 @@ impl<'a> Cycle<'a> {
             }
         };
         self.write_metrics(&report, totals.as_ref(), snapshot.as_ref(), now);
-        Ok(report)
+        report
+    }
+
+    /// After a cycle that found nothing to do: whether nothing in the registry will become
+    /// due with time alone, so that runs may skip it until something writes to it. Every
+    /// draft in `executing` must be past `stuck_after` and alerted about (else an alert
+    /// falls due), and no alert may be waiting (its retry falls due).
+    fn quiet(&self, registry: &mut dyn Registry) -> Option<idle::Quiet> {
+        let now = (self.clock)();
+        let stuck_after = i64::try_from(self.config.stuck_after.as_secs()).unwrap_or(i64::MAX);
+        let executing = registry.executing(i64::MAX).ok()?;
+        let settled = executing
+            .iter()
+            .all(|e| e.alerted && e.claimed_at <= now.saturating_sub(stuck_after));
+        let waiting = registry.alerts_waiting().ok()?.count;
+        (settled && waiting == 0).then_some(idle::Quiet {
+            executing: executing.len(),
+        })
     }
 
     /// The registry's state for the metrics file, when one is configured.
@@ -673,6 +738,14 @@ impl<'a> Cycle<'a> {
             Some(reason) => result(row, Outcome::ExecuteFailed, Some(reason), None),
         }
     }
+}
+
+/// A cycle that did nothing: no draft approved, none recorded late, no pause in force.
+fn is_quiet(report: &CycleReport) -> bool {
+    report.status == RunStatus::Idle
+        && report.results.is_empty()
+        && report.recorded_late.is_empty()
+        && report.paused_until.is_none()
 }
 
 fn result(

@@ -19,6 +19,7 @@ mod drafts;
 mod faults;
 mod files;
 mod harness;
+mod idle;
 mod install;
 mod journal;
 mod limits;

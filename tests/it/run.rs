@@ -636,6 +636,28 @@ fn the_summary_keeps_running_totals() {
 }
 
 #[test]
+fn a_draft_approved_after_idle_runs_is_run_by_the_next() {
+    let s = Setup::new("");
+    for _ in 0..3 {
+        assert_eq!(s.run(&[]).ok().json()["status"], "idle");
+    }
+    let id = s.ledger(1).remove(0);
+    assert_eq!(s.run(&[]).ok().json()["status"], "ran");
+    assert_eq!(s.dispatched(&id), 1);
+    assert!(
+        !s.state_file("idle.json").exists(),
+        "a cycle that ran leaves no idle mark"
+    );
+    assert_eq!(s.run(&[]).ok().json()["status"], "idle");
+    // A registry without files (PostgreSQL) has no fingerprint, so no idle mark.
+    assert_eq!(
+        s.state_file("idle.json").exists(),
+        !s.w.on_postgres(),
+        "the idle mark"
+    );
+}
+
+#[test]
 fn human_output_has_a_line_per_draft() {
     let s = Setup::new("");
     let id = s.w.approved("ledger_done", "{}", "{}");

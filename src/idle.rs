@@ -1,0 +1,251 @@
+//! The idle mark: an idle run does not open a SQLite registry that nothing has written since
+//! a cycle found nothing to do in it. Opening SQLite in a fresh process and parsing the
+//! registry's schema is most of what an idle run costs (BENCHMARKS.md), and the timer starts
+//! one every 30 s.
+//!
+//! A full cycle that found nothing approved, no draft in `executing` still to alert about, no
+//! alert waiting and no thermal pause, and that saw the registry's files the same before it
+//! opened the registry and after it closed it, leaves `<state_dir>/idle.json`: a fingerprint
+//! of those files and of the state files a cycle reads. A later run whose fingerprint matches
+//! reports idle without opening the registry. Any write to the registry changes the
+//! fingerprint:
+//! - in WAL mode a commit rewrites the WAL-index header at the start of `-shm` (its frame
+//!   count and the checksum of the last frame committed) and grows `-wal` or, when the WAL
+//!   restarts, rewrites its header with new salts;
+//! - in rollback-journal mode a commit changes the database header's change counter;
+//! - a file replaced, truncated, moved aside or restored changes its inode, size or mtime.
+//!
+//! What becomes due with time alone, with nothing written, gets no mark: a draft in
+//! `executing` not yet alerted about, an alert waiting for its retry, a thermal pause. A mark
+//! older than [`MAX_AGE_S`] or dated after now is not trusted, so whatever a fingerprint
+//! could miss waits that long at most. A PostgreSQL registry has no files, and no mark.
+
+use std::fs::{self, File, Metadata};
+use std::io;
+use std::ops::Range;
+use std::os::unix::ffi::OsStrExt as _;
+use std::os::unix::fs::{FileExt as _, MetadataExt as _};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use crate::config::Config;
+use crate::fsutil::{self, Links, OpenError};
+use crate::journal;
+use crate::metrics;
+use crate::registry::postgres::is_postgres_url;
+use crate::statefile::{self, Contents};
+use crate::thermal::{CLAIMS_FILE, THERMAL_FILE};
+
+/// The mark's file name inside the state directory.
+pub const IDLE_FILE: &str = "idle.json";
+
+/// A mark is trusted for this long (seconds) after the full cycle that left it: every tenth
+/// run under the 30 s timer opens the registry whatever the fingerprint says.
+pub const MAX_AGE_S: i64 = 300;
+
+/// Bumped whenever what the fingerprint covers changes, so an older mark never matches.
+const VERSION: u32 = 1;
+
+/// What a quiet cycle found that a run it lets skip the registry still reports (the metrics
+/// file's gauges).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quiet {
+    /// Drafts in `executing`: every one past `stuck_after` and already alerted about.
+    pub executing: usize,
+}
+
+impl Quiet {
+    /// The metrics file's gauges, as a full cycle would read them from the registry: nothing
+    /// approved, nothing waiting, no pause, every draft in `executing` stuck.
+    pub fn snapshot(self) -> metrics::Snapshot {
+        metrics::Snapshot {
+            approved: 0,
+            stuck: self.executing,
+            oldest_approved_age_s: None,
+            alerts_waiting: 0,
+            paused: false,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Mark {
+    version: u32,
+    /// When the full cycle that left it ran.
+    at: i64,
+    quiet: Quiet,
+    fingerprint: String,
+}
+
+/// The registry's files and the cycle's state files as they are now, hashed with the
+/// settings that decide what a quiet cycle reports. The two halves are kept apart: a cycle
+/// writes the state files itself, under the run lock, so only the registry's half must be
+/// the same before and after the cycle for its mark to stand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint {
+    registry: [u8; 32],
+    state: [u8; 32],
+}
+
+impl Fingerprint {
+    /// `None` when no mark can stand on the files: a PostgreSQL registry, a registry that is
+    /// missing or a symbolic link (SQLite would use the `-wal` beside its target), any of the
+    /// files unreadable or not a regular file. The full cycle then says what is wrong.
+    pub fn take(config: &Config) -> Option<Fingerprint> {
+        let db = &config.db;
+        if is_postgres_url(&db.to_string_lossy()) {
+            return None;
+        }
+        let mut hash = Sha256::new();
+        hash.update(VERSION.to_le_bytes());
+        let path = db.as_os_str().as_bytes();
+        hash.update((path.len() as u64).to_le_bytes());
+        hash.update(path);
+        hash.update(config.stuck_after.as_secs().to_le_bytes());
+        // The database header (bytes 0..100) holds the change counter and the journal mode;
+        // the WAL header (0..32) its salts. The WAL-index header's first copy (0..48) holds
+        // the last commit: frame count, page count, the last frame's running checksum and the
+        // salts at 12..40; its commit counter (8..12) and its own checksum (40..48) are left
+        // out, because a process that rebuilds the index (the first to open the registry
+        // after the writer closed it) starts that counter again. `-shm` is written through a
+        // shared mapping, so its mtime moves with every rebuild: it is keyed on bytes alone.
+        registry_file(&mut hash, db, 0..100, true, true)?;
+        for (suffix, head, mtime) in [
+            ("-wal", 0..32, true),
+            ("-shm", 12..40, false),
+            ("-journal", 0..0, true),
+        ] {
+            registry_file(&mut hash, &sibling(db, suffix), head, mtime, false)?;
+        }
+        let registry = hash.finalize().into();
+        let mut hash = Sha256::new();
+        for name in [THERMAL_FILE, CLAIMS_FILE, journal::FILE] {
+            state_file(&mut hash, &config.state_dir.join(name))?;
+        }
+        Some(Fingerprint {
+            registry,
+            state: hash.finalize().into(),
+        })
+    }
+
+    /// Whether the registry's files are as they were in `other`.
+    pub fn same_registry(&self, other: &Fingerprint) -> bool {
+        self.registry == other.registry
+    }
+
+    fn hex(&self) -> String {
+        self.registry
+            .iter()
+            .chain(&self.state)
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
+/// What the mark in `state_dir` carries when it matches `fingerprint` and is fresh at `now`.
+pub fn matching(state_dir: &Path, fingerprint: &Fingerprint, now: i64) -> Option<Quiet> {
+    let Contents::Bytes(bytes) = statefile::read(&state_dir.join(IDLE_FILE)) else {
+        return None;
+    };
+    let mark: Mark = serde_json::from_slice(&bytes).ok()?;
+    let fresh = mark.at <= now && now.saturating_sub(mark.at) < MAX_AGE_S;
+    (mark.version == VERSION && fresh && mark.fingerprint == fingerprint.hex())
+        .then_some(mark.quiet)
+}
+
+/// Leaves the mark. Not fsynced: a mark lost to a power loss costs one full cycle.
+pub fn leave(
+    state_dir: &Path,
+    fingerprint: &Fingerprint,
+    quiet: Quiet,
+    now: i64,
+) -> io::Result<()> {
+    let mark = Mark {
+        version: VERSION,
+        at: now,
+        quiet,
+        fingerprint: fingerprint.hex(),
+    };
+    statefile::write_report(&state_dir.join(IDLE_FILE), |out| {
+        serde_json::to_writer(out, &mark).map_err(io::Error::from)
+    })
+}
+
+/// Removes the mark before a full cycle, so that only a cycle that ends quiet leaves one.
+pub fn forget(state_dir: &Path) {
+    let path = state_dir.join(IDLE_FILE);
+    match fs::remove_file(&path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => log::warn!("cannot remove the idle mark {} ({e})", path.display()),
+    }
+}
+
+fn sibling(db: &Path, suffix: &str) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Hashes whether the file is there, its identity and its bytes in `head`.
+fn registry_file(
+    hash: &mut Sha256,
+    path: &Path,
+    head: Range<usize>,
+    mtime: bool,
+    required: bool,
+) -> Option<()> {
+    let (file, meta) = match fsutil::open_regular(path, Links::Refuse) {
+        Ok(found) => found,
+        Err(OpenError::Missing(_)) if !required => {
+            hash.update([0]);
+            return Some(());
+        }
+        Err(_) => return None,
+    };
+    hash.update([1]);
+    identity(hash, &meta, mtime);
+    let mut buf = [0u8; 100];
+    let n = read_head(&file, &mut buf[..head.end]).ok()?;
+    hash.update((n as u64).to_le_bytes());
+    hash.update(&buf[head.start.min(n)..n]);
+    Some(())
+}
+
+/// Hashes whether a state file is there and its identity, without opening it.
+fn state_file(hash: &mut Sha256, path: &Path) -> Option<()> {
+    match fsutil::check_regular(path, Links::Refuse).ok()? {
+        None => hash.update([0]),
+        Some(meta) => {
+            hash.update([1]);
+            identity(hash, &meta, true);
+        }
+    }
+    Some(())
+}
+
+fn identity(hash: &mut Sha256, meta: &Metadata, mtime: bool) {
+    hash.update(meta.dev().to_le_bytes());
+    hash.update(meta.ino().to_le_bytes());
+    hash.update(meta.len().to_le_bytes());
+    if mtime {
+        hash.update(meta.mtime().to_le_bytes());
+        hash.update(meta.mtime_nsec().to_le_bytes());
+    }
+}
+
+/// Reads from offset 0 until `buf` is full or the file ends.
+fn read_head(file: &File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read_at(&mut buf[n..], n as u64) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}

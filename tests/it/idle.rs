@@ -1,0 +1,283 @@
+//! The idle mark (issue 11): after a cycle that found nothing to do, runs skip opening a
+//! SQLite registry until something writes to it, and never past what time alone makes due.
+
+use std::fs;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::harness::{Done, World, write_private};
+use crate::stage::Stage;
+
+/// What `-v` says when a run did not open the registry.
+const SKIPPED: &str = "not opened";
+
+/// `run -v --json`: the run, and whether it skipped the registry.
+fn run(s: &Stage) -> (Done, bool) {
+    let done = s.run(&["-v"]).ok();
+    let skipped = done.stderr.contains(SKIPPED);
+    (done, skipped)
+}
+
+/// Runs until one skips the registry (a quiet cycle leaves the mark, the next run uses it):
+/// at most two full cycles, the first of which may still be writing. The run that skipped
+/// reported idle like any other.
+fn settle(s: &Stage) {
+    for _ in 0..3 {
+        let (done, skipped) = run(s);
+        if skipped {
+            assert_eq!(done.json()["status"], "idle", "{}", done.stdout);
+            assert!(s.state_file("idle.json").is_file());
+            return;
+        }
+    }
+    panic!("no run skipped the registry after two quiet cycles");
+}
+
+/// Parks a draft out of the queue, so that a writer of the test's own can approve it later.
+fn parked(s: &Stage, n: u32) -> String {
+    let id =
+        s.w.approved("ledger_done", "{}", &format!(r#"{{"n":{n}}}"#));
+    s.w.sql(&format!(
+        "UPDATE drafts SET status = 'pending' WHERE draft_id = '{id}'"
+    ));
+    id
+}
+
+fn approve_sql(id: &str) -> String {
+    format!("UPDATE drafts SET status = 'approved' WHERE draft_id = '{id}'")
+}
+
+fn summary_cycles(s: &Stage) -> u64 {
+    let summary: Value =
+        serde_json::from_slice(&fs::read(s.state_file("last-run.json")).expect("summary"))
+            .expect("JSON");
+    summary["totals"]["cycles"].as_u64().expect("cycles")
+}
+
+sqlite_only! {
+#[test]
+fn runs_skip_an_unchanged_registry_and_still_write_their_summary() {
+    let s = Stage::new("");
+    let (first, skipped) = run(&s);
+    assert!(!skipped, "the first run opens the registry: {}", first.stderr);
+    let (second, skipped) = run(&s);
+    assert!(skipped, "a quiet cycle lets the next run skip: {}", second.stderr);
+    assert_eq!(second.json()["status"], "idle", "{}", second.stdout);
+    assert_eq!(summary_cycles(&s), 2, "a run that skipped still counts as a cycle");
+    let (_, skipped) = run(&s);
+    assert!(skipped);
+    assert_eq!(summary_cycles(&s), 3);
+    let id = s.ledger(1).remove(0);
+    let (done, skipped) = run(&s);
+    assert!(!skipped, "a draft approved through the CLI is seen: {}", done.stderr);
+    assert_eq!(s.dispatched(&id), 1);
+    assert_eq!(done.json()["status"], "ran");
+}
+
+#[test]
+fn every_way_of_writing_the_registry_ends_the_skipping() {
+    let s = Stage::new("");
+    // What the writer does, what it does before the mark is left, and what after.
+    type Writer = fn(&World, &str);
+    let nothing: Writer = |_, _| {};
+    let writers: [(&str, Writer, Writer); 4] = [
+        ("a commit appended to the WAL", nothing, |w, id| w.sql(&approve_sql(id))),
+        ("a commit after the WAL was checkpointed and truncated", nothing, |w, id| {
+            let conn = rusqlite::Connection::open(&w.db).expect("open");
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                .expect("checkpoint");
+            conn.execute_batch(&approve_sql(id)).expect("approve");
+        }),
+        (
+            "a commit over the frames of a transaction rolled back, the WAL no longer",
+            nothing,
+            |w, id| {
+                let conn = rusqlite::Connection::open(&w.db).expect("open");
+                // A one-page cache spills the big transaction's pages into the WAL before it
+                // is rolled back; the small commit then overwrites the first of those frames.
+                conn.execute_batch(
+                    "PRAGMA cache_size = 1; PRAGMA cache_spill = 1; BEGIN;
+                     CREATE TABLE scratch (x);
+                     WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
+                         INSERT INTO scratch SELECT randomblob(500) FROM n;
+                     ROLLBACK;",
+                )
+                .expect("spill and roll back");
+                conn.execute_batch(&approve_sql(id)).expect("approve");
+            },
+        ),
+        (
+            "the registry replaced by a copy holding the approval",
+            |w, id| {
+                // The copy is made before the mark; the original is left without the approval.
+                w.sql(&approve_sql(id));
+                let conn = rusqlite::Connection::open(&w.db).expect("open");
+                conn.execute("VACUUM INTO ?1", [w.path("copy.db").to_str().expect("utf-8")])
+                    .expect("copy");
+                drop(conn);
+                w.sql(&format!(
+                    "UPDATE drafts SET status = 'pending' WHERE draft_id = '{id}'"
+                ));
+            },
+            |w, _| {
+                fs::rename(w.path("copy.db"), &w.db).expect("replace");
+                for suffix in ["-wal", "-shm"] {
+                    let _ = fs::remove_file(w.path(&format!("drafts.db{suffix}")));
+                }
+            },
+        ),
+    ];
+    for (n, (what, prepare, write)) in (0..).zip(writers) {
+        let id = parked(&s, n);
+        prepare(&s.w, &id);
+        settle(&s);
+        write(&s.w, &id);
+        let (done, skipped) = run(&s);
+        assert!(!skipped, "{what}: the run skipped the registry: {}", done.stderr);
+        assert_eq!(s.dispatched(&id), 1, "{what}: {}", done.stdout);
+    }
+}
+
+#[test]
+fn a_draft_in_executing_not_yet_alerted_about_keeps_runs_opening_the_registry() {
+    // No stand-ins needed: the draft never runs. A short stuck_after, so its alert falls due
+    // within the test; the handler timeouts must be shorter still.
+    let s = Stage::new("");
+    write_private(
+        &s.config,
+        "[run]\nstuck_after = \"2s\"\n[github]\ntimeout = \"1s\"\n",
+    );
+    let id = parked(&s, 0);
+    s.w.sql(&format!(
+        "UPDATE drafts SET status = 'executing', updated_at = CAST(strftime('%s') AS INTEGER)
+         WHERE draft_id = '{id}'"
+    ));
+    for _ in 0..2 {
+        let (done, skipped) = run(&s);
+        assert!(!skipped, "its alert is still to come: {}", done.stderr);
+    }
+    assert!(!s.state_file("idle.json").exists());
+    std::thread::sleep(Duration::from_millis(2100));
+    let (done, _) = run(&s);
+    assert!(done.stderr.contains(&id), "the stuck alert names it: {}", done.stderr);
+    assert_eq!(
+        s.w.query(&format!("SELECT count(*) FROM stuck_alerts WHERE draft_id = '{id}'")),
+        "1"
+    );
+    // Alerted: nothing more falls due, so runs skip again.
+    settle(&s);
+}
+
+#[test]
+fn an_alert_waiting_for_its_retry_keeps_runs_opening_the_registry() {
+    let s = Stage::new(
+        "[notify]\nsmtp_url = \"smtp://127.0.0.1:1\"\nfrom = \"a@example.org\"\nto = [\"b@example.org\"]\ntimeout = \"2s\"\n",
+    );
+    s.w.approved("venture_kill", "{}", "{}");
+    s.run(&[]).ok();
+    assert_eq!(
+        s.w.query("SELECT count(*) FROM alert_outbox WHERE delivered_at IS NULL"),
+        "1",
+        "the refusal's alert could not be sent"
+    );
+    for _ in 0..2 {
+        let (done, skipped) = run(&s);
+        assert!(!skipped, "its retry falls due with time: {}", done.stderr);
+    }
+    assert!(!s.state_file("idle.json").exists());
+}
+
+#[test]
+fn a_mark_that_is_stale_from_the_future_or_unreadable_is_not_trusted() {
+    let s = Stage::new("");
+    let mark = s.state_file("idle.json");
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs()
+            .cast_signed()
+    };
+    let rewrite = |at: i64| {
+        let mut doc: Value = serde_json::from_slice(&fs::read(&mark).expect("mark")).expect("JSON");
+        doc["at"] = at.into();
+        fs::write(&mark, doc.to_string()).expect("rewrite");
+    };
+    for (what, spoil) in [
+        ("five minutes old", &(|| rewrite(now() - 300)) as &dyn Fn()),
+        ("dated after now", &|| rewrite(now() + 60)),
+        ("not JSON", &|| fs::write(&mark, "{").expect("write")),
+        ("of another version", &|| {
+            let text = fs::read_to_string(&mark).expect("mark");
+            fs::write(&mark, text.replace("\"version\":1", "\"version\":2")).expect("write");
+        }),
+    ] {
+        settle(&s);
+        spoil();
+        let (done, skipped) = run(&s);
+        assert!(!skipped, "a mark {what}: {}", done.stderr);
+        let (done, skipped) = run(&s);
+        assert!(skipped, "the full run left a fresh mark after one {what}: {}", done.stderr);
+    }
+}
+
+#[test]
+fn a_state_file_changed_under_the_mark_ends_the_skipping() {
+    let s = Stage::new("");
+    for name in ["thermal.json", "thermal-claims.jsonl", "unrecorded-outcomes.json"] {
+        settle(&s);
+        fs::write(s.state_file(name), "garbage").expect("plant");
+        // Whatever the full cycle makes of the file (an unparseable outcome journal stops
+        // it), it is a full cycle.
+        let done = s.run(&["-v"]).output();
+        assert!(!done.stderr.contains(SKIPPED), "{name}: {}", done.stderr);
+        let _ = fs::remove_file(s.state_file(name));
+    }
+}
+
+#[test]
+fn a_cycle_that_wrote_to_the_registry_leaves_no_mark() {
+    let s = Stage::new("");
+    settle(&s);
+    // An unusable sidecar: the cycle rebuilds the window and commits an alert about it.
+    fs::write(s.state_file("thermal.json"), "garbage").expect("plant");
+    let (done, _) = run(&s);
+    assert!(done.stderr.contains("thermal"), "{}", done.stderr);
+    assert!(
+        !s.state_file("idle.json").exists(),
+        "the registry changed while the cycle looked"
+    );
+    settle(&s);
+}
+
+#[test]
+fn a_run_that_skips_writes_the_metrics_a_full_one_would() {
+    let metrics = |s: &Stage| {
+        fs::read_to_string(s.w.path("metrics.prom"))
+            .expect("metrics")
+            .lines()
+            .filter(|l| !l.contains("_seconds") && !l.contains("cycles") && !l.contains("timestamp"))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let s = Stage::new("");
+    s.write_config(&format!(
+        "[run]\nmetrics_file = \"{}\"\n",
+        s.w.path("metrics.prom").display()
+    ));
+    // One draft stuck and alerted about, so the gauges are not all zero.
+    let id = parked(&s, 0);
+    s.w.sql(&format!(
+        "UPDATE drafts SET status = 'executing', updated_at = 1 WHERE draft_id = '{id}'"
+    ));
+    run(&s);
+    let (_, skipped) = run(&s);
+    assert!(!skipped);
+    let full = metrics(&s);
+    assert!(full.iter().any(|l| l.contains("stuck") && l.ends_with(" 1")), "{full:?}");
+    let (_, skipped) = run(&s);
+    assert!(skipped);
+    assert_eq!(metrics(&s), full);
+}
+}
