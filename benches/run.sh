@@ -292,14 +292,23 @@ say "process floor"
 FLOOR_DB=$WORK/floor.db
 copy_db "$(registry cur 0)" "$FLOOR_DB"
 ie "$FLOOR_DB" "$WORK/st-floor" run >/dev/null 2>&1 || true
+# The idle run as the timer starts it: the first run above left the idle mark, so these skip
+# the registry. Next to it, the full idle cycle, the mark removed before each run (from a
+# state directory of its own, so the other keeps its mark): what a run costs after a write.
+ie "$FLOOR_DB" "$WORK/st-floor-full" run >/dev/null 2>&1 || true
 {
     read -r v_med _ _ v_cpu _
     read -r i_med i_lo i_hi i_cpu note
+    read -r f_med f_lo f_hi f_cpu _
 } < <(timings "$RUNS" 5 version "" "$BIN --version" \
-    idle-0 "" "$BIN --config $CONFIG --db $FLOOR_DB --key $KEY --state-dir $WORK/st-floor run")
+    idle-0 "" "$BIN --config $CONFIG --db $FLOOR_DB --key $KEY --state-dir $WORK/st-floor run" \
+    idle-0-full "rm -f $WORK/st-floor-full/idle.json" \
+    "$BIN --config $CONFIG --db $FLOOR_DB --key $KEY --state-dir $WORK/st-floor-full run")
 result floor "\`inbox-exec --version\`" "$v_med ms (CPU $v_cpu)" "" ""
 result floor "idle \`run\`, empty registry, same hyperfine call (min-max $i_lo-$i_hi) $note" "$i_med ms (CPU $i_cpu)" \
     "<= 1.3 x --version" "$(ratio "$i_med" "$v_med") x: $(verdict "$(ratio "$i_med" "$v_med")" 1.3)"
+result floor "idle \`run\`, full cycle (no idle mark), same hyperfine call (min-max $f_lo-$f_hi)" "$f_med ms (CPU $f_cpu)" \
+    "" "$(ratio "$f_med" "$v_med") x --version"
 strace -f -o "$WORK/trace-idle.txt" "$BIN" --config "$CONFIG" --db "$FLOOR_DB" --key "$KEY" --state-dir "$WORK/st-floor" run </dev/null >/dev/null 2>&1 || true
 # The same two counted in user-space instructions (callgrind, valgrind's): within 0.01 % from
 # run to run on any load, so a change to either path shows where wall time is noise. The
@@ -311,8 +320,10 @@ if [ "$HAVE_VALGRIND" = 1 ]; then
     }
     v_ir=$(instructions "$BIN" --version)
     i_ir=$(instructions "$BIN" --config "$CONFIG" --db "$FLOOR_DB" --key "$KEY" --state-dir "$WORK/st-floor" run)
-    result floor "user-space instructions (callgrind): \`--version\`; idle \`run\`, empty registry" \
-        "${v_ir:--}; ${i_ir:--}" "" "idle = $(ratio "${i_ir:--}" "${v_ir:--}") x --version"
+    rm -f "$WORK/st-floor-full/idle.json"
+    f_ir=$(instructions "$BIN" --config "$CONFIG" --db "$FLOOR_DB" --key "$KEY" --state-dir "$WORK/st-floor-full" run)
+    result floor "user-space instructions (callgrind): \`--version\`; idle \`run\`; full idle cycle, empty registry" \
+        "${v_ir:--}; ${i_ir:--}; ${f_ir:--}" "" "idle = $(ratio "${i_ir:--}" "${v_ir:--}") x, full = $(ratio "${f_ir:--}" "${v_ir:--}") x --version"
 fi
 
 # --- idle runs, status, reconcile at each size ------------------------------------------------
@@ -325,17 +336,24 @@ for n in $SIZES; do
     copy_db "$(registry cur "$n")" "$db"
     ie "$db" "$st" run >/dev/null 2>&1 || true # state files exist from here on, as in production
     idle="$BIN --config $CONFIG --db $db --key $KEY --state-dir $st run"
+    # With the idle mark the run above left, and the full cycle (the mark removed first).
+    full="rm -f $st/idle.json"
     read -r f d p o t kib < <(counts "idle-$n" "" -- $idle)
     result "idle $n" "idle \`run\`, $n drafts at rest: syscalls" "fsync $f, fdatasync $d, pread64 $p, openat $o, all $t" "" ""
     result "idle $n" "idle \`run\`, $n drafts at rest: peak RSS" "$(mib "$kib") MiB" "< 8 MiB" "$(verdict "$kib" 8192)"
+    read -r f d p o t kib < <(counts "idle-full-$n" "$full" -- $idle)
+    result "idle $n" "full idle cycle, $n drafts at rest: syscalls; peak RSS" "fsync $f, fdatasync $d, pread64 $p, openat $o, all $t; $(mib "$kib") MiB" "< 8 MiB" "$(verdict "$kib" 8192)"
     if [ "$HAVE_REF" = 1 ]; then
-        { read -r med lo hi cpu note; read -r rmed _ _ rcpu _; } < <(timings "$RUNS" 3 \
-            "idle-$n" "" "$idle" "ref-idle-$n" "" "$(ref_idle "$db")")
+        { read -r med lo hi cpu note; read -r fmed flo fhi fcpu _; read -r rmed _ _ rcpu _; } < <(timings "$RUNS" 3 \
+            "idle-$n" "" "$idle" "idle-full-$n" "$full" "$idle" "ref-idle-$n" "" "$(ref_idle "$db")")
         result "idle $n" "idle \`run\`, $n drafts at rest (min-max $lo-$hi) $note" "$med ms (CPU $cpu)" "" ""
-        result "idle $n" "reference idle cycle, $n drafts, same hyperfine call" "$rmed ms (CPU $rcpu)" "" "inbox-exec $(ratio "$rmed" "$med") x faster"
+        result "idle $n" "full idle cycle, $n drafts at rest, same hyperfine call (min-max $flo-$fhi)" "$fmed ms (CPU $fcpu)" "" ""
+        result "idle $n" "reference idle cycle, $n drafts, same hyperfine call" "$rmed ms (CPU $rcpu)" "" "inbox-exec $(ratio "$rmed" "$med") x faster; full cycle $(ratio "$rmed" "$fmed") x"
     else
-        read -r med lo hi cpu note < <(timings "$RUNS" 3 "idle-$n" "" "$idle")
+        { read -r med lo hi cpu note; read -r fmed flo fhi fcpu _; } < <(timings "$RUNS" 3 \
+            "idle-$n" "" "$idle" "idle-full-$n" "$full" "$idle")
         result "idle $n" "idle \`run\`, $n drafts at rest (min-max $lo-$hi) $note" "$med ms (CPU $cpu)" "" ""
+        result "idle $n" "full idle cycle, $n drafts at rest, same hyperfine call (min-max $flo-$fhi)" "$fmed ms (CPU $fcpu)" "" ""
     fi
 
     # Just migrated: the reference's registry, first opened by `inbox-exec init`, which builds

@@ -6,24 +6,26 @@
 //! A full cycle that found nothing approved, no draft in `executing` still to alert about, no
 //! alert waiting and no thermal pause, and that saw the registry's files the same before it
 //! opened the registry and after it closed it, leaves `<state_dir>/idle.json`: a fingerprint
-//! of those files and of the state files a cycle reads. A later run whose fingerprint matches
-//! reports idle without opening the registry. Any write to the registry changes the
-//! fingerprint:
+//! of those files, of the state files a cycle reads and of the configuration. A later run
+//! whose fingerprint matches reports idle without opening the registry. Any write to the
+//! registry changes the fingerprint:
 //! - in WAL mode a commit rewrites the WAL-index header at the start of `-shm` (its frame
 //!   count and the checksum of the last frame committed) and grows `-wal` or, when the WAL
-//!   restarts, rewrites its header with new salts;
+//!   restarts, rewrites its header with new salts; a writer that checkpoints and deletes the
+//!   WAL when it closes removes `-wal` and `-shm`, and a fingerprint needs both there;
 //! - in rollback-journal mode a commit changes the database header's change counter;
-//! - a file replaced, truncated, moved aside or restored changes its inode, size or mtime.
+//! - a file replaced, truncated, moved aside, linked or restored changes its inode, size,
+//!   link count or times.
 //!
 //! What becomes due with time alone, with nothing written, gets no mark: a draft in
 //! `executing` not yet alerted about, an alert waiting for its retry, a thermal pause. A mark
-//! older than [`MAX_AGE_S`] or dated after now is not trusted, so whatever a fingerprint
-//! could miss waits that long at most. A PostgreSQL registry has no files, and no mark.
+//! older than [`MAX_AGE_S`], by the wall clock or by the time since boot, or dated after now
+//! by either, is not trusted, so whatever a fingerprint could miss waits that long at most.
+//! A PostgreSQL registry has no files, and no mark.
 
 use std::fs::{self, File, Metadata};
 use std::io;
 use std::ops::Range;
-use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::fs::{FileExt as _, MetadataExt as _};
 use std::path::{Path, PathBuf};
 
@@ -73,10 +75,22 @@ impl Quiet {
 #[derive(Serialize, Deserialize)]
 struct Mark {
     version: u32,
-    /// When the full cycle that left it ran.
+    /// When the full cycle that left it ran: Unix time, and seconds since boot (a clock
+    /// that steps back cannot stretch the mark's life).
     at: i64,
+    boot_at: i64,
     quiet: Quiet,
     fingerprint: String,
+}
+
+/// Seconds since boot, suspend included.
+fn since_boot() -> i64 {
+    rustix::time::clock_gettime(rustix::time::ClockId::Boottime).tv_sec
+}
+
+/// Whether a mark made at `at` is fresh at `now`.
+fn fresh(at: i64, now: i64) -> bool {
+    at <= now && now.saturating_sub(at) < MAX_AGE_S
 }
 
 /// The registry's files and the cycle's state files as they are now, hashed with the
@@ -100,10 +114,11 @@ impl Fingerprint {
         }
         let mut hash = Sha256::new();
         hash.update(VERSION.to_le_bytes());
-        let path = db.as_os_str().as_bytes();
-        hash.update((path.len() as u64).to_le_bytes());
-        hash.update(path);
-        hash.update(config.stuck_after.as_secs().to_le_bytes());
+        // Another program, or any other setting (the thermal bound, a handler, the registry's
+        // path), may make a full cycle end otherwise: the whole of it is hashed.
+        let settings = format!("{} {config:?}", env!("CARGO_PKG_VERSION"));
+        hash.update((settings.len() as u64).to_le_bytes());
+        hash.update(settings.as_bytes());
         // The database header (bytes 0..100) holds the change counter and the journal mode;
         // the WAL header (0..32) its salts. The WAL-index header's first copy (0..48) holds
         // the last commit: frame count, page count, the last frame's running checksum and the
@@ -111,13 +126,15 @@ impl Fingerprint {
         // out, because a process that rebuilds the index (the first to open the registry
         // after the writer closed it) starts that counter again. `-shm` is written through a
         // shared mapping, so its mtime moves with every rebuild: it is keyed on bytes alone.
-        registry_file(&mut hash, db, 0..100, true, true)?;
-        for (suffix, head, mtime) in [
-            ("-wal", 0..32, true),
-            ("-shm", 12..40, false),
-            ("-journal", 0..0, true),
+        // Only the database's ctime is taken: SQLite, run as root, hands `-wal` and `-shm` to
+        // the database's owner at every open, which moves theirs.
+        registry_file(&mut hash, db, 0..100, Times::All, true)?;
+        for (suffix, head, times, required) in [
+            ("-wal", 0..32, Times::Mtime, true),
+            ("-shm", 12..40, Times::None, true),
+            ("-journal", 0..0, Times::Mtime, false),
         ] {
-            registry_file(&mut hash, &sibling(db, suffix), head, mtime, false)?;
+            registry_file(&mut hash, &sibling(db, suffix), head, times, required)?;
         }
         let registry = hash.finalize().into();
         let mut hash = Sha256::new();
@@ -150,7 +167,7 @@ pub fn matching(state_dir: &Path, fingerprint: &Fingerprint, now: i64) -> Option
         return None;
     };
     let mark: Mark = serde_json::from_slice(&bytes).ok()?;
-    let fresh = mark.at <= now && now.saturating_sub(mark.at) < MAX_AGE_S;
+    let fresh = fresh(mark.at, now) && fresh(mark.boot_at, since_boot());
     (mark.version == VERSION && fresh && mark.fingerprint == fingerprint.hex())
         .then_some(mark.quiet)
 }
@@ -165,6 +182,7 @@ pub fn leave(
     let mark = Mark {
         version: VERSION,
         at: now,
+        boot_at: since_boot(),
         quiet,
         fingerprint: fingerprint.hex(),
     };
@@ -189,12 +207,21 @@ fn sibling(db: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Hashes whether the file is there, its identity and its bytes in `head`.
+/// Which of a file's times its fingerprint takes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Times {
+    None,
+    Mtime,
+    All,
+}
+
+/// Hashes whether the file is there, its identity and its bytes in `head`; `None` when a
+/// `required` file is missing.
 fn registry_file(
     hash: &mut Sha256,
     path: &Path,
     head: Range<usize>,
-    mtime: bool,
+    times: Times,
     required: bool,
 ) -> Option<()> {
     let (file, meta) = match fsutil::open_regular(path, Links::Refuse) {
@@ -206,7 +233,7 @@ fn registry_file(
         Err(_) => return None,
     };
     hash.update([1]);
-    identity(hash, &meta, mtime);
+    identity(hash, &meta, times);
     let mut buf = [0u8; 100];
     let n = read_head(&file, &mut buf[..head.end]).ok()?;
     hash.update((n as u64).to_le_bytes());
@@ -220,19 +247,25 @@ fn state_file(hash: &mut Sha256, path: &Path) -> Option<()> {
         None => hash.update([0]),
         Some(meta) => {
             hash.update([1]);
-            identity(hash, &meta, true);
+            identity(hash, &meta, Times::Mtime);
         }
     }
     Some(())
 }
 
-fn identity(hash: &mut Sha256, meta: &Metadata, mtime: bool) {
-    hash.update(meta.dev().to_le_bytes());
-    hash.update(meta.ino().to_le_bytes());
-    hash.update(meta.len().to_le_bytes());
-    if mtime {
+fn identity(hash: &mut Sha256, meta: &Metadata, times: Times) {
+    // The link count: a full cycle refuses a registry with two names. The database's ctime
+    // also moves with a link, a chmod or a chown.
+    for field in [meta.dev(), meta.ino(), meta.len(), meta.nlink()] {
+        hash.update(field.to_le_bytes());
+    }
+    if times != Times::None {
         hash.update(meta.mtime().to_le_bytes());
         hash.update(meta.mtime_nsec().to_le_bytes());
+    }
+    if times == Times::All {
+        hash.update(meta.ctime().to_le_bytes());
+        hash.update(meta.ctime_nsec().to_le_bytes());
     }
 }
 

@@ -126,16 +126,22 @@ impl<'a> Cycle<'a> {
         if let Some(fingerprint) = &before
             && let Some(quiet) = idle::matching(&state_dir, fingerprint, (self.clock)())
         {
-            log::info!(
-                "idle: the registry is as the last quiet cycle left it; not opened ({})",
-                state_dir.join(idle::IDLE_FILE).display()
-            );
-            let snapshot = self.config.metrics_file.as_ref().map(|_| quiet.snapshot());
-            return Ok(self.finish(
-                &state_dir,
-                CycleReport::new(RunStatus::Idle, false),
-                snapshot,
-            ));
+            // Under the registry's lock all the same, so that a run of another state directory
+            // makes this one `skipped`, as it would a full cycle.
+            match lock_file(&self.config.db)? {
+                Held::Locked(_registry_lock) => {
+                    log::info!(
+                        "idle: the registry is as the last quiet cycle left it; not opened ({})",
+                        state_dir.join(idle::IDLE_FILE).display()
+                    );
+                    let snapshot = self.config.metrics_file.as_ref().map(|_| quiet.snapshot());
+                    let report = CycleReport::new(RunStatus::Idle, false);
+                    return Ok(self.finish(&state_dir, report, snapshot));
+                }
+                Held::ByAnother => return Ok(self.registry_held()),
+                // Gone since the fingerprint was taken: the full cycle says what to do.
+                Held::NoFile => {}
+            }
         }
         idle::forget(&state_dir);
         // The registry's own lock: two state directories on one registry never run at once.
@@ -153,13 +159,7 @@ impl<'a> Cycle<'a> {
                 }
                 cycle
             }
-            Ok(None) => {
-                log::info!(
-                    "another run holds the registry {}",
-                    self.config.db.display()
-                );
-                return Ok(CycleReport::new(RunStatus::Skipped, false));
-            }
+            Ok(None) => return Ok(self.registry_held()),
             Err(e) => Err(e),
         };
         let report = match cycle {
@@ -188,6 +188,16 @@ impl<'a> Cycle<'a> {
             );
         }
         Ok(report)
+    }
+
+    /// The report of a run that found the registry's lock held by a run of another state
+    /// directory: nothing touched, no summary.
+    fn registry_held(&self) -> CycleReport {
+        log::info!(
+            "another run holds the registry {}",
+            self.config.db.display()
+        );
+        CycleReport::new(RunStatus::Skipped, false)
     }
 
     /// The summary and the metrics of a cycle that ran to its end.

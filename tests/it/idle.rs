@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::harness::{Done, World, write_private};
+use crate::harness::{Backend, Done, World, on_path, skip, write_private};
 use crate::stage::Stage;
 
 /// What `-v` says when a run did not open the registry.
@@ -199,14 +199,17 @@ fn a_mark_that_is_stale_from_the_future_or_unreadable_is_not_trusted() {
             .as_secs()
             .cast_signed()
     };
-    let rewrite = |at: i64| {
+    // Moves one of the mark's clocks: "at" (Unix time) or "boot_at" (time since boot).
+    let shift = |clock: &str, to: &dyn Fn(i64) -> i64| {
         let mut doc: Value = serde_json::from_slice(&fs::read(&mark).expect("mark")).expect("JSON");
-        doc["at"] = at.into();
+        doc[clock] = to(doc[clock].as_i64().expect("a time")).into();
         fs::write(&mark, doc.to_string()).expect("rewrite");
     };
     for (what, spoil) in [
-        ("five minutes old", &(|| rewrite(now() - 300)) as &dyn Fn()),
-        ("dated after now", &|| rewrite(now() + 60)),
+        ("five minutes old", &(|| shift("at", &|_| now() - 300)) as &dyn Fn()),
+        ("dated after now", &|| shift("at", &|_| now() + 60)),
+        ("five minutes old by the time since boot", &|| shift("boot_at", &|t| t - 300)),
+        ("dated after now by the time since boot", &|| shift("boot_at", &|t| t + 60)),
         ("not JSON", &|| fs::write(&mark, "{").expect("write")),
         ("of another version", &|| {
             let text = fs::read_to_string(&mark).expect("mark");
@@ -234,6 +237,158 @@ fn a_state_file_changed_under_the_mark_ends_the_skipping() {
         assert!(!done.stderr.contains(SKIPPED), "{name}: {}", done.stderr);
         let _ = fs::remove_file(s.state_file(name));
     }
+}
+
+#[test]
+fn a_registry_whose_wal_a_writer_removed_gets_no_mark_until_a_cycle_sees_it_back() {
+    // A connection that is the last to close checkpoints and deletes `-wal` and `-shm`; the
+    // database file's mtime would then be all that shows a write, and it can be too coarse.
+    let s = Stage::new("");
+    settle(&s);
+    s.w.sql("SELECT 1");
+    assert!(!s.w.path("drafts.db-wal").exists(), "the WAL was removed");
+    let (done, skipped) = run(&s);
+    assert!(!skipped, "{}", done.stderr);
+    assert!(!s.state_file("idle.json").exists(), "no WAL before this cycle: no mark");
+    settle(&s);
+}
+
+#[test]
+fn a_writer_that_removes_the_wal_while_a_cycle_ends_leaves_no_mark_on_coarse_timestamps() {
+    const TEST: &str =
+        "idle::a_writer_that_removes_the_wal_while_a_cycle_ends_leaves_no_mark_on_coarse_timestamps";
+    let Some(strace) = on_path("strace") else {
+        return skip(TEST, "strace", "strace is not installed");
+    };
+    // ext4 with 128-byte inodes keeps whole seconds: a write in the same second as the one
+    // before it leaves the database's mtime and ctime as they were.
+    let Some(mount) = CoarseMount::new(TEST) else {
+        return;
+    };
+    let mut w = World::on(Backend::Sqlite);
+    w.db = mount.dir.join("drafts.db");
+    w.cmd(&["keygen"]).ok();
+    w.cmd(&["init"]).ok();
+    let s = Stage::build(w, "", "");
+    let id = parked(&s, 0);
+    // The state files made, so that the summary's is the run's only rename below.
+    s.run(&[]).ok();
+    // Early in a second, so that everything below happens within it.
+    let subsec = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .subsec_millis();
+    std::thread::sleep(Duration::from_millis(u64::from(1050 - subsec)));
+    // A write, by a connection that is the last to close: it checkpoints (the database file
+    // written in this second) and removes `-wal` and `-shm`.
+    s.w.sql(&format!(
+        "UPDATE drafts SET updated_at = updated_at + 1 WHERE draft_id = '{id}'"
+    ));
+    assert!(!s.w.db.with_extension("db-wal").exists());
+    // The summary's rename comes after the registry is closed and before the second
+    // fingerprint: held there for 700 ms, while a writer approves and closes, as an agent's
+    // short-lived connection does, removing the WAL again.
+    let mut run = s.run(&["-v"]);
+    let argv: Vec<_> = std::iter::once(run.cmd.get_program().to_owned())
+        .chain(run.cmd.get_args().map(ToOwned::to_owned))
+        .collect();
+    let mut traced = std::process::Command::new(strace);
+    traced
+        .args(["-f", "-qq", "-o", "/dev/null", "-e", "trace=rename"])
+        .args(["-e", "inject=rename:delay_exit=700000"])
+        .args(&argv)
+        .env_clear()
+        .envs(run.cmd.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))));
+    run.cmd = traced;
+    let child = std::thread::spawn(move || run.ok());
+    std::thread::sleep(Duration::from_millis(350));
+    s.w.sql(&approve_sql(&id));
+    let done = child.join().expect("the run");
+    assert_eq!(done.json()["status"], "idle", "the approval came after the cycle looked");
+    assert!(
+        !s.state_file("idle.json").exists(),
+        "no WAL when the cycle began or ended: no mark"
+    );
+    s.run(&[]).ok();
+    assert_eq!(s.dispatched(&id), 1);
+}
+
+/// A small ext4 with whole-second timestamps, loop-mounted (root only).
+struct CoarseMount {
+    dir: std::path::PathBuf,
+    _root: tempfile::TempDir,
+}
+
+impl CoarseMount {
+    fn new(test: &str) -> Option<CoarseMount> {
+        let root = tempfile::tempdir().expect("temp dir");
+        let image = root.path().join("fs.img");
+        let dir = root.path().join("mnt");
+        fs::create_dir(&dir).expect("mount point");
+        fs::File::create(&image)
+            .and_then(|f| f.set_len(16 << 20))
+            .expect("image");
+        let sh = |cmd: &mut std::process::Command| {
+            cmd.output()
+                .map_err(|e| e.to_string())
+                .and_then(|o| match o.status.success() {
+                    true => Ok(()),
+                    false => Err(String::from_utf8_lossy(&o.stderr).trim().to_owned()),
+                })
+        };
+        let made = sh(std::process::Command::new("mkfs.ext4")
+            .args(["-q", "-F", "-I", "128"])
+            .arg(&image))
+        .and_then(|()| {
+            sh(std::process::Command::new("mount")
+                .args(["-o", "loop"])
+                .arg(&image)
+                .arg(&dir))
+        });
+        match made {
+            Ok(()) => Some(CoarseMount { dir, _root: root }),
+            Err(why) => {
+                skip(test, "mount", &format!("cannot loop-mount an ext4 image: {why}"));
+                None
+            }
+        }
+    }
+}
+
+impl Drop for CoarseMount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.dir).status();
+    }
+}
+
+#[test]
+fn a_settings_change_ends_the_skipping() {
+    let s = Stage::new("");
+    settle(&s);
+    // The default is 10: a value of the same length, so only the setting itself differs.
+    s.write_config("[thermal]\nmax_actions = 11\n");
+    let (done, skipped) = run(&s);
+    assert!(!skipped, "{}", done.stderr);
+}
+
+#[test]
+fn a_run_that_would_skip_still_refuses_a_second_name_for_the_registry() {
+    let s = Stage::new("");
+    settle(&s);
+    fs::hard_link(&s.w.db, s.w.path("alias.db")).expect("link");
+    s.run(&[]).fails_with(&["hard links"]);
+}
+
+#[test]
+fn a_run_that_would_skip_is_skipped_while_another_state_directory_holds_the_registry() {
+    let s = Stage::new("");
+    settle(&s);
+    let held = fs::File::open(&s.w.db).expect("open registry");
+    held.try_lock().expect("lock the registry as a run would");
+    assert_eq!(s.run(&[]).ok().json()["status"], "skipped");
+    drop(held);
+    let (done, skipped) = run(&s);
+    assert!(skipped, "{}", done.stderr);
 }
 
 #[test]
