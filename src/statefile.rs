@@ -97,8 +97,8 @@ pub fn ensure_dir(dir: &Path) -> Result<(), StateDirError> {
         path: dir.to_owned(),
         source,
     };
-    match fs::metadata(dir) {
-        Ok(_) => {}
+    let meta = match fs::metadata(dir) {
+        Ok(meta) => meta,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             // A dangling symlink is "not found" too; creating would fail on the link itself.
             fs::DirBuilder::new()
@@ -106,10 +106,10 @@ pub fn ensure_dir(dir: &Path) -> Result<(), StateDirError> {
                 .mode(0o700)
                 .create(dir)
                 .map_err(io_err)?;
+            fs::metadata(dir).map_err(io_err)?
         }
         Err(e) => return Err(io_err(e)),
-    }
-    let meta = fs::metadata(dir).map_err(io_err)?;
+    };
     if !meta.is_dir() {
         return Err(StateDirError::NotADirectory {
             path: dir.to_owned(),
@@ -147,9 +147,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 
 /// Replaces `path` with what `write` writes, like [`write_atomic`] without the fsync:
 /// concurrent readers see the old file or the new one, never a torn one, but after a power
-/// loss the file may be the previous one or, on a filesystem that does not order a rename
-/// after the data it replaces (ext4 does, by default), empty. For a report that the next run
-/// rewrites anyway, where an fsync per run would cost more than the report is worth.
+/// loss the file may be the previous one or empty (see `swap_in`). For a report that the
+/// next run rewrites anyway, where making it durable every run would cost more than the
+/// report is worth.
 ///
 /// `write` streams into the temporary file through a buffer, so a large report (a batch of a
 /// thousand drafts) is never held in memory whole.
@@ -192,13 +192,40 @@ fn replace(
         .create_new(true)
         .mode(0o600)
         .open(&tmp)?;
-    let result = write(&mut file)
-        .and_then(|()| if sync { file.sync_all() } else { Ok(()) })
-        .and_then(|()| fs::rename(&tmp, path));
+    let result = write(&mut file).and_then(|()| {
+        if sync {
+            file.sync_all()?;
+            fs::rename(&tmp, path)
+        } else {
+            swap_in(&tmp, path)
+        }
+    });
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// Puts the unsynced file `tmp` in the place of the regular file at `path` by swapping the
+/// two names, then removes the old file. A rename over an existing file would make ext4 start
+/// writing the new file's blocks there and then (`auto_da_alloc`, its guard for programs that
+/// replace files without an fsync): about 0.15 ms, in an idle run of about 2 ms. What that
+/// guard buys, the new bytes on disk before the new name, a report does not need: after a
+/// power loss it may be found empty, until the next run writes it again. Anything but a
+/// regular file there (nothing, a symlink), or a filesystem that cannot swap, gets the plain
+/// rename, which replaces it.
+fn swap_in(tmp: &Path, path: &Path) -> io::Result<()> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    if fs::symlink_metadata(path).is_ok_and(|meta| meta.is_file())
+        && renameat_with(CWD, tmp, CWD, path, RenameFlags::EXCHANGE).is_ok()
+    {
+        // `tmp` names the old file now. Left behind, it is only a stray temporary file.
+        if let Err(e) = fs::remove_file(tmp) {
+            log::warn!("cannot remove the replaced {} ({e})", tmp.display());
+        }
+        return Ok(());
+    }
+    fs::rename(tmp, path)
 }
 
 /// [`write_atomic`], then fsync the directory, so the new file survives a power loss once
@@ -210,4 +237,53 @@ pub fn write_durable(path: &Path, bytes: &[u8]) -> io::Result<()> {
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn report(path: &Path, text: &str) {
+        write_report(path, |out| out.write_all(text.as_bytes())).expect("write");
+    }
+
+    #[test]
+    fn a_report_replaces_a_file_a_symlink_or_nothing_and_leaves_no_other_file() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("r.json");
+        report(&path, "one");
+        report(&path, "two");
+        assert_eq!(fs::read_to_string(&path).expect("read"), "two");
+        assert_eq!(names(dir.path()), ["r.json"]);
+
+        // A symlink at the name is replaced, and what it points at is left alone.
+        let target = dir.path().join("target");
+        fs::write(&target, "theirs").expect("target");
+        fs::remove_file(&path).expect("remove");
+        std::os::unix::fs::symlink(&target, &path).expect("symlink");
+        report(&path, "three");
+        assert!(fs::symlink_metadata(&path).expect("meta").is_file());
+        assert_eq!(fs::read_to_string(&path).expect("read"), "three");
+        assert_eq!(fs::read_to_string(&target).expect("read"), "theirs");
+        assert_eq!(names(dir.path()), ["r.json", "target"]);
+    }
+
+    #[test]
+    fn a_report_never_replaces_a_directory() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("r.json");
+        fs::create_dir(&path).expect("dir");
+        assert!(write_report(&path, |out| out.write_all(b"x")).is_err());
+        assert!(path.is_dir());
+        assert_eq!(names(dir.path()), ["r.json"]);
+    }
 }

@@ -199,14 +199,16 @@ fn named(e: RegistryError, db: &Path) -> anyhow::Error {
 /// registry missing after earlier runs (their files are in the state directory) vanished: an
 /// empty one in its place would report "idle" while the real queue never runs.
 pub fn first_use_mode(config: &crate::config::Config) -> OpenMode {
-    let ran_before = [
-        crate::lock::LOCK_FILE,
-        crate::thermal::THERMAL_FILE,
-        crate::summary::SUMMARY_FILE,
-    ]
-    .iter()
-    .any(|f| std::fs::symlink_metadata(config.state_dir.join(f)).is_ok());
-    if config.db_is_default && !ran_before {
+    let ran_before = || {
+        [
+            crate::lock::LOCK_FILE,
+            crate::thermal::THERMAL_FILE,
+            crate::summary::SUMMARY_FILE,
+        ]
+        .iter()
+        .any(|f| std::fs::symlink_metadata(config.state_dir.join(f)).is_ok())
+    };
+    if config.db_is_default && !ran_before() {
         OpenMode::Create
     } else {
         OpenMode::Existing

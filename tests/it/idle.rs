@@ -68,6 +68,16 @@ fn runs_skip_an_unchanged_registry_and_still_write_their_summary() {
     let (_, skipped) = run(&s);
     assert!(skipped);
     assert_eq!(summary_cycles(&s), 3);
+    let mut names: Vec<String> = fs::read_dir(&s.w.state)
+        .expect("state")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["idle.json", "inbox-exec.lock", "last-run.json", "thermal.json"],
+        "the summaries it replaced are gone"
+    );
     let id = s.ledger(1).remove(0);
     let (done, skipped) = run(&s);
     assert!(!skipped, "a draft approved through the CLI is seen: {}", done.stderr);
