@@ -50,6 +50,11 @@ pub struct Action {
     pub attempt_id: Option<i64>,
 }
 
+/// A set of the window's entries (or their draft ids), looked up for each of them at every
+/// load and every claim: foldhash, seeded per process, instead of std's SipHash, which was a
+/// tenth of a 10-draft run's instructions at a window of 250 entries (BENCHMARKS.md).
+type FastSet<T> = HashSet<T, foldhash::fast::RandomState>;
+
 /// The window and the pause, as saved in the sidecar.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -129,7 +134,7 @@ pub struct ClaimsLog {
     /// Whether this process has claimed anything (logged or not).
     claimed: bool,
     /// The window's entries already on disk, in the sidecar or in this log.
-    saved: HashSet<Action>,
+    saved: FastSet<Action>,
 }
 
 impl ClaimsLog {
@@ -139,7 +144,7 @@ impl ClaimsLog {
             path: sidecar.with_file_name(CLAIMS_FILE),
             present: false,
             claimed: false,
-            saved: HashSet::new(),
+            saved: HashSet::default(),
         }
     }
 
@@ -338,12 +343,13 @@ impl Thermal {
                 })
                 .or_insert(r);
         }
-        let known: HashSet<String> = self
+        let known: FastSet<&str> = self
             .actions
             .iter()
-            .filter_map(|a| a.draft_id.clone())
+            .filter_map(|a| a.draft_id.as_deref())
             .collect();
         let mut future_through = self.future_counted_through;
+        let mut fresh = Vec::new();
         for (draft, r) in by_draft {
             if known.contains(draft) {
                 continue;
@@ -358,12 +364,13 @@ impl Thermal {
             } else {
                 r.at
             };
-            self.actions.push(Action {
+            fresh.push(Action {
                 at,
                 draft_id: Some(draft.to_owned()),
                 attempt_id: Some(r.attempt_id),
             });
         }
+        self.actions.extend(fresh);
         self.future_counted_through = future_through;
 
         self.actions.sort_by_key(|a| (a.at, a.attempt_id));
