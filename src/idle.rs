@@ -99,8 +99,10 @@ fn fresh(at: i64, now: i64) -> bool {
 /// writes the state files itself, under the run lock, so only the registry's half must be
 /// the same before and after the cycle for its mark to stand.
 ///
-/// SipHash (std's `DefaultHasher`, fixed keys): a change detector, not a defence; whoever can
-/// write the state directory can write the mark itself. A tenth of what SHA-256 costs here.
+/// SipHash (std's `DefaultHasher::new`, the same in every process of one build; another
+/// build may hash otherwise, which costs one full cycle): a change detector, not a defence,
+/// since whoever can write the state directory can write the mark itself. A tenth of what
+/// SHA-256 cost here.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fingerprint {
     registry: u64,

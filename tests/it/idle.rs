@@ -215,6 +215,17 @@ fn a_mark_that_is_stale_from_the_future_or_unreadable_is_not_trusted() {
         doc[clock] = to(doc[clock].as_i64().expect("a time")).into();
         fs::write(&mark, doc.to_string()).expect("rewrite");
     };
+    // The mark's time since boot is the machine's (/proc/uptime, whole seconds).
+    settle(&s);
+    let uptime: f64 = fs::read_to_string("/proc/uptime")
+        .expect("uptime")
+        .split_whitespace()
+        .next()
+        .and_then(|t| t.parse().ok())
+        .expect("seconds");
+    let doc: Value = serde_json::from_slice(&fs::read(&mark).expect("mark")).expect("JSON");
+    let boot_at = doc["boot_at"].as_f64().expect("boot_at");
+    assert!((boot_at - uptime).abs() < 5.0, "boot_at {boot_at}, uptime {uptime}");
     for (what, spoil) in [
         ("five minutes old", &(|| shift("at", &|_| now() - 300)) as &dyn Fn()),
         ("dated after now", &|| shift("at", &|_| now() + 60)),
