@@ -307,6 +307,35 @@ fn a_thermal_sidecar_or_claims_log_that_is_not_a_regular_file_is_alerted_and_nev
 }
 
 #[test]
+fn an_idle_mark_that_is_not_a_regular_file_is_no_mark_and_never_hangs_or_stops_a_run() {
+    for odd in Odd::ALL {
+        let Some((s, _, _)) = planted("idle.json", odd) else {
+            continue;
+        };
+        let run = bounded(s.run(&["-v"]), "run");
+        assert_eq!(run.code, 0, "{odd:?}: {}", run.stderr);
+        assert!(
+            !run.stderr.contains("not opened"),
+            "{odd:?}: {}",
+            run.stderr
+        );
+        if matches!(odd, Odd::Directory) {
+            // Nothing else can be put in its place: each run says so, and opens the registry.
+            let run = bounded(s.run(&["-v"]), "run");
+            assert!(!run.stderr.contains("not opened"), "{}", run.stderr);
+            assert!(
+                run.stderr.contains("cannot remove the idle mark"),
+                "{}",
+                run.stderr
+            );
+        }
+        let ids = s.ledger(1);
+        bounded(s.run(&[]), "run");
+        assert_eq!(s.dispatched(&ids[0]), 1, "the queue goes on ({odd:?})");
+    }
+}
+
+#[test]
 fn a_run_summary_that_is_not_a_regular_file_is_reported_by_status_check_and_replaced_by_run() {
     for odd in Odd::ALL {
         let Some((s, path, name)) = planted("last-run.json", odd) else {
