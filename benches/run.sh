@@ -293,7 +293,7 @@ FLOOR_DB=$WORK/floor.db
 copy_db "$(registry cur 0)" "$FLOOR_DB"
 ie "$FLOOR_DB" "$WORK/st-floor" run >/dev/null 2>&1 || true
 ie "$FLOOR_DB" "$WORK/st-floor" run >/dev/null 2>&1 || true # the first left no idle mark (no -shm)
-# The idle run as the timer starts it: the first run above left the idle mark, so these skip
+# The idle run as the timer starts it: the second run above left the idle mark, so these skip
 # the registry. Next to it, the full idle cycle, the mark removed before each run (from a
 # state directory of its own, so the other keeps its mark): what a run costs after a write.
 ie "$FLOOR_DB" "$WORK/st-floor-full" run >/dev/null 2>&1 || true

@@ -9,11 +9,12 @@
 //! of those files, of the state files a cycle reads and of the configuration. A later run
 //! whose fingerprint matches reports idle without opening the registry. Any write to the
 //! registry changes the fingerprint:
-//! - in WAL mode a commit rewrites the WAL-index header at the start of `-shm` (its frame
-//!   count and the checksum of the last frame committed) and grows `-wal` or, when the WAL
-//!   restarts, rewrites its header with new salts; a writer that checkpoints and deletes the
-//!   WAL when it closes removes `-wal` and `-shm`, and a fingerprint needs both there;
-//! - in rollback-journal mode a commit changes the database header's change counter;
+//! - a commit rewrites the WAL-index header at the start of `-shm` (its frame count and the
+//!   checksum of the last frame committed) and grows `-wal` or, when the WAL restarts,
+//!   rewrites its header with new salts;
+//! - a writer that checkpoints and deletes the WAL when it closes removes `-wal` and `-shm`,
+//!   and a fingerprint needs both there (so a registry in rollback-journal mode, which has
+//!   neither, never gets a mark);
 //! - a file replaced, truncated, moved aside, linked or restored changes its inode, size,
 //!   link count or times.
 //!
@@ -111,8 +112,10 @@ pub struct Fingerprint {
 
 impl Fingerprint {
     /// `None` when no mark can stand on the files: a PostgreSQL registry, a registry that is
-    /// missing or a symbolic link (SQLite would use the `-wal` beside its target), any of the
-    /// files unreadable or not a regular file. The full cycle then says what is wrong.
+    /// missing or a symbolic link (SQLite would use the `-wal` beside its target), no `-wal`
+    /// or no `-shm` beside it (a writer removed them, or the registry is in rollback-journal
+    /// mode), any of the files unreadable or not a regular file. The full cycle then runs,
+    /// and says what is wrong.
     pub fn take(config: &Config) -> Option<Fingerprint> {
         let db = &config.db;
         if is_postgres_url(&db.to_string_lossy()) {
@@ -123,10 +126,12 @@ impl Fingerprint {
         // Another program, or any other setting (the thermal bound, a handler, the registry's
         // path), may make a full cycle end otherwise: the whole of it is hashed, as written
         // (no string is built).
+        // The schema versions too: a build with a new migration must open the registry.
         write!(
             Hashed(&mut hash),
-            "{} {config:?}",
-            env!("CARGO_PKG_VERSION")
+            "{} {:?} {config:?}",
+            env!("CARGO_PKG_VERSION"),
+            crate::registry::schema::known_versions()
         )
         .ok()?;
         // The database header (bytes 0..100) holds the change counter and the journal mode;
@@ -142,6 +147,7 @@ impl Fingerprint {
         for (suffix, head, times, required) in [
             ("-wal", 0..32, Times::Mtime, true),
             ("-shm", 12..40, Times::None, true),
+            // A journal left beside a WAL registry (a writer that switched modes and died).
             ("-journal", 0..0, Times::Mtime, false),
         ] {
             registry_file(&mut hash, &sibling(db, suffix), head, times, required)?;
@@ -182,7 +188,9 @@ pub fn matching(state_dir: &Path, fingerprint: &Fingerprint, now: i64) -> Option
     let Contents::Bytes(bytes) = statefile::read(&state_dir.join(IDLE_FILE)) else {
         return None;
     };
-    let mark: Mark = serde_json::from_slice(&bytes).ok()?;
+    let mark: Mark = serde_json::from_slice(&bytes)
+        .inspect_err(|e| log::debug!("the idle mark does not parse ({e}): not used"))
+        .ok()?;
     let fresh = fresh(mark.at, now) && fresh(mark.boot_at, since_boot());
     (mark.version == VERSION && fresh && mark.fingerprint == fingerprint.hex())
         .then_some(mark.quiet)

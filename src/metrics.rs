@@ -46,7 +46,7 @@ impl Snapshot {
             .into_iter()
             .find(|(status, _)| status == Status::Approved.as_str())
             .map_or(0, |(_, n)| n);
-        let stuck_after = i64::try_from(config.stuck_after.as_secs()).unwrap_or(i64::MAX);
+        let stuck_after = config.stuck_after_s();
         let stuck = registry.executing(now.saturating_sub(stuck_after))?.len();
         let oldest_approved_age_s = registry
             .oldest_approved()?

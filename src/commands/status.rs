@@ -116,7 +116,7 @@ pub fn run(config: &Config, args: &StatusArgs, now: i64) -> anyhow::Result<Outpu
     for (status, n) in reg.counts().context("counting drafts")? {
         counts.insert(status, json!(n));
     }
-    let stuck_after = i64::try_from(config.stuck_after.as_secs()).unwrap_or(i64::MAX);
+    let stuck_after = config.stuck_after_s();
     let stuck = stuck(
         reg.executing(now.saturating_sub(stuck_after))
             .context("listing stuck drafts")?,

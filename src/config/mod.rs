@@ -236,6 +236,11 @@ impl Config {
         self.ttl.as_secs()
     }
 
+    /// `stuck_after` in whole seconds, as the registry's times are kept.
+    pub fn stuck_after_s(&self) -> i64 {
+        i64::try_from(self.stuck_after.as_secs()).unwrap_or(i64::MAX)
+    }
+
     /// Whether `kind` is refused whatever a handler says.
     pub fn is_non_delegable(&self, kind: &str) -> bool {
         self.non_delegable.iter().any(|k| k == kind)

@@ -102,6 +102,8 @@ impl<'a> Cycle<'a> {
     /// Runs one cycle. `Err` means the cycle could not run or could not record what it did
     /// (registry gone, key refused, state directory unwritable); every draft handled before
     /// that is fully recorded, and a draft whose side effect ran stays in `executing`.
+    /// On a SQLite registry that nothing has written since a quiet cycle left its idle mark
+    /// (`crate::idle`), the run reports idle without opening it.
     pub fn run(&mut self, opts: RunOptions) -> anyhow::Result<CycleReport> {
         let state_dir = self.config.state_dir.clone();
         if opts.dry_run {
@@ -128,8 +130,8 @@ impl<'a> Cycle<'a> {
         {
             // Under the registry's lock all the same, so that a run of another state directory
             // makes this one `skipped`, as it would a full cycle.
-            match lock_file(&self.config.db)? {
-                Held::Locked(_registry_lock) => {
+            match lock_file(&self.config.db) {
+                Ok(Held::Locked(_registry_lock)) => {
                     log::info!(
                         "idle: the registry is as the last quiet cycle left it; not opened ({})",
                         state_dir.join(idle::IDLE_FILE).display()
@@ -138,9 +140,10 @@ impl<'a> Cycle<'a> {
                     let report = CycleReport::new(RunStatus::Idle, false);
                     return Ok(self.finish(&state_dir, report, snapshot));
                 }
-                Held::ByAnother => return Ok(self.registry_held()),
-                // Gone since the fingerprint was taken: the full cycle says what to do.
-                Held::NoFile => {}
+                Ok(Held::ByAnother) => return Ok(self.registry_held()),
+                // Gone or unreadable since the fingerprint was taken: the full cycle says
+                // what is wrong, and records it in the summary.
+                Ok(Held::NoFile) | Err(_) => {}
             }
         }
         idle::forget(&state_dir);
@@ -200,7 +203,8 @@ impl<'a> Cycle<'a> {
         CycleReport::new(RunStatus::Skipped, false)
     }
 
-    /// The summary and the metrics of a cycle that ran to its end.
+    /// The summary and the metrics of a cycle that ran to its end, or of a run that skipped
+    /// the registry.
     fn finish(
         &self,
         state_dir: &Path,
@@ -227,7 +231,7 @@ impl<'a> Cycle<'a> {
     /// falls due), and no alert may be waiting (its retry falls due).
     fn quiet(&self, registry: &mut dyn Registry) -> Option<idle::Quiet> {
         let now = (self.clock)();
-        let stuck_after = i64::try_from(self.config.stuck_after.as_secs()).unwrap_or(i64::MAX);
+        let stuck_after = self.config.stuck_after_s();
         let executing = registry.executing(i64::MAX).ok()?;
         let settled = executing
             .iter()
@@ -410,7 +414,7 @@ impl<'a> Cycle<'a> {
         batch: &mut Batch,
     ) -> anyhow::Result<()> {
         let now = (self.clock)();
-        let stuck_after = i64::try_from(self.config.stuck_after.as_secs()).unwrap_or(i64::MAX);
+        let stuck_after = self.config.stuck_after_s();
         let fresh: Vec<_> = registry
             .executing(now.saturating_sub(stuck_after))
             .context("listing drafts stuck in executing")?

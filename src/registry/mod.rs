@@ -8,7 +8,7 @@
 //! exactly one row changed (DESIGN.md §3).
 
 pub mod postgres;
-mod schema;
+pub mod schema;
 mod sqlite;
 #[cfg(test)]
 mod tests;

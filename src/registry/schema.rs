@@ -105,6 +105,11 @@ const OUR_MIGRATIONS: &[&str] = &[
 ",
 ];
 
+/// The schema versions this program migrates a registry to: the reference's and ours.
+pub fn known_versions() -> (usize, usize) {
+    (REFERENCE_MIGRATIONS.len(), OUR_MIGRATIONS.len())
+}
+
 const REFERENCE_KEY: &str = "db_schema_version";
 const OUR_KEY: &str = "inbox_exec_schema_version";
 

@@ -306,25 +306,31 @@ fn a_writer_that_removes_the_wal_while_a_cycle_ends_leaves_no_mark_on_coarse_tim
         "UPDATE drafts SET updated_at = updated_at + 1 WHERE draft_id = '{id}'"
     ));
     assert!(!s.w.db.with_extension("db-wal").exists());
-    // The summary's rename comes after the registry is closed and before the second
-    // fingerprint: held there for 700 ms, while a writer approves and closes, as an agent's
-    // short-lived connection does, removing the WAL again.
+    // The summary's rename (an exchange, over the summary there) comes after the registry is
+    // closed and before the second fingerprint: held there for 700 ms, while a writer
+    // approves and closes, as an agent's short-lived connection does, removing the WAL again.
     let mut run = s.run(&["-v"]);
     let argv: Vec<_> = std::iter::once(run.cmd.get_program().to_owned())
         .chain(run.cmd.get_args().map(ToOwned::to_owned))
         .collect();
     let mut traced = std::process::Command::new(strace);
     traced
-        .args(["-f", "-qq", "-o", "/dev/null", "-e", "trace=rename"])
-        .args(["-e", "inject=rename:delay_exit=700000"])
+        .args(["-f", "-qq", "-o", "/dev/null", "-e", "trace=rename,renameat2"])
+        .args(["-e", "inject=rename,renameat2:delay_exit=700000"])
         .args(&argv)
         .env_clear()
         .envs(run.cmd.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))));
     run.cmd = traced;
+    let started = std::time::Instant::now();
     let child = std::thread::spawn(move || run.ok());
     std::thread::sleep(Duration::from_millis(350));
     s.w.sql(&approve_sql(&id));
     let done = child.join().expect("the run");
+    assert!(
+        started.elapsed() >= Duration::from_millis(700),
+        "the run was not held at its rename: {}",
+        done.stderr
+    );
     assert_eq!(done.json()["status"], "idle", "the approval came after the cycle looked");
     assert!(
         !s.state_file("idle.json").exists(),
