@@ -4,6 +4,7 @@
 use std::fs;
 use std::time::Duration;
 
+use rusqlite::config::DbConfig;
 use serde_json::Value;
 
 use crate::harness::{Backend, Done, World, on_path, skip, write_private};
@@ -147,6 +148,51 @@ fn every_way_of_writing_the_registry_ends_the_skipping() {
         assert!(!skipped, "{what}: the run skipped the registry: {}", done.stderr);
         assert_eq!(s.dispatched(&id), 1, "{what}: {}", done.stdout);
     }
+}
+
+#[test]
+fn a_commit_that_changes_only_the_wal_index_ends_the_skipping() {
+    // A writer that never checkpoints, as another program may be.
+    let writer = |w: &World| {
+        let conn = rusqlite::Connection::open(&w.db).expect("open");
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+            .expect("no checkpoint on close");
+        conn
+    };
+    let wal = |w: &World| fs::metadata(w.path("drafts.db-wal")).expect("wal");
+    let s = Stage::new("");
+    let id = parked(&s, 0);
+    // An empty WAL, then a transaction spilled into it and rolled back: its frames stay in
+    // the file, past the last commit.
+    let conn = writer(&s.w);
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .expect("checkpoint");
+    conn.execute_batch(
+        "PRAGMA cache_size = 1; PRAGMA cache_spill = 1; BEGIN;
+         CREATE TABLE scratch (x);
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 30)
+             INSERT INTO scratch SELECT randomblob(3000) FROM n;
+         ROLLBACK;",
+    )
+    .expect("spill and roll back");
+    drop(conn);
+    settle(&s);
+    // A small commit overwrites the first of those frames: the WAL keeps its size, and with
+    // its mtime put back, only the WAL index's record of the last commit tells.
+    let before = wal(&s.w);
+    writer(&s.w)
+        .execute_batch(&approve_sql(&id))
+        .expect("approve");
+    let after = wal(&s.w);
+    assert_eq!(after.len(), before.len(), "the commit fit in the rolled-back frames");
+    fs::File::options()
+        .write(true)
+        .open(s.w.path("drafts.db-wal"))
+        .and_then(|f| f.set_modified(before.modified()?))
+        .expect("mtime put back");
+    let (done, skipped) = run(&s);
+    assert!(!skipped, "{}", done.stderr);
+    assert_eq!(s.dispatched(&id), 1);
 }
 
 #[test]
