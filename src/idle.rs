@@ -25,11 +25,12 @@
 //! A PostgreSQL registry has no files, and no mark.
 
 use std::fmt::Write as _;
-use std::fs::{self, File, Metadata};
+use std::fs::{self, Metadata};
 use std::hash::{DefaultHasher, Hasher};
 use std::io;
+use std::io::Read as _;
 use std::ops::Range;
-use std::os::unix::fs::{FileExt as _, MetadataExt as _};
+use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -258,10 +259,12 @@ fn registry_file(
     };
     hash.write_u8(1);
     identity(hash, &meta, times);
-    let mut buf = [0u8; 100];
-    let n = read_head(&file, &mut buf[..head.end]).ok()?;
-    hash.write_usize(n);
-    hash.write(&buf[head.start.min(n)..n]);
+    // Just opened: the file's offset is 0. `take` stops at the end of the range, or of a
+    // shorter file.
+    let mut bytes = Vec::with_capacity(head.end);
+    (&file).take(head.end as u64).read_to_end(&mut bytes).ok()?;
+    hash.write_usize(bytes.len());
+    hash.write(bytes.get(head.start..).unwrap_or_default());
     Some(())
 }
 
@@ -291,18 +294,4 @@ fn identity(hash: &mut DefaultHasher, meta: &Metadata, times: Times) {
         hash.write_i64(meta.ctime());
         hash.write_i64(meta.ctime_nsec());
     }
-}
-
-/// Reads from offset 0 until `buf` is full or the file ends.
-fn read_head(file: &File, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match file.read_at(&mut buf[n..], n as u64) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
