@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::harness::{Done, World, is_root, mode, outcome_of, skip};
+use crate::harness::{Done, World, is_root, mode, names_in, outcome_of, skip};
 use crate::stage::{Stage as Setup, TARGET, thermal_config};
 
 fn json_file(path: &Path) -> Value {
@@ -921,13 +921,8 @@ fn a_full_disk_under_the_state_dir_fails_the_run_after_recording_and_keeps_the_o
     assert_eq!(s.attempts(&id), "verify:ok,execute:ok");
     assert_eq!(fs::read(&thermal).expect("sidecar"), old_thermal);
     assert_eq!(fs::read(&summary).expect("summary"), old_summary);
-    let mut names: Vec<String> = fs::read_dir(&mount.dir)
-        .expect("state")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
     assert_eq!(
-        names,
+        names_in(&mount.dir),
         ["filler", "inbox-exec.lock", "last-run.json", "thermal.json"],
         "nothing half-written left behind"
     );

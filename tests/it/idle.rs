@@ -7,7 +7,7 @@ use std::time::Duration;
 use rusqlite::config::DbConfig;
 use serde_json::Value;
 
-use crate::harness::{Backend, Done, World, on_path, skip, write_private};
+use crate::harness::{Backend, Done, World, names_in, on_path, skip, write_private};
 use crate::stage::Stage;
 
 /// What `-v` says when a run did not open the registry.
@@ -45,6 +45,19 @@ fn parked(s: &Stage, n: u32) -> String {
     id
 }
 
+/// A transaction of `rows` blobs of `size` bytes, rolled back after a one-page cache spilled
+/// its pages into the WAL: its frames stay in the file, past the last commit.
+fn spill_and_roll_back(conn: &rusqlite::Connection, rows: u32, size: u32) {
+    conn.execute_batch(&format!(
+        "PRAGMA cache_size = 1; PRAGMA cache_spill = 1; BEGIN;
+         CREATE TABLE scratch (x);
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows})
+             INSERT INTO scratch SELECT randomblob({size}) FROM n;
+         ROLLBACK;"
+    ))
+    .expect("spill and roll back");
+}
+
 fn approve_sql(id: &str) -> String {
     format!("UPDATE drafts SET status = 'approved' WHERE draft_id = '{id}'")
 }
@@ -69,13 +82,8 @@ fn runs_skip_an_unchanged_registry_and_still_write_their_summary() {
     let (_, skipped) = run(&s);
     assert!(skipped);
     assert_eq!(summary_cycles(&s), 3);
-    let mut names: Vec<String> = fs::read_dir(&s.w.state)
-        .expect("state")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
     assert_eq!(
-        names,
+        names_in(&s.w.state),
         ["idle.json", "inbox-exec.lock", "last-run.json", "thermal.json"],
         "the summaries it replaced are gone"
     );
@@ -105,16 +113,8 @@ fn every_way_of_writing_the_registry_ends_the_skipping() {
             nothing,
             |w, id| {
                 let conn = rusqlite::Connection::open(&w.db).expect("open");
-                // A one-page cache spills the big transaction's pages into the WAL before it
-                // is rolled back; the small commit then overwrites the first of those frames.
-                conn.execute_batch(
-                    "PRAGMA cache_size = 1; PRAGMA cache_spill = 1; BEGIN;
-                     CREATE TABLE scratch (x);
-                     WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
-                         INSERT INTO scratch SELECT randomblob(500) FROM n;
-                     ROLLBACK;",
-                )
-                .expect("spill and roll back");
+                // The small commit overwrites the first of the rolled-back frames.
+                spill_and_roll_back(&conn, 2000, 500);
                 conn.execute_batch(&approve_sql(id)).expect("approve");
             },
         ),
@@ -167,14 +167,7 @@ fn a_commit_that_changes_only_the_wal_index_ends_the_skipping() {
     let conn = writer(&s.w);
     conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
         .expect("checkpoint");
-    conn.execute_batch(
-        "PRAGMA cache_size = 1; PRAGMA cache_spill = 1; BEGIN;
-         CREATE TABLE scratch (x);
-         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 30)
-             INSERT INTO scratch SELECT randomblob(3000) FROM n;
-         ROLLBACK;",
-    )
-    .expect("spill and roll back");
+    spill_and_roll_back(&conn, 30, 3000);
     drop(conn);
     settle(&s);
     // A small commit overwrites the first of those frames: the WAL keeps its size, and with
