@@ -8,7 +8,7 @@ use rusqlite::config::DbConfig;
 use serde_json::Value;
 
 use crate::harness::{Backend, Done, World, names_in, on_path, skip, write_private};
-use crate::stage::Stage;
+use crate::stage::{Stage, thermal_config};
 
 /// What `-v` says when a run did not open the registry.
 const SKIPPED: &str = "not opened";
@@ -216,6 +216,39 @@ fn a_draft_in_executing_not_yet_alerted_about_keeps_runs_opening_the_registry() 
     );
     // Alerted: nothing more falls due, so runs skip again.
     settle(&s);
+}
+
+#[test]
+fn a_draft_alerted_about_but_not_yet_past_stuck_after_keeps_runs_opening_the_registry() {
+    // Alerted under a shorter stuck_after than now: the metrics count it as stuck once it
+    // is past the new one, which no write announces.
+    let s = Stage::new("");
+    let id = parked(&s, 0);
+    s.w.sql(&format!(
+        "UPDATE drafts SET status = 'executing', updated_at = CAST(strftime('%s') AS INTEGER)
+           WHERE draft_id = '{id}';
+         INSERT INTO stuck_alerts (draft_id, alerted_at) VALUES ('{id}', 1);"
+    ));
+    for _ in 0..2 {
+        let (done, skipped) = run(&s);
+        assert!(!skipped, "{}", done.stderr);
+    }
+    assert!(!s.state_file("idle.json").exists());
+}
+
+#[test]
+fn a_paused_cycle_leaves_no_mark() {
+    let s = Stage::new(&thermal_config(1));
+    s.ledger(3);
+    s.run(&[]).ok();
+    // More runs than a quiet registry needs to settle (a WAL truncated after the big write,
+    // the index rebuilt over an empty WAL), so a mark would have been left by now.
+    for _ in 0..4 {
+        let (done, skipped) = run(&s);
+        assert!(!skipped, "{}", done.stderr);
+        assert_eq!(done.json()["status"], "paused", "{}", done.stdout);
+    }
+    assert!(!s.state_file("idle.json").exists());
 }
 
 #[test]
