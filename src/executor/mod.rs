@@ -125,26 +125,8 @@ impl<'a> Cycle<'a> {
         // its files would drop SQLite's locks on them), so that a write from then on shows
         // in the fingerprint taken after it is closed.
         let before = idle::Fingerprint::take(self.config);
-        if let Some(fingerprint) = &before
-            && let Some(quiet) = idle::matching(&state_dir, fingerprint, (self.clock)())
-        {
-            // Under the registry's lock all the same, so that a run of another state directory
-            // makes this one `skipped`, as it would a full cycle.
-            match lock_file(&self.config.db) {
-                Ok(Held::Locked(_registry_lock)) => {
-                    log::info!(
-                        "idle: the registry is as the last quiet cycle left it; not opened ({})",
-                        state_dir.join(idle::IDLE_FILE).display()
-                    );
-                    let snapshot = self.config.metrics_file.as_ref().map(|_| quiet.snapshot());
-                    let report = CycleReport::new(RunStatus::Idle, false);
-                    return Ok(self.finish(&state_dir, report, snapshot));
-                }
-                Ok(Held::ByAnother) => return Ok(self.registry_held()),
-                // Gone or unreadable since the fingerprint was taken: the full cycle says
-                // what is wrong, and records it in the summary.
-                Ok(Held::NoFile) | Err(_) => {}
-            }
+        if let Some(report) = before.as_ref().and_then(|f| self.skip(&state_dir, f)) {
+            return Ok(report);
         }
         idle::forget(&state_dir);
         // The registry's own lock: two state directories on one registry never run at once.
@@ -191,6 +173,28 @@ impl<'a> Cycle<'a> {
             );
         }
         Ok(report)
+    }
+
+    /// The run, when the idle mark matches `fingerprint`: idle (summary and metrics written,
+    /// the registry not opened), or skipped when a run of another state directory holds the
+    /// registry, as a full cycle would be. `None`: the full cycle runs.
+    fn skip(&self, state_dir: &Path, fingerprint: &idle::Fingerprint) -> Option<CycleReport> {
+        let quiet = idle::matching(state_dir, fingerprint, (self.clock)())?;
+        match lock_file(&self.config.db) {
+            Ok(Held::Locked(_registry_lock)) => {
+                log::info!(
+                    "idle: the registry is as the last quiet cycle left it; not opened ({})",
+                    state_dir.join(idle::IDLE_FILE).display()
+                );
+                let snapshot = self.config.metrics_file.as_ref().map(|_| quiet.snapshot());
+                let report = CycleReport::new(RunStatus::Idle, false);
+                Some(self.finish(state_dir, report, snapshot))
+            }
+            Ok(Held::ByAnother) => Some(self.registry_held()),
+            // Gone or unreadable since the fingerprint was taken: the full cycle says what is
+            // wrong, and records it in the summary.
+            Ok(Held::NoFile) | Err(_) => None,
+        }
     }
 
     /// The report of a run that found the registry's lock held by a run of another state
