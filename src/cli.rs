@@ -61,8 +61,8 @@ pub struct GlobalArgs {
     /// The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key.
     #[arg(long, global = true, env = "INBOX_EXEC_KEY", value_name = "FILE")]
     pub key: Option<PathBuf>,
-    /// Directory for the lock, the thermal sidecar and the last-run summary. Default:
-    /// ~/.delimit/inbox-exec/.
+    /// Directory for the run lock and the state files (thermal record, last-run summary, idle
+    /// mark). Default: ~/.delimit/inbox-exec/.
     #[arg(long, global = true, env = "INBOX_EXEC_STATE_DIR", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
     /// How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h.

@@ -27,7 +27,7 @@ end
 complete -c inbox-exec -n "__fish_inbox_exec_needs_command" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_needs_command" -l db -d 'The draft registry: a SQLite file, or a postgres:// URL (no password in it). Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_needs_command" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
-complete -c inbox-exec -n "__fish_inbox_exec_needs_command" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_needs_command" -l state-dir -d 'Directory for the run lock and the state files (thermal record, last-run summary, idle mark). Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_needs_command" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
 complete -c inbox-exec -n "__fish_inbox_exec_needs_command" -l json -d 'Print one JSON document instead of human-readable text'
 complete -c inbox-exec -n "__fish_inbox_exec_needs_command" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
@@ -52,7 +52,7 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand run" -l batch -d '
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand run" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand run" -l db -d 'The draft registry: a SQLite file, or a postgres:// URL (no password in it). Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand run" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand run" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand run" -l state-dir -d 'Directory for the run lock and the state files (thermal record, last-run summary, idle mark). Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand run" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand run" -l dry-run -d 'Report what would happen; change nothing'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand run" -l json -d 'Print one JSON document instead of human-readable text'
@@ -62,7 +62,7 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand run" -s h -l help 
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand init" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand init" -l db -d 'The draft registry: a SQLite file, or a postgres:// URL (no password in it). Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand init" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand init" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand init" -l state-dir -d 'Directory for the run lock and the state files (thermal record, last-run summary, idle mark). Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand init" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand init" -l json -d 'Print one JSON document instead of human-readable text'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand init" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
@@ -72,7 +72,7 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand keygen" -l key-ver
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand keygen" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand keygen" -l db -d 'The draft registry: a SQLite file, or a postgres:// URL (no password in it). Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand keygen" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand keygen" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand keygen" -l state-dir -d 'Directory for the run lock and the state files (thermal record, last-run summary, idle mark). Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand keygen" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand keygen" -l json -d 'Print one JSON document instead of human-readable text'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand keygen" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
@@ -81,7 +81,7 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand keygen" -s h -l he
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and not __fish_seen_subcommand_from new help" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and not __fish_seen_subcommand_from new help" -l db -d 'The draft registry: a SQLite file, or a postgres:// URL (no password in it). Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and not __fish_seen_subcommand_from new help" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and not __fish_seen_subcommand_from new help" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and not __fish_seen_subcommand_from new help" -l state-dir -d 'Directory for the run lock and the state files (thermal record, last-run summary, idle mark). Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and not __fish_seen_subcommand_from new help" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and not __fish_seen_subcommand_from new help" -l json -d 'Print one JSON document instead of human-readable text'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and not __fish_seen_subcommand_from new help" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
@@ -97,7 +97,7 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_seen_subcommand_from new" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_seen_subcommand_from new" -l db -d 'The draft registry: a SQLite file, or a postgres:// URL (no password in it). Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_seen_subcommand_from new" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_seen_subcommand_from new" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_seen_subcommand_from new" -l state-dir -d 'Directory for the run lock and the state files (thermal record, last-run summary, idle mark). Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_seen_subcommand_from new" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_seen_subcommand_from new" -l allow-unrunnable -d 'Insert it even when `run` would refuse it: a non-delegable kind, or a target or payload its handler rejects (e.g. for another executor\'s configuration)'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand draft; and __fish_seen_subcommand_from new" -l json -d 'Print one JSON document instead of human-readable text'
@@ -110,7 +110,7 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -l subjec
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -l db -d 'The draft registry: a SQLite file, or a postgres:// URL (no password in it). Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -l state-dir -d 'Directory for the run lock and the state files (thermal record, last-run summary, idle mark). Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -l allow-unrunnable -d 'Approve it even when `run` would refuse it (see `draft new --allow-unrunnable`)'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -l json -d 'Print one JSON document instead of human-readable text'
@@ -120,7 +120,7 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand approve" -s h -l h
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand cancel" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand cancel" -l db -d 'The draft registry: a SQLite file, or a postgres:// URL (no password in it). Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand cancel" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand cancel" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand cancel" -l state-dir -d 'Directory for the run lock and the state files (thermal record, last-run summary, idle mark). Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand cancel" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand cancel" -l json -d 'Print one JSON document instead of human-readable text'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand cancel" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
@@ -129,7 +129,7 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand cancel" -s h -l he
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand expire" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand expire" -l db -d 'The draft registry: a SQLite file, or a postgres:// URL (no password in it). Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand expire" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand expire" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand expire" -l state-dir -d 'Directory for the run lock and the state files (thermal record, last-run summary, idle mark). Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand expire" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand expire" -l json -d 'Print one JSON document instead of human-readable text'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand expire" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
@@ -138,7 +138,7 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand expire" -s h -l he
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand show" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand show" -l db -d 'The draft registry: a SQLite file, or a postgres:// URL (no password in it). Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand show" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand show" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand show" -l state-dir -d 'Directory for the run lock and the state files (thermal record, last-run summary, idle mark). Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand show" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand show" -l json -d 'Print one JSON document instead of human-readable text'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand show" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
@@ -148,7 +148,7 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand verify" -l now -d 
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand verify" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand verify" -l db -d 'The draft registry: a SQLite file, or a postgres:// URL (no password in it). Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand verify" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand verify" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand verify" -l state-dir -d 'Directory for the run lock and the state files (thermal record, last-run summary, idle mark). Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand verify" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand verify" -l all -d 'Every draft, whatever its status'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand verify" -l json -d 'Print one JSON document instead of human-readable text'
@@ -159,7 +159,7 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and not
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and not __fish_seen_subcommand_from resolve help" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and not __fish_seen_subcommand_from resolve help" -l db -d 'The draft registry: a SQLite file, or a postgres:// URL (no password in it). Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and not __fish_seen_subcommand_from resolve help" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and not __fish_seen_subcommand_from resolve help" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and not __fish_seen_subcommand_from resolve help" -l state-dir -d 'Directory for the run lock and the state files (thermal record, last-run summary, idle mark). Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and not __fish_seen_subcommand_from resolve help" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and not __fish_seen_subcommand_from resolve help" -l json -d 'Print one JSON document instead of human-readable text'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and not __fish_seen_subcommand_from resolve help" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
@@ -175,7 +175,7 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and __f
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and __fish_seen_subcommand_from resolve" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and __fish_seen_subcommand_from resolve" -l db -d 'The draft registry: a SQLite file, or a postgres:// URL (no password in it). Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and __fish_seen_subcommand_from resolve" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and __fish_seen_subcommand_from resolve" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and __fish_seen_subcommand_from resolve" -l state-dir -d 'Directory for the run lock and the state files (thermal record, last-run summary, idle mark). Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and __fish_seen_subcommand_from resolve" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and __fish_seen_subcommand_from resolve" -l force -d 'Settle it even though it was claimed less than `stuck_after` ago or its claimer may still be acting (a live process, another host, or the reference executor, which leaves no claim record). Only after checking that no executor is still dispatching it'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and __fish_seen_subcommand_from resolve" -l json -d 'Print one JSON document instead of human-readable text'
@@ -187,7 +187,7 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand reconcile; and __f
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand status" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand status" -l db -d 'The draft registry: a SQLite file, or a postgres:// URL (no password in it). Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand status" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand status" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand status" -l state-dir -d 'Directory for the run lock and the state files (thermal record, last-run summary, idle mark). Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand status" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand status" -l check -d 'Exit non-zero when something needs a human (see the command\'s help)'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand status" -l plugin -d 'Print one monitoring-plugins status line (`INBOX-EXEC OK|WARNING|CRITICAL|UNKNOWN - text | perfdata`) and exit 0, 1, 2 or 3, for Nagios, Icinga, Naemon or Sensu'
@@ -200,7 +200,7 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand copy" -l to -d 'Th
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand copy" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand copy" -l db -d 'The draft registry: a SQLite file, or a postgres:// URL (no password in it). Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand copy" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand copy" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand copy" -l state-dir -d 'Directory for the run lock and the state files (thermal record, last-run summary, idle mark). Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand copy" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand copy" -l force -d 'Copy into a target that already holds drafts (drafts it has are left alone)'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand copy" -l json -d 'Print one JSON document instead of human-readable text'
@@ -210,7 +210,7 @@ complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand copy" -s h -l help
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand completions" -l config -d 'Configuration file (TOML). Default: $XDG_CONFIG_HOME/inbox-exec/config.toml, then /etc/inbox-exec/config.toml, when present' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand completions" -l db -d 'The draft registry: a SQLite file, or a postgres:// URL (no password in it). Default: ~/.delimit/drafts.db' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand completions" -l key -d 'The HMAC key file for key_version 1. Default: ~/.delimit/secrets/inbox-executor-hmac.key' -r -F
-complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand completions" -l state-dir -d 'Directory for the lock, the thermal sidecar and the last-run summary. Default: ~/.delimit/inbox-exec/' -r -F
+complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand completions" -l state-dir -d 'Directory for the run lock and the state files (thermal record, last-run summary, idle mark). Default: ~/.delimit/inbox-exec/' -r -F
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand completions" -l ttl -d 'How long a signed draft stays valid, e.g. `24h`, `90m`. Default: 24h' -r
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand completions" -l json -d 'Print one JSON document instead of human-readable text'
 complete -c inbox-exec -n "__fish_inbox_exec_using_subcommand completions" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'

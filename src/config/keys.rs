@@ -30,7 +30,7 @@ pub const KEYS: &[Key] = &[
         name: "state_dir",
         example: "\"/var/lib/inbox-exec\"",
         default: "~/.delimit/inbox-exec/",
-        doc: "The run lock, the thermal sidecar and the last-run summary.",
+        doc: "The run lock and the state files: the thermal record, the last-run summary, the idle mark.",
     },
     Key {
         table: "",
