@@ -8,14 +8,13 @@
 //! lost.
 
 use std::fmt::Write as _;
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write as _};
-use std::os::unix::fs::OpenOptionsExt;
+use std::io;
 use std::path::Path;
 
 use crate::config::Config;
 use crate::cycle_report::{CycleReport, RunStatus};
 use crate::registry::{Registry, RegistryError, Status};
+use crate::statefile;
 use crate::summary::Totals;
 use crate::thermal::{THERMAL_FILE, Thermal};
 
@@ -209,33 +208,13 @@ fn labels(pairs: &[(&str, &str)]) -> String {
     format!("{{{}}}", escaped.join(","))
 }
 
-/// Replaces `path` with `text` atomically, mode 0644: node_exporter runs as another user.
-/// Not fsynced: the next run rewrites it, and a lost file only looks stale to a monitor.
+/// Replaces `path` with `text` atomically, readable by all: node_exporter runs as another
+/// user. Not fsynced: the next run rewrites it, and a lost file only looks stale to a
+/// monitor.
 pub fn write(path: &Path, text: &str) -> io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::other("no file name"))?;
-    let mut suffix = [0u8; 6];
-    getrandom::fill(&mut suffix).map_err(|e| io::Error::other(e.to_string()))?;
-    let suffix: String = suffix.iter().map(|b| format!("{b:02x}")).collect();
-    // A dot first and no `.prom` last: the collector never reads a half-written file.
-    let tmp = dir.join(format!(".{}.{suffix}.tmp", name.to_string_lossy()));
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o644)
-        .open(&tmp)?;
-    let result = file
-        .write_all(text.as_bytes())
-        .and_then(|()| fs::rename(&tmp, path));
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    statefile::write_report(path, statefile::Readers::All, |out| {
+        out.write_all(text.as_bytes())
+    })
 }
 
 #[cfg(test)]

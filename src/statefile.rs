@@ -1,6 +1,6 @@
-//! Small state files (thermal sidecar, last-run summary): read without following symlinks,
-//! written atomically (temp file, rename), mode 0600; fsynced before the rename when the
-//! file is state the next run relies on.
+//! Small state files (thermal sidecar, last-run summary, idle mark, metrics): read without
+//! following symlinks, written atomically (temp file, rename), mode 0600 unless another user
+//! has to read them; fsynced before the rename when the file is state the next run relies on.
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
@@ -142,7 +142,26 @@ pub fn ensure_dir(dir: &Path) -> Result<(), StateDirError> {
 /// merged into the thermal window at every load; the summary is rewritten by the next run).
 /// What is recorded nowhere else goes through [`write_durable`].
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    replace(path, true, |file| file.write_all(bytes))
+    replace(path, true, Readers::Owner, |file| file.write_all(bytes))
+}
+
+/// Who may read a report: its owner, or (mode 0644, as far as the umask allows) every user,
+/// for a file another service collects, such as node_exporter's textfile directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readers {
+    /// Mode 0600.
+    Owner,
+    /// Mode 0644.
+    All,
+}
+
+impl Readers {
+    fn mode(self) -> u32 {
+        match self {
+            Readers::Owner => 0o600,
+            Readers::All => 0o644,
+        }
+    }
 }
 
 /// Replaces `path` with what `write` writes, like [`write_atomic`] without the fsync:
@@ -155,9 +174,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// thousand drafts) is never held in memory whole.
 pub fn write_report(
     path: &Path,
+    readers: Readers,
     write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> io::Result<()> {
-    replace(path, false, |file| {
+    replace(path, false, readers, |file| {
         let mut out = io::BufWriter::new(file);
         write(&mut out)?;
         out.flush()
@@ -167,6 +187,7 @@ pub fn write_report(
 fn replace(
     path: &Path,
     sync: bool,
+    readers: Readers,
     write: impl FnOnce(&mut fs::File) -> io::Result<()>,
 ) -> io::Result<()> {
     let dir = path
@@ -186,11 +207,13 @@ fn replace(
             .map(|b| format!("{b:02x}"))
             .collect::<String>()
     ));
-    // create_new refuses an existing file or symlink at the temp name.
+    // create_new refuses an existing file or symlink at the temp name. The name starts with
+    // a dot and does not end as the file's does, so a collector that reads `*.prom` never
+    // reads a half-written file.
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o600)
+        .mode(readers.mode())
         .open(&tmp)?;
     let result = write(&mut file).and_then(|()| {
         if sync {
@@ -253,7 +276,7 @@ mod tests {
     }
 
     fn report(path: &Path, text: &str) {
-        write_report(path, |out| out.write_all(text.as_bytes())).expect("write");
+        write_report(path, Readers::Owner, |out| out.write_all(text.as_bytes())).expect("write");
     }
 
     #[test]
@@ -282,7 +305,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("r.json");
         fs::create_dir(&path).expect("dir");
-        assert!(write_report(&path, |out| out.write_all(b"x")).is_err());
+        assert!(write_report(&path, Readers::Owner, |out| out.write_all(b"x")).is_err());
         assert!(path.is_dir());
         assert_eq!(names(dir.path()), ["r.json"]);
     }
