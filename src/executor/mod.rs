@@ -134,6 +134,7 @@ impl<'a> Cycle<'a> {
         let mut quiet = None;
         let cycle = match self.open_locked(mode) {
             Ok(Some(mut locked)) => {
+                locked.registry.cycle_writer();
                 let cycle = self.cycle(&mut *locked.registry, &state_dir, opts);
                 // Whatever happened to the cycle, the alerts it committed go out now: under the
                 // lock (two runs never send one alert twice), before the summary says it ended.

@@ -124,19 +124,21 @@ const STATEMENT_CACHE: usize = 32;
 /// SQLite's automatic checkpoint, in WAL pages, for our read-write connections: raised from
 /// its 1,000 so that a cycle's commits are not interrupted by checkpoints (three fsyncs
 /// each, one every ~60 drafts at a million drafts); the WAL is truncated once, when the
-/// process closes the registry (see [`WAL_BOUND_WRITER`]). It still bounds the WAL of an
+/// process closes the registry (see [`WAL_BOUND_CYCLE`]). It still bounds the WAL of an
 /// unusually long batch (~128 MiB).
 const AUTOCHECKPOINT_PAGES: i64 = 32_768;
 
-/// A process that wrote leaves the WAL as it is up to this size and truncates it with a
-/// checkpoint beyond: a cycle's commits stay N + 1 fsyncs, and a large write (a migration,
-/// a big batch) never leaves a WAL that every later process has to read while rebuilding
-/// its index (~1 µs a page).
-const WAL_BOUND_WRITER: u64 = 4 * 1024 * 1024;
+/// A cycle that wrote ([`Registry::cycle_writer`]) leaves the WAL as it is up to this size
+/// and truncates it with a checkpoint beyond: a cycle's commits stay N + 1 fsyncs, and a
+/// large write (a big batch) never leaves a WAL that every later process has to read while
+/// rebuilding its index (~1 µs a page).
+const WAL_BOUND_CYCLE: u64 = 4 * 1024 * 1024;
 
-/// A process that did not write truncates any WAL over this size (about 60 pages): the idle
-/// runs that follow a write then open an empty WAL, whatever the history.
-const WAL_BOUND_IDLE: u64 = 256 * 1024;
+/// Every other process truncates any WAL over this size (about 60 pages) as it closes: the
+/// idle runs that follow a write then open an empty WAL, whatever the history, and the
+/// cycle after a command that wrote (a draft, an approval, a migration: one at a time, where
+/// a checkpoint's two fsyncs cost nothing anyone waits for) starts from one.
+const WAL_BOUND: u64 = 256 * 1024;
 
 impl RegistryError {
     /// Names the file and the remedy for the SQLite errors an operator can act on.
@@ -162,6 +164,8 @@ pub(super) struct Sqlite {
     path: PathBuf,
     /// False for [`OpenMode::ReadOnly`]: such a connection never checkpoints.
     writable: bool,
+    /// Set by [`Registry::cycle_writer`]: the WAL may be left up to [`WAL_BOUND_CYCLE`].
+    cycle: bool,
 }
 
 impl Drop for Sqlite {
@@ -178,10 +182,10 @@ impl Drop for Sqlite {
         let Ok(size) = fs::metadata(&wal).map(|m| m.len()) else {
             return;
         };
-        let bound = if self.conn.total_changes() > 0 {
-            WAL_BOUND_WRITER
+        let bound = if self.cycle && self.conn.total_changes() > 0 {
+            WAL_BOUND_CYCLE
         } else {
-            WAL_BOUND_IDLE
+            WAL_BOUND
         };
         if size <= bound {
             return;
@@ -279,6 +283,7 @@ impl Sqlite {
                 conn,
                 path: path.to_owned(),
                 writable: false,
+                cycle: false,
             });
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -309,6 +314,7 @@ impl Sqlite {
             conn,
             path: path.to_owned(),
             writable: true,
+            cycle: false,
         })
     }
 }
@@ -316,6 +322,10 @@ impl Sqlite {
 impl Registry for Sqlite {
     fn location(&self) -> String {
         self.path.display().to_string()
+    }
+
+    fn cycle_writer(&mut self) {
+        self.cycle = true;
     }
 
     fn get(&mut self, id: &str) -> Result<Option<DraftRow>, RegistryError> {
