@@ -4,6 +4,8 @@
 //! (`<3>` error, `<4>` warning, `<6>` info, `<7>` debug) instead of the `inbox-exec:` prefix,
 //! which the journal adds itself, so `journalctl -p warning` shows alerts and errors.
 
+use std::io::Write as _;
+
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
 struct StderrLog {
@@ -29,16 +31,24 @@ impl Log for StderrLog {
             // and continuation lines indented, so no line can pass for one of ours. In the
             // journal every line is its own entry, so each carries the priority.
             let message = record.args().to_string();
-            if self.journal {
+            let line = if self.journal {
                 let indent = format!("\n<{priority}>    ");
                 let lines = crate::report::printable_lines(&message, "    ");
-                eprintln!("<{priority}>{level}: {}", lines.replace("\n    ", &indent));
+                format!(
+                    "<{priority}>{level}: {}\n",
+                    lines.replace("\n    ", &indent)
+                )
             } else {
-                eprintln!(
-                    "inbox-exec: {level}: {}",
+                format!(
+                    "inbox-exec: {level}: {}\n",
                     crate::report::printable_lines(&message, "    ")
-                );
-            }
+                )
+            };
+            // A line that cannot be written is lost, and nothing else: `eprintln!` would
+            // panic on a closed stderr (a reader that went away, a journal restarted under a
+            // running timer), and a panic between a dispatch and its recording leaves the
+            // draft in `executing` with its side effect done.
+            let _ = std::io::stderr().lock().write_all(line.as_bytes());
         }
     }
 

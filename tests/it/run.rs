@@ -865,6 +865,36 @@ fn concurrent_runs_dispatch_each_draft_exactly_once() {
     println!("{lost_races} lost races, {skipped} runs skipped on the registry's lock");
 }
 
+/// A log nobody reads any more (stderr a pipe whose reader is gone: `run -v 2>&1 | head -1`,
+/// or a journal restarted under a running timer) costs log lines, never outcomes: every
+/// draft the run dispatched is recorded, none is left in `executing`.
+#[test]
+fn a_closed_stderr_loses_log_lines_not_outcomes() {
+    let s = Setup::new("");
+    let ids = s.ledger(3);
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let mut run = s.cmd(&["run", "-v"]);
+    let out = run
+        .cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(writer)
+        .output()
+        .expect("run inbox-exec");
+
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    for id in &ids {
+        assert_eq!(s.w.status(id), "completed", "{id}");
+    }
+    assert_eq!(s.calls_of("ledger").len(), 3);
+}
+
 #[test]
 fn sigterm_during_a_run_records_the_draft_in_hand_and_claims_no_more() {
     let s = Setup::with_handler("sleep 1", "");
