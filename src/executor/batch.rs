@@ -164,6 +164,22 @@ impl Batch {
     }
 }
 
+impl Drop for Batch {
+    /// What is still in hand when the batch goes away is journalled, never dropped. Every
+    /// path through the cycle commits it or hands it to [`Batch::flush`] or [`Batch::stop`];
+    /// what reaches here is a panic between a dispatch and the commit that records it, which
+    /// would otherwise leave the draft in `executing` with its side effect done and its
+    /// outcome known to no one. The next run records it from the journal.
+    fn drop(&mut self) {
+        if self.waiting.is_none() && self.alerts.is_empty() {
+            return;
+        }
+        if let Some(said) = self.keep() {
+            log::error!("{said}");
+        }
+    }
+}
+
 /// Records what earlier runs kept in the journal at `path` (outcomes, and the alerts that
 /// were to ride with them), then removes it. An outcome already in the registry (the journal
 /// outlived its recording) is not recorded twice: a draft is dispatched at most once, so it
@@ -263,4 +279,43 @@ fn record_outcome(w: &mut dyn Transaction, o: &Unrecorded) -> Result<(), Registr
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_outcome_in_hand_at_a_panic_is_journalled() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join(journal::FILE);
+        let outcome = Unrecorded {
+            draft_id: "01ARZ3NDEKTSV4RRFFQ69G5FAV".into(),
+            kind: "github_comment".into(),
+            ok: true,
+            reason: None,
+            executed_url: Some("https://example.test/1".into()),
+            at: 1000,
+        };
+        let held = outcome.clone();
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut batch = Batch::new(path.clone());
+            batch.hold(held);
+            panic!("between a dispatch and its recording");
+        }));
+
+        assert!(panicked.is_err());
+        assert_eq!(
+            journal::read(&path).expect("journal").outcomes,
+            vec![outcome]
+        );
+    }
+
+    #[test]
+    fn a_batch_with_nothing_in_hand_leaves_no_journal() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join(journal::FILE);
+        drop(Batch::new(path.clone()));
+        assert!(!path.exists());
+    }
 }
