@@ -67,6 +67,15 @@ fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
             .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&stop)))
             .context("installing the signal handlers")?;
     }
+    // A parent that ignores SIGCHLD passes that on through exec, and the kernel then reaps
+    // each handler the moment it exits: waitid(2) finds no child, and a comment that was
+    // posted would be recorded as a failure. Any handler of ours undoes the ignoring; this
+    // one only notes the signal (poll(2) and waitid(2) here already retry on EINTR).
+    signal_hook::flag::register(
+        signal_hook::consts::SIGCHLD,
+        Arc::new(AtomicBool::new(false)),
+    )
+    .context("installing the SIGCHLD handler")?;
     Ok(stop)
 }
 

@@ -991,6 +991,46 @@ fn output_written_just_after_the_handler_exits_is_still_kept() {
     );
 }
 
+/// A parent that ignores SIGCHLD passes that on through exec, and the kernel then reaps
+/// every child at once: the run could not learn how its handler ended, and recorded a
+/// comment that was posted as a failure (which tells a human to draft it again).
+#[test]
+fn a_run_started_with_sigchld_ignored_still_learns_how_its_handlers_ended() {
+    if on_path("perl").is_none() {
+        skip(
+            "run::a_run_started_with_sigchld_ignored_still_learns_how_its_handlers_ended",
+            "perl",
+            "perl is not on PATH to start the run with SIGCHLD ignored",
+        );
+        return;
+    }
+    let s = Setup::new("");
+    let ids = s.ledger(2);
+    let run = s.cmd(&["run", "--json"]).cmd;
+    let mut ignoring = std::process::Command::new("perl");
+    ignoring
+        .args([
+            "-e",
+            "$SIG{CHLD} = 'IGNORE'; exec @ARGV or die \"exec: $!\"",
+        ])
+        .arg(run.get_program())
+        .args(run.get_args())
+        .env_clear()
+        .envs(run.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
+        .current_dir(run.get_current_dir().expect("the harness sets a directory"));
+    let out = ignoring.output().expect("run inbox-exec under perl");
+
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for id in &ids {
+        assert_eq!(s.w.status(id), "completed", "{id}");
+    }
+}
+
 #[test]
 fn a_handler_that_leaves_its_process_group_is_still_killed_at_the_timeout() {
     // The shell has no setpgid; perl, essential on Debian, does.
