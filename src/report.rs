@@ -309,8 +309,15 @@ fn two_units(big: i64, big_unit: char, small: i64, small_unit: char) -> String {
 }
 
 /// A Unix time as people and logs read it: RFC 3339 in UTC, to the second
-/// (`2026-11-30T12:00:00Z`). Times before 1970 are shown as 1970.
+/// (`2026-11-30T12:00:00Z`). Times before 1970 are shown as 1970; times after the year 9999,
+/// which RFC 3339 cannot write (a pause as long as `[thermal] cooldown = "9000years"` sets),
+/// as Unix seconds.
 pub fn date(unix: i64) -> String {
+    /// 9999-12-31T23:59:59Z.
+    const LAST: i64 = 253_402_300_799;
+    if unix > LAST {
+        return format!("{unix} (Unix time, after the year 9999)");
+    }
     let since_epoch = std::time::Duration::from_secs(u64::try_from(unix).unwrap_or(0));
     humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + since_epoch).to_string()
 }
@@ -326,6 +333,18 @@ pub fn ago(then: i64, now: i64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_date_beyond_the_year_9999_is_written_as_unix_seconds() {
+        assert_eq!(date(0), "1970-01-01T00:00:00Z");
+        assert_eq!(date(-5), "1970-01-01T00:00:00Z");
+        assert_eq!(date(253_402_300_799), "9999-12-31T23:59:59Z");
+        assert_eq!(
+            date(253_402_300_800),
+            "253402300800 (Unix time, after the year 9999)"
+        );
+        assert!(date(i64::MAX).starts_with("9223372036854775807 "));
+    }
+
     use super::*;
 
     #[test]

@@ -92,6 +92,26 @@ fn two_state_dirs_on_one_registry_never_run_at_once() {
 /// The window is on disk before each handler starts, not only at the end of the cycle: a run
 /// killed mid-dispatch still leaves its claim in the claims log, where no registry writer can
 /// erase it.
+/// A cooldown past the year 9999 is a pause for good, and its alert says so: the date it
+/// ends cannot be written in RFC 3339, which once made the run panic at the trip, after the
+/// first dispatch and before its outcome was committed, at every run after.
+#[test]
+fn a_cooldown_past_the_year_9999_pauses_without_failing_the_run() {
+    let s = Setup::new("[thermal]\nmax_actions = 1\nwindow = \"15m\"\ncooldown = \"9000years\"\n");
+    let ids = s.ledger(3);
+
+    let doc = s.run(&[]).ok().json();
+
+    assert_eq!(s.w.status(&ids[0]), "completed", "{doc}");
+    assert_eq!(s.w.status(&ids[2]), "approved", "{doc}");
+    let status = s.cmd(&["status"]).ok();
+    assert!(
+        status.stdout.contains("after the year 9999"),
+        "{}",
+        status.stdout
+    );
+}
+
 #[test]
 fn each_claim_is_in_the_thermal_record_before_its_handler_starts() {
     // Long enough for any machine to look: the run is killed while its handler runs.
