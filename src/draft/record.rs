@@ -28,6 +28,13 @@ pub enum SqlValue {
     Blob(Vec<u8>),
 }
 
+/// The most a draft's `target_json` or `payload_json` may hold, in stored bytes. Parsing
+/// costs far more memory than the text (a value per number: a 10 MB array of small numbers
+/// took 1 GB), and whoever writes the registry chooses the text; the largest draft a handler
+/// takes (a GitHub comment: 65,536 characters, at most 6 bytes each once escaped) is well
+/// under it.
+pub const MAX_JSON_BYTES: usize = 1024 * 1024;
+
 impl SqlValue {
     /// The text, when this is TEXT.
     pub fn as_text(&self) -> Option<&str> {
@@ -63,7 +70,18 @@ impl SqlValue {
     }
 
     /// Parses a `*_json` column as Python's `json.loads` would: text, or bytes in UTF-8/16/32.
+    /// A column over [`MAX_JSON_BYTES`] is refused unparsed.
     pub fn parse_json_column(&self, column: &str) -> Result<Value, String> {
+        let stored = match self {
+            SqlValue::Text(s) => s.len(),
+            SqlValue::Blob(b) => b.len(),
+            _ => 0,
+        };
+        if stored > MAX_JSON_BYTES {
+            return Err(format!(
+                "{column} is {stored} bytes, more than the {MAX_JSON_BYTES} a draft's JSON may hold"
+            ));
+        }
         let owned;
         let text = match self {
             SqlValue::Text(s) => s.as_str(),

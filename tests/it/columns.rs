@@ -373,3 +373,51 @@ fn a_schema_version_that_is_not_a_number_is_refused_by_name_and_a_huge_one_is_no
         done.stderr.len()
     );
 }
+
+/// Parsing a draft's JSON costs far more memory than its text (a value per number: a
+/// 10 MB array of small numbers took 1 GB), so a row that whoever writes the registry made
+/// huge could run the executor out of memory. It aborted the run while it verified the next
+/// draft, with the outcome of the one it had just dispatched still in hand: that draft stayed
+/// in `executing`, its comment posted. A JSON column over the limit is refused unparsed.
+#[test]
+fn a_huge_json_column_is_refused_without_parsing_it() {
+    let s = Stage::new("");
+    let ids = s.ledger(2);
+    let conn = rusqlite::Connection::open(&s.w.db).expect("open");
+    conn.execute(
+        "UPDATE drafts SET payload_json =
+             '{\"pad\": [' || replace(printf('%.*c', 5000000, 'x'), 'x', '1,') || '1]}'
+         WHERE draft_id = ?1",
+        [&ids[1]],
+    )
+    .expect("plant a 10 MB payload");
+    drop(conn);
+    // Well above what the run needs, far below what parsing that payload would take.
+    let run = s.run(&[]).cmd;
+    let mut limited = std::process::Command::new("sh");
+    limited
+        .args(["-c", "ulimit -v 400000 && exec \"$0\" \"$@\""])
+        .arg(run.get_program())
+        .args(run.get_args())
+        .env_clear()
+        .envs(run.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
+        .current_dir(run.get_current_dir().expect("the harness sets a directory"));
+    let out = limited.output().expect("run inbox-exec");
+
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(s.w.status(&ids[0]), "completed");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    let refused = crate::harness::outcome_of(&doc, &ids[1]);
+    assert_eq!(refused["outcome"], "verify_failed", "{refused}");
+    assert!(
+        refused["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("payload_json is 10000012 bytes")),
+        "{refused}"
+    );
+}
