@@ -211,11 +211,9 @@ pub fn leave(
         quiet,
         fingerprint: fingerprint.hex(),
     };
-    statefile::write_report(
-        &state_dir.join(IDLE_FILE),
-        statefile::Readers::Owner,
-        |out| serde_json::to_writer(out, &mark).map_err(io::Error::from),
-    )
+    statefile::write_report(&state_dir.join(IDLE_FILE), |out| {
+        serde_json::to_writer(out, &mark).map_err(io::Error::from)
+    })
 }
 
 /// Removes the mark before a full cycle, so that only a cycle that ends quiet leaves one.

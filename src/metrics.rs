@@ -209,12 +209,10 @@ fn labels(pairs: &[(&str, &str)]) -> String {
 }
 
 /// Replaces `path` with `text` atomically, readable by all: node_exporter runs as another
-/// user. Not fsynced: the next run rewrites it, and a lost file only looks stale to a
-/// monitor.
+/// user. Not fsynced: the next run rewrites it, and a lost update only looks stale to a
+/// monitor (see [`statefile::write_collected`]).
 pub fn write(path: &Path, text: &str) -> io::Result<()> {
-    statefile::write_report(path, statefile::Readers::All, |out| {
-        out.write_all(text.as_bytes())
-    })
+    statefile::write_collected(path, text.as_bytes())
 }
 
 #[cfg(test)]

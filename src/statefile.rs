@@ -142,26 +142,7 @@ pub fn ensure_dir(dir: &Path) -> Result<(), StateDirError> {
 /// merged into the thermal window at every load; the summary is rewritten by the next run).
 /// What is recorded nowhere else goes through [`write_durable`].
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    replace(path, true, Readers::Owner, |file| file.write_all(bytes))
-}
-
-/// Who may read a report: its owner, or (mode 0644, as far as the umask allows) every user,
-/// for a file another service collects, such as node_exporter's textfile directory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Readers {
-    /// Mode 0600.
-    Owner,
-    /// Mode 0644.
-    All,
-}
-
-impl Readers {
-    fn mode(self) -> u32 {
-        match self {
-            Readers::Owner => 0o600,
-            Readers::All => 0o644,
-        }
-    }
+    replace(path, 0o600, Finish::Fsync, |file| file.write_all(bytes))
 }
 
 /// Replaces `path` with what `write` writes, like [`write_atomic`] without the fsync:
@@ -174,20 +155,39 @@ impl Readers {
 /// thousand drafts) is never held in memory whole.
 pub fn write_report(
     path: &Path,
-    readers: Readers,
     write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> io::Result<()> {
-    replace(path, false, readers, |file| {
+    replace(path, 0o600, Finish::Swap, |file| {
         let mut out = io::BufWriter::new(file);
         write(&mut out)?;
         out.flush()
     })
 }
 
+/// Replaces `path`, mode 0644 (as far as the umask allows), with `bytes`, for a file another
+/// service collects as another user (node_exporter's textfile directory). Renamed over the
+/// old file without an fsync, which on ext4 still puts the new bytes on disk before the new
+/// name (`auto_da_alloc`): after a power loss the collector finds the old file or the new
+/// one, never an empty one, which would drop every series and with them the alerts on them.
+pub fn write_collected(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    replace(path, 0o644, Finish::Rename, |file| file.write_all(bytes))
+}
+
+/// How [`replace`] puts the finished temporary file in place.
+#[derive(Clone, Copy)]
+enum Finish {
+    /// fsync, then rename: the new file is whole after a crash.
+    Fsync,
+    /// rename over the old file, unsynced.
+    Rename,
+    /// [`swap_in`]: exchange and unlink, unsynced.
+    Swap,
+}
+
 fn replace(
     path: &Path,
-    sync: bool,
-    readers: Readers,
+    mode: u32,
+    finish: Finish,
     write: impl FnOnce(&mut fs::File) -> io::Result<()>,
 ) -> io::Result<()> {
     let dir = path
@@ -213,15 +213,15 @@ fn replace(
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(readers.mode())
+        .mode(mode)
         .open(&tmp)?;
-    let result = write(&mut file).and_then(|()| {
-        if sync {
+    let result = write(&mut file).and_then(|()| match finish {
+        Finish::Fsync => {
             file.sync_all()?;
             fs::rename(&tmp, path)
-        } else {
-            swap_in(&tmp, path)
         }
+        Finish::Rename => fs::rename(&tmp, path),
+        Finish::Swap => swap_in(&tmp, path),
     });
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
@@ -276,7 +276,7 @@ mod tests {
     }
 
     fn report(path: &Path, text: &str) {
-        write_report(path, Readers::Owner, |out| out.write_all(text.as_bytes())).expect("write");
+        write_report(path, |out| out.write_all(text.as_bytes())).expect("write");
     }
 
     #[test]
@@ -305,7 +305,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("r.json");
         fs::create_dir(&path).expect("dir");
-        assert!(write_report(&path, Readers::Owner, |out| out.write_all(b"x")).is_err());
+        assert!(write_report(&path, |out| out.write_all(b"x")).is_err());
         assert!(path.is_dir());
         assert_eq!(names(dir.path()), ["r.json"]);
     }

@@ -106,7 +106,7 @@ pub fn write(state_dir: &Path, report: &CycleReport, now: i64) -> anyhow::Result
     // power loss `status --check` may find the previous summary (stale: exit 4) or an
     // unreadable one (exit 4, "no run has finished yet") until the next run. Streamed, so a
     // large report is never held whole.
-    statefile::write_report(path, statefile::Readers::Owner, |out| {
+    statefile::write_report(path, |out| {
         serde_json::to_writer_pretty(&mut *out, &summary).map_err(std::io::Error::from)?;
         out.write_all(b"\n")
     })

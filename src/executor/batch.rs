@@ -165,11 +165,12 @@ impl Batch {
 }
 
 impl Drop for Batch {
-    /// What is still in hand when the batch goes away is journalled, never dropped. Every
-    /// path through the cycle commits it or hands it to [`Batch::flush`] or [`Batch::stop`];
-    /// what reaches here is a panic between a dispatch and the commit that records it, which
-    /// would otherwise leave the draft in `executing` with its side effect done and its
-    /// outcome known to no one. The next run records it from the journal.
+    /// An outcome still in hand when the batch goes away is journalled, never dropped (alerts
+    /// without one are logged). Every path through the cycle commits it or hands it to
+    /// [`Batch::flush`] or [`Batch::stop`]; what reaches here is a panic between a dispatch
+    /// and the commit that records it, which would otherwise leave the draft in `executing`
+    /// with its side effect done and its outcome known to no one. The next run records it
+    /// from the journal. (An abort, unlike a panic, still loses it.)
     fn drop(&mut self) {
         if self.waiting.is_none() && self.alerts.is_empty() {
             return;

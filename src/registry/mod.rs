@@ -322,8 +322,8 @@ pub trait Registry {
     /// Marks this process as the executor's cycle. A SQLite registry then leaves the WAL its
     /// commits wrote for the next cycle to go on appending to (up to a bound), so that a
     /// cycle's commits stay one fsync each; every other writer (a command a person or an
-    /// agent runs) truncates the WAL as it closes, so that the cycles after it do not read
-    /// its frames again. A database server has no such file: nothing to do.
+    /// agent runs) truncates a WAL over 256 KiB as it closes, so that the cycles after it do
+    /// not read its frames again. A database server has no such file: nothing to do.
     fn cycle_writer(&mut self) {}
 
     /// One draft by id.

@@ -137,7 +137,7 @@ const WAL_BOUND_CYCLE: u64 = 4 * 1024 * 1024;
 /// Every other process truncates any WAL over this size (about 60 pages) as it closes: the
 /// idle runs that follow a write then open an empty WAL, whatever the history, and the
 /// cycle after a command that wrote (a draft, an approval, a migration: one at a time, where
-/// a checkpoint's two fsyncs cost nothing anyone waits for) starts from one.
+/// a checkpoint's two fsyncs cost nothing anyone waits for) finds at most this much.
 const WAL_BOUND: u64 = 256 * 1024;
 
 impl RegistryError {
