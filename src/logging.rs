@@ -5,8 +5,12 @@
 //! which the journal adds itself, so `journalctl -p warning` shows alerts and errors.
 
 use std::io::Write as _;
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
+use rustix::event::{PollFd, PollFlags, Timespec};
 
 struct StderrLog {
     /// stderr is the journal.
@@ -44,15 +48,67 @@ impl Log for StderrLog {
                     crate::report::printable_lines(&message, "    ")
                 )
             };
-            // A line that cannot be written is lost, and nothing else: `eprintln!` would
-            // panic on a closed stderr (a reader that went away, a journal restarted under a
-            // running timer), and a panic between a dispatch and its recording leaves the
-            // draft in `executing` with its side effect done.
-            let _ = std::io::stderr().lock().write_all(line.as_bytes());
+            write_line(line.as_bytes());
         }
     }
 
     fn flush(&self) {}
+}
+
+/// How long a process waits, in all, for room on stderr before it drops what it cannot
+/// write. Log lines are written between a dispatch and its recording, where a stop request
+/// must still be able to finish the draft in hand.
+const PATIENCE: Duration = Duration::from_secs(1);
+
+/// What is left of [`PATIENCE`], in microseconds.
+static PATIENCE_LEFT_US: AtomicU64 = AtomicU64::new(PATIENCE.as_secs() * 1_000_000);
+
+/// Linux's `PIPE_BUF`: a pipe (or the journal's socket) that polls writable takes this much
+/// without blocking.
+const PIPE_BUF: usize = 4096;
+
+/// Writes `line` to stderr, or as much of it as fits while the patience lasts. A line that
+/// cannot be written is lost, and nothing else: `eprintln!` panics on a closed stderr (a
+/// reader that went away, a journal restarted under a running timer) and blocks on a full
+/// one (a pipe nobody reads, a stalled journal), and either, between a dispatch and its
+/// recording, left the draft in `executing` with its side effect done.
+fn write_line(line: &[u8]) {
+    let mut out = std::io::stderr().lock();
+    let mut rest = line;
+    while !rest.is_empty() {
+        if !room(&out) {
+            return;
+        }
+        match out.write(&rest[..rest.len().min(PIPE_BUF)]) {
+            Ok(0) => return,
+            Ok(n) => rest = &rest[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// Whether `fd` can take a write now, waiting for it at most what is left of the patience.
+/// Anything poll(2) reports (room, an error, a closed reader) lets the write find out.
+fn room(fd: &impl AsFd) -> bool {
+    let start = Instant::now();
+    let left = Duration::from_micros(PATIENCE_LEFT_US.load(Ordering::Relaxed));
+    let ready = loop {
+        let wait = left.saturating_sub(start.elapsed());
+        let timeout = Timespec::try_from(wait).ok();
+        let mut fds = [PollFd::new(fd, PollFlags::OUT)];
+        match rustix::event::poll(&mut fds, timeout.as_ref()) {
+            Ok(0) => break false,
+            Ok(_) => break true,
+            Err(rustix::io::Errno::INTR) if !wait.is_zero() => {}
+            Err(_) => break true,
+        }
+    };
+    let waited = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let _ = PATIENCE_LEFT_US.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |us| {
+        Some(us.saturating_sub(waited))
+    });
+    ready
 }
 
 /// Installs the stderr logger: warnings by default, `-v` info, `-vv` debug, `-q` errors only;

@@ -895,6 +895,44 @@ fn a_closed_stderr_loses_log_lines_not_outcomes() {
     assert_eq!(s.calls_of("ledger").len(), 3);
 }
 
+/// A log that stops moving (a full pipe nobody reads, a journal that stalls) must not hold
+/// the run between a dispatch and its recording: there, a stop request could not finish the
+/// draft in hand, and the next signal (or systemd's SIGKILL) leaves it in `executing`. A
+/// line that cannot be written within a bounded wait is dropped.
+#[test]
+fn a_stderr_nobody_reads_cannot_hold_the_run() {
+    use std::io::Write as _;
+    let s = Setup::new("");
+    let ids = s.ledger(2);
+    let (reader, mut writer) = std::io::pipe().expect("pipe");
+    // Filled to the brim, then blocking again, as the child will find it.
+    rustix::io::ioctl_fionbio(&writer, true).expect("non-blocking");
+    while writer.write(&[b'x'; 4096]).is_ok() {}
+    rustix::io::ioctl_fionbio(&writer, false).expect("blocking again");
+    let mut run = s.cmd(&["run", "-v", "--json"]);
+    run.cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(writer);
+    let mut child = run.cmd.spawn().expect("spawn the run");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().expect("poll the run").is_none() {
+        if Instant::now() > deadline {
+            child.kill().expect("kill the run");
+            child.wait().expect("reap the run");
+            panic!("the run was still writing to a full stderr after 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(reader);
+
+    let out = child.wait_with_output().expect("the run's output");
+    assert_eq!(out.status.code(), Some(0));
+    for id in &ids {
+        assert_eq!(s.w.status(id), "completed", "{id}");
+    }
+}
+
 #[test]
 fn sigterm_during_a_run_records_the_draft_in_hand_and_claims_no_more() {
     let s = Setup::with_handler("sleep 1", "");
