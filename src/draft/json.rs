@@ -16,6 +16,12 @@ use serde_json::{Map, Number, Value};
 /// canonical form has a lower limit of its own: see `canonical::MAX_CANONICAL_DEPTH`.)
 pub const MAX_DEPTH: usize = 1000;
 
+/// The most values (of any type, nested ones included) one document may hold. Parsing costs
+/// far more memory than the text (a `Value`, and for a number its digits, for each): 10 MB
+/// of small numbers took 1 GB, and whoever writes the registry chooses the text. The
+/// reference has no such limit; no draft a handler takes comes near it.
+pub const MAX_VALUES: usize = 100_000;
+
 /// Python refuses to convert integers longer than this many digits
 /// (`sys.int_info.default_max_str_digits`), so `json.loads` raises on them.
 pub const MAX_INT_DIGITS: usize = 4300;
@@ -34,6 +40,7 @@ pub fn parse_json(text: &str) -> Result<Value, JsonError> {
         chars: text.chars().collect(),
         pos: 0,
         depth: 0,
+        values: 0,
     };
     parser.skip_ws();
     let value = parser.value()?;
@@ -183,6 +190,8 @@ struct Parser {
     chars: Vec<char>,
     pos: usize,
     depth: usize,
+    /// Values parsed so far, against [`MAX_VALUES`].
+    values: usize,
 }
 
 impl Parser {
@@ -214,6 +223,10 @@ impl Parser {
     }
 
     fn value(&mut self) -> Result<Value, JsonError> {
+        self.values += 1;
+        if self.values > MAX_VALUES {
+            return Err(self.error(format!("more than {MAX_VALUES} values")));
+        }
         match self.peek() {
             Some('{') => self.nested(Self::object),
             Some('[') => self.nested(Self::array),
@@ -416,6 +429,19 @@ impl Parser {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_up_to_the_limit_parse_and_one_more_is_refused() {
+        // The array itself is one of the values.
+        let full = format!("[{}]", vec!["1"; MAX_VALUES - 1].join(","));
+        assert!(parse_json(&full).is_ok());
+        let over = format!("[{}]", vec!["1"; MAX_VALUES].join(","));
+        let refused = parse_json(&over).expect_err("one value too many");
+        assert!(
+            refused.to_string().contains("more than 100000 values"),
+            "{refused}"
+        );
+    }
 
     #[test]
     fn duplicate_keys_keep_the_last_value() {

@@ -28,12 +28,11 @@ pub enum SqlValue {
     Blob(Vec<u8>),
 }
 
-/// The most a draft's `target_json` or `payload_json` may hold, in stored bytes. Parsing
-/// costs far more memory than the text (a value per number: a 10 MB array of small numbers
-/// took 1 GB), and whoever writes the registry chooses the text; the largest draft a handler
-/// takes (a GitHub comment: 65,536 characters, at most 6 bytes each once escaped) is well
-/// under it.
-pub const MAX_JSON_BYTES: usize = 1024 * 1024;
+/// The most a draft's `target_json` or `payload_json` may hold, in stored bytes: parsing
+/// holds the text four times over (a `char` each) before the values, and whoever writes the
+/// registry chooses it. A command handler may take a large payload (10 MiB reaches it whole,
+/// `faults.rs`); the number of values is bounded apart (`json::MAX_VALUES`).
+pub const MAX_JSON_BYTES: usize = 16 * 1024 * 1024;
 
 impl SqlValue {
     /// The text, when this is TEXT.
@@ -139,4 +138,31 @@ pub struct StoredDraft {
     pub content_hash: SqlValue,
     /// `signature`.
     pub signature: SqlValue,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_json_column_over_the_byte_limit_is_refused_unparsed() {
+        // Valid JSON, so only the size can refuse it.
+        let at_limit = format!("\"{}\"", "x".repeat(MAX_JSON_BYTES - 2));
+        assert!(
+            SqlValue::Text(at_limit)
+                .parse_json_column("payload_json")
+                .is_ok()
+        );
+        let over = format!("\"{}\"", "x".repeat(MAX_JSON_BYTES - 1));
+        let refused = SqlValue::Blob(over.into_bytes())
+            .parse_json_column("payload_json")
+            .expect_err("one byte too many");
+        assert_eq!(
+            refused,
+            format!(
+                "payload_json is {} bytes, more than the {MAX_JSON_BYTES} a draft's JSON may hold",
+                MAX_JSON_BYTES + 1
+            )
+        );
+    }
 }
