@@ -128,7 +128,8 @@ pub enum Tried {
 /// became of each alert that was tried; alerts left out were not tried (the deadline passed,
 /// or the server could not be reached) and stay due.
 ///
-/// With no mailer, delivering an alert means logging it as a warning.
+/// With no mailer, delivering an alert means logging it as a warning; one the log could not
+/// take whole (stderr closed, or full past the logger's patience) failed, and is tried again.
 pub fn deliver(
     mailer: Option<&Mailer>,
     waiting: &[Waiting],
@@ -138,8 +139,16 @@ pub fn deliver(
         return waiting
             .iter()
             .map(|w| {
+                let dropped = crate::logging::dropped();
                 log::warn!("{}\n{}", w.alert.subject, w.alert.body);
-                (w.id, Tried::Delivered)
+                let tried = if crate::logging::dropped() == dropped {
+                    Tried::Delivered
+                } else {
+                    Tried::Failed(
+                        "the log did not take it whole (stderr closed, or full)".to_owned(),
+                    )
+                };
+                (w.id, tried)
             })
             .collect();
     };

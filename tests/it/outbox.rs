@@ -617,3 +617,35 @@ fn a_zero_delivery_deadline_or_undelivered_after_is_refused() {
         assert_eq!(s.w.query("SELECT status FROM drafts"), "approved");
     }
 }
+
+/// With no `[notify]`, an alert is delivered by logging it: a log that does not take it
+/// (stderr a full pipe nobody reads, as a stalled journal) has not delivered it, and the next
+/// run logs it again.
+#[test]
+fn an_alert_the_log_could_not_take_stays_in_the_outbox() {
+    let s = Stage::with_handler("exit 1", "");
+    s.ledger(1);
+    let (reader, mut writer) = std::io::pipe().expect("pipe");
+    rustix::io::ioctl_fionbio(&writer, true).expect("non-blocking");
+    while writer.write(&[b'x'; 4096]).is_ok() {}
+    rustix::io::ioctl_fionbio(&writer, false).expect("blocking again");
+    let mut run = s.run(&[]);
+    run.cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(writer);
+    let status = run.cmd.status().expect("run with a full stderr");
+    drop(reader);
+    assert!(status.success(), "{status:?}");
+    assert_eq!(waiting(&s), "1", "the alert the log did not take");
+
+    make_due(&s);
+    let done = s.run(&[]).ok();
+
+    assert!(
+        done.stderr.contains("[ALERT]") && done.stderr.contains("failed"),
+        "{}",
+        done.stderr
+    );
+    assert_eq!(waiting(&s), "0");
+}
