@@ -8,7 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::files::bounded;
-use crate::harness::{Done, Run};
+use crate::harness::{Done, Run, assert_ok};
 use crate::stage::Stage;
 
 /// One value of each storage class, as SQL literals, with the edges that overflow arithmetic.
@@ -394,23 +394,13 @@ fn a_json_column_of_millions_of_values_is_refused_before_it_takes_the_memory() {
     .expect("plant a 10 MB payload");
     drop(conn);
     // Well above what the run needs, far below what parsing that payload would take.
-    let run = s.run(&[]).cmd;
-    let mut limited = std::process::Command::new("sh");
-    limited
-        .args(["-c", "ulimit -v 400000 && exec \"$0\" \"$@\""])
-        .arg(run.get_program())
-        .args(run.get_args())
-        .env_clear()
-        .envs(run.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
-        .current_dir(run.get_current_dir().expect("the harness sets a directory"));
-    let out = limited.output().expect("run inbox-exec");
+    let out = s
+        .run(&[])
+        .through(&["sh", "-c", "ulimit -v 400000 && exec \"$0\" \"$@\""])
+        .output()
+        .expect("run inbox-exec");
 
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     assert_eq!(s.w.status(&ids[0]), "completed");
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
     let refused = crate::harness::outcome_of(&doc, &ids[1]);

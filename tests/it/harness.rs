@@ -472,6 +472,25 @@ impl Run {
         }
     }
 
+    /// The same command started through `wrapper` (a shell that sets a limit first, perl
+    /// that ignores a signal): the wrapper's program and arguments, then ours, with our
+    /// environment and working directory. The wrapper ends by exec'ing what follows it.
+    pub fn through(self, wrapper: &[&str]) -> Command {
+        let (program, args) = wrapper.split_first().expect("a wrapper program");
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .arg(self.cmd.get_program())
+            .args(self.cmd.get_args())
+            .env_clear()
+            .envs(self.cmd.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
+            .current_dir(
+                self.cmd
+                    .get_current_dir()
+                    .expect("the harness sets a directory"),
+            );
+        cmd
+    }
+
     /// Runs and asserts exit 0.
     pub fn ok(self) -> Done {
         self.code(0)
@@ -500,6 +519,17 @@ impl Run {
         }
         done
     }
+}
+
+/// Asserts that a process the test started itself exited 0, showing what it printed if not.
+pub fn assert_ok(out: &Output) {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// The arguments of `draft new --kind KIND` with an empty target and payload.

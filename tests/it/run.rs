@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::harness::{
-    Done, KillGroupOnDrop, World, mode, on_path, outcome_of, results, skip, write_private,
+    Done, KillGroupOnDrop, World, assert_ok, mode, on_path, outcome_of, results, skip,
+    write_private,
 };
 use crate::stage::{GH_ARGV, GH_URL, Stage as Setup, TARGET, thermal_config};
 
@@ -883,12 +884,7 @@ fn a_closed_stderr_loses_log_lines_not_outcomes() {
         .output()
         .expect("run inbox-exec");
 
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stdout:\n{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert_ok(&out);
     for id in &ids {
         assert_eq!(s.w.status(id), "completed", "{id}");
     }
@@ -927,7 +923,7 @@ fn a_stderr_nobody_reads_cannot_hold_the_run() {
     drop(reader);
 
     let out = child.wait_with_output().expect("the run's output");
-    assert_eq!(out.status.code(), Some(0));
+    assert_ok(&out);
     for id in &ids {
         assert_eq!(s.w.status(id), "completed", "{id}");
     }
@@ -1044,26 +1040,17 @@ fn a_run_started_with_sigchld_ignored_still_learns_how_its_handlers_ended() {
     }
     let s = Setup::new("");
     let ids = s.ledger(2);
-    let run = s.cmd(&["run", "--json"]).cmd;
-    let mut ignoring = std::process::Command::new("perl");
-    ignoring
-        .args([
+    let out = s
+        .cmd(&["run", "--json"])
+        .through(&[
+            "perl",
             "-e",
             "$SIG{CHLD} = 'IGNORE'; exec @ARGV or die \"exec: $!\"",
         ])
-        .arg(run.get_program())
-        .args(run.get_args())
-        .env_clear()
-        .envs(run.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
-        .current_dir(run.get_current_dir().expect("the harness sets a directory"));
-    let out = ignoring.output().expect("run inbox-exec under perl");
+        .output()
+        .expect("run inbox-exec under perl");
 
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     for id in &ids {
         assert_eq!(s.w.status(id), "completed", "{id}");
     }

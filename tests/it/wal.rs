@@ -49,6 +49,17 @@ fn write_without_checkpoints(w: &World, rows: usize) {
     tx.commit().expect("commit");
 }
 
+/// Leaves a WAL between the two bounds: one a cycle that wrote keeps, any other process
+/// truncates.
+fn a_wal_only_a_cycle_keeps(w: &World) {
+    write_without_checkpoints(w, 2_500);
+    let start = wal_len(w);
+    assert!(
+        (MIB / 4..4 * MIB).contains(&start),
+        "the WAL to start from: {start}"
+    );
+}
+
 #[test]
 fn an_idle_run_truncates_a_large_wal_another_program_left() {
     let w = World::ready();
@@ -71,12 +82,7 @@ fn an_idle_run_truncates_a_large_wal_another_program_left() {
 #[test]
 fn an_idle_run_truncates_a_wal_a_writer_would_keep() {
     let w = World::ready();
-    write_without_checkpoints(&w, 2_500);
-    let start = wal_len(&w);
-    assert!(
-        (MIB / 4..4 * MIB).contains(&start),
-        "the WAL to start from: {start}"
-    );
+    a_wal_only_a_cycle_keeps(&w);
 
     assert_eq!(w.cmd(&["run", "--json"]).ok().json()["status"], "idle");
 
@@ -90,7 +96,7 @@ fn a_run_that_wrote_keeps_a_wal_under_a_writers_bound() {
     let s = Stage::new("");
     // Approved first: `draft new` and `approve` truncate the WAL as they close.
     s.ledger(1);
-    write_without_checkpoints(&s.w, 2_500);
+    a_wal_only_a_cycle_keeps(&s.w);
 
     assert_eq!(s.run(&[]).ok().json()["status"], "ran");
 
@@ -107,12 +113,7 @@ fn a_run_that_wrote_keeps_a_wal_under_a_writers_bound() {
 #[test]
 fn a_command_that_wrote_truncates_a_wal_a_cycle_would_keep() {
     let w = World::ready();
-    write_without_checkpoints(&w, 2_500);
-    let start = wal_len(&w);
-    assert!(
-        (MIB / 4..4 * MIB).contains(&start),
-        "the WAL to start from: {start}"
-    );
+    a_wal_only_a_cycle_keeps(&w);
 
     let id = w.draft("github_comment", TARGET, r#"{"body": "hi"}"#);
     assert_eq!(wal_len(&w), 0, "`draft new` leaves the WAL empty");
