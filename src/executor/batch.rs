@@ -34,6 +34,10 @@ pub(super) struct Batch {
     alerts: Vec<(Mail, i64)>,
     /// Where an outcome the registry will not take is kept for the next run.
     journal: PathBuf,
+    /// A commit carrying what is in hand failed: on a database server it may still have
+    /// gone through (the reply lost with the connection), so it is looked for before it is
+    /// written again.
+    uncertain: bool,
 }
 
 impl Batch {
@@ -43,6 +47,7 @@ impl Batch {
             waiting: None,
             alerts: Vec::new(),
             journal,
+            uncertain: false,
         }
     }
 
@@ -59,7 +64,10 @@ impl Batch {
     /// Commits a transaction from [`Batch::begin`]; the outcome it carried is then settled.
     /// On error it stays in hand for [`Batch::flush`].
     pub(super) fn commit(&mut self, tx: Box<dyn Transaction + '_>) -> Result<(), RegistryError> {
-        tx.commit()?;
+        if let Err(e) = tx.commit() {
+            self.uncertain = true;
+            return Err(e);
+        }
         self.waiting = None;
         self.alerts.clear();
         Ok(())
@@ -119,10 +127,35 @@ impl Batch {
         if self.waiting.is_none() && self.alerts.is_empty() {
             return Ok(());
         }
+        if self.uncertain && self.already_recorded(registry)? {
+            // The failed commit went through: the alerts rode in it too.
+            self.waiting = None;
+            self.alerts.clear();
+            return Ok(());
+        }
         registry::write(registry, |w| self.write_held(w))?;
         self.waiting = None;
         self.alerts.clear();
         Ok(())
+    }
+
+    /// Whether the outcome in hand is in the registry already: a draft is dispatched at most
+    /// once, so it has at most one `execute` attempt.
+    fn already_recorded(&self, registry: &mut dyn Registry) -> Result<bool, RegistryError> {
+        let Some(o) = &self.waiting else {
+            return Ok(false);
+        };
+        let attempts = registry.attempts(&o.draft_id)?;
+        let recorded = attempts
+            .iter()
+            .any(|a| a.kind == AttemptKind::Execute.as_str());
+        if recorded {
+            log::info!(
+                "the outcome of draft {} was recorded by a commit whose reply was lost",
+                o.draft_id
+            );
+        }
+        Ok(recorded)
     }
 
     /// Journals what is in hand, which the registry would not take; returns what to tell the

@@ -691,7 +691,8 @@ impl<'a> Cycle<'a> {
             batch.commit(tx).context("recording the previous outcome")?;
             return Ok(Claim::Deferred);
         }
-        tx.transition(id, from, to, &MoveFields::default(), now)
+        let moved = tx
+            .transition(id, from, to, &MoveFields::default(), now)
             .and_then(|moved| {
                 if moved {
                     // `ok` as the reason, as the reference's verify_draft returns it.
@@ -714,10 +715,17 @@ impl<'a> Cycle<'a> {
                         outbox::enqueue(&mut *tx, &Mail::new(&alert), now)?;
                     }
                 }
-                batch.commit(tx)?;
-                Ok(if moved { Claim::Claimed } else { Claim::Lost })
+                Ok(moved)
             })
-            .with_context(|| format!("claiming draft {id} (it stays approved)"))
+            .with_context(|| format!("claiming draft {id} (it stays approved)"))?;
+        // A database server may have committed it and lost the reply with the connection: the
+        // claim is then in doubt, never the dispatch, which has not started.
+        batch.commit(tx).with_context(|| {
+            format!(
+                "committing the claim of draft {id}: if it is now executing, the claim went through but its handler never ran; settle it with `inbox-exec reconcile resolve {id} --as failed --note \"never dispatched\"`"
+            )
+        })?;
+        Ok(if moved { Claim::Claimed } else { Claim::Lost })
     }
 
     /// f. After the side effect: hold the outcome for the next commit (see `batch`), alert

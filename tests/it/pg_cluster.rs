@@ -136,3 +136,115 @@ fn a_run_whose_database_session_is_killed_mid_dispatch_records_the_outcome_on_a_
         assert_eq!(s.attempts(id), "verify:ok,execute:ok", "{id}");
     }
 }
+
+/// A TCP proxy to the test server that passes everything on, except that the connection
+/// carrying the client's `nth` COMMIT (counted over all its connections) is cut right after
+/// that COMMIT reached the server and before its reply could come back: the transaction is
+/// committed, and the client cannot know it. Returns the proxy's port.
+fn reply_losing_proxy(nth: usize) -> u16 {
+    use std::io::{Read, Write};
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+    let port = listener.local_addr().expect("proxy address").port();
+    let server = crate::pgdb::server_addr();
+    let commits = Arc::new(AtomicUsize::new(0));
+    let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { return };
+            let Ok(mut upstream) = TcpStream::connect(&server) else {
+                return;
+            };
+            let (Ok(mut client_out), Ok(mut upstream_in)) =
+                (client.try_clone(), upstream.try_clone())
+            else {
+                return;
+            };
+            // This connection's own flag: once its COMMIT is on the way, no reply passes.
+            let cutting = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let replies_cut = Arc::clone(&cutting);
+            // Replies, as they come, until the cut.
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 64 * 1024];
+                while let Ok(n) = upstream_in.read(&mut buf) {
+                    if n == 0
+                        || replies_cut.load(Ordering::SeqCst)
+                        || client_out.write_all(&buf[..n]).is_err()
+                    {
+                        break;
+                    }
+                }
+            });
+            let commits = Arc::clone(&commits);
+            let cut = Arc::clone(&cut);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 64 * 1024];
+                loop {
+                    let n = match client.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    let chunk = &buf[..n];
+                    let seen = chunk.windows(6).filter(|w| *w == b"COMMIT").count();
+                    let cut_here = seen > 0
+                        && commits.fetch_add(seen, Ordering::SeqCst) + seen >= nth
+                        && !cut.swap(true, Ordering::SeqCst);
+                    if cut_here {
+                        cutting.store(true, Ordering::SeqCst);
+                    }
+                    if upstream.write_all(chunk).is_err() {
+                        break;
+                    }
+                    if cut_here {
+                        // Time for the server to commit; then the connection is gone.
+                        std::thread::sleep(Duration::from_millis(300));
+                        let _ = client.shutdown(Shutdown::Both);
+                        let _ = upstream.shutdown(Shutdown::Both);
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// A commit whose reply is lost with the connection may have gone through: the run that
+/// could not know must not record the outcome it carried a second time, nor say that the
+/// draft it was claiming "stays approved" when it may be executing (its handler never ran).
+#[test]
+fn a_commit_whose_reply_is_lost_is_not_recorded_twice() {
+    let Some(s) = stage("", "") else {
+        return;
+    };
+    let ids = s.ledger(2);
+    // The run's own commits, counted on the proxy: the first claim, then the claim of the
+    // second draft carrying the first one's outcome.
+    let port = reply_losing_proxy(2);
+    let url = s.w.db_arg().to_string_lossy().into_owned();
+    let (_, path) = url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split_once('/'))
+        .expect("a database URL");
+    let proxied = format!("postgres://postgres@127.0.0.1:{port}/{path}?sslmode=disable");
+
+    let done = s.run(&[]).env("INBOX_EXEC_DB", &proxied).output();
+
+    assert_eq!(done.code, 1, "{done:?}");
+    assert_eq!(s.dispatched(&ids[0]), 1);
+    assert_eq!(s.attempts(&ids[0]), "verify:ok,execute:ok", "recorded once");
+    assert_eq!(s.w.status(&ids[0]), "completed");
+    assert_eq!(
+        s.dispatched(&ids[1]),
+        0,
+        "the second draft's handler never ran"
+    );
+    assert!(
+        !done.stderr.contains("stays approved") && done.stderr.contains("never ran"),
+        "{}",
+        done.stderr
+    );
+}

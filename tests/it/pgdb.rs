@@ -10,6 +10,19 @@ pub fn server_url() -> String {
         .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
+/// `host:port` of [`server_url`], for a test that puts something between it and the binary.
+pub fn server_addr() -> String {
+    let url = server_url();
+    let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+    let host = rest.split(['/', '?']).next().unwrap_or(rest);
+    if host.contains(':') {
+        host.to_owned()
+    } else {
+        format!("{host}:5432")
+    }
+}
+
 /// Says that the running test was skipped and why ([`crate::harness::skip`], named after the
 /// test thread, which is the test's path).
 pub fn skip(need: &str, reason: &str) {
