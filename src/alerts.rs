@@ -134,7 +134,7 @@ impl Alert {
         Alert {
             what: format!("draft {} stuck in executing", e.id),
             body: format!(
-                "Draft {} (kind {}) was claimed {} ago and has no recorded outcome. Its claimer is {}{}.\n\nIts side effect may or may not have happened: check the target ({}), then settle it:\n\n  inbox-exec reconcile resolve {} --as completed [--url URL]\n  inbox-exec reconcile resolve {} --as failed --note \"what you found\"\n\nThis alert is sent once per draft.",
+                "Draft {} (kind {}) was claimed {} ago and has no recorded outcome. Its claimer is {}{}.\n\nIts side effect may or may not have happened, and may still happen: a handler started by a run that was killed outright outlives it. Check that no handler of this draft still runs, check the target ({}), then settle it:\n\n  inbox-exec reconcile resolve {} --as completed [--url URL]\n  inbox-exec reconcile resolve {} --as failed --note \"what you found\"\n\nThis alert is sent once per draft.",
                 e.id,
                 e.kind,
                 span(now.saturating_sub(e.claimed_at)),

@@ -52,7 +52,7 @@ pub fn run(config: &Config, args: &ReconcileArgs, now: i64) -> anyhow::Result<Ou
         }));
         let mut text = table(&rows);
         text.push_str(
-            "\nA running claimer may still be acting: wait for it. For the others, check the target, then\n  inbox-exec reconcile resolve ID --as completed [--url URL] | --as failed --note TEXT | --as terminal --note TEXT\n",
+            "\nA running claimer may still be acting: wait for it. A dead one's handler may outlive it (a run killed outright does not take its handler along): check that none still runs, and check the target, then\n  inbox-exec reconcile resolve ID --as completed [--url URL] | --as failed --note TEXT | --as terminal --note TEXT\n",
         );
         text
     };
