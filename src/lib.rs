@@ -27,6 +27,7 @@ pub mod registry;
 pub mod report;
 pub mod sink;
 pub mod statefile;
+pub mod stop;
 pub mod stuck;
 pub mod summary;
 pub mod thermal;

@@ -53,20 +53,10 @@ pub fn run(config: &Config, args: &RunArgs, env: &HostEnv, json: bool) -> anyhow
     })
 }
 
-/// A stop request (systemd's SIGTERM, Ctrl-C, SIGHUP) sets the flag: the draft in hand
-/// finishes and is recorded, because killing the process there would leave it in `executing`
-/// for a human. A second signal means "now": exit at once (the draft in hand stays executing).
+/// Stop requests (`crate::stop`): the first finishes the draft in hand and claims no more;
+/// a second exits at once, killing the handler in hand first.
 fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGHUP,
-    ] {
-        signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&stop))
-            .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&stop)))
-            .context("installing the signal handlers")?;
-    }
+    let stop = crate::stop::install().context("installing the signal handlers")?;
     // A parent that ignores SIGCHLD passes that on through exec, and the kernel then reaps
     // each handler the moment it exits: waitid(2) finds no child, and a comment that was
     // posted would be recorded as a failure. Any handler of ours undoes the ignoring; this

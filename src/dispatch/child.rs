@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{ChildStderr, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
@@ -180,6 +180,9 @@ enum Watch {
 
 fn run_watching(inv: &Invocation, watch: Watch) -> Result<Finished, RunError> {
     let program = || inv.program.display().to_string();
+    // From before the spawn: a second stop signal then reaches the loop below, which kills
+    // the child's group before the process exits (`crate::stop`).
+    let during = crate::stop::during_dispatch();
     let mut child = Command::new(&inv.program)
         .args(&inv.args)
         .env_clear()
@@ -202,10 +205,12 @@ fn run_watching(inv: &Invocation, watch: Watch) -> Result<Finished, RunError> {
         stdout: Output::new(child.stdout.take()),
         stderr: Output::new(child.stderr.take()),
     };
-    let in_time = pipes.nonblocking().and_then(|()| {
+    let ended = pipes.nonblocking().and_then(|()| {
         let exit = ExitWatch::new(pid, watch);
-        pipes.until_exit(inv, &exit, Instant::now().checked_add(inv.timeout))
+        pipes.until_exit(inv, &exit, &during, Instant::now().checked_add(inv.timeout))
     });
+    let stop_now = matches!(ended, Ok(Ended::StopNow));
+    let in_time = ended.map(|e| e == Ended::Exited);
     // Whether it exited or timed out, nothing it spawned may live on holding our pipes open.
     // The child is not reaped yet (it is at most a zombie), so its pid, which is the group's
     // id, cannot have been reused: the kill reaches only what it started. The child itself
@@ -214,6 +219,15 @@ fn run_watching(inv: &Invocation, watch: Watch) -> Result<Finished, RunError> {
     // ESRCH (already gone) is the common case and not an error.
     let _ = rustix::process::kill_process_group(pid, Signal::KILL);
     let _ = child.kill();
+    if stop_now {
+        let _ = child.wait();
+        log::error!(
+            "stopped now, by a second stop signal: {} (pid {}) was killed with its process group; the draft in hand stays executing",
+            program(),
+            pid.as_raw_nonzero()
+        );
+        crate::stop::exit_now();
+    }
     let watched = child
         .wait()
         .and_then(|status| Ok(in_time?.then_some(status)));
@@ -265,6 +279,18 @@ enum Ready {
     Stdout,
     Stderr,
     Exit,
+    Stop,
+}
+
+/// How [`Pipes::until_exit`] ended.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// The child exited.
+    Exited,
+    /// The deadline passed.
+    TimedOut,
+    /// A second stop signal came: the child is to be killed, and the process to exit.
+    StopNow,
 }
 
 impl Pipes {
@@ -286,14 +312,15 @@ impl Pipes {
         Ok(())
     }
 
-    /// Feeds stdin and drains the outputs until the child exits (`true`) or `deadline`
-    /// passes (`false`).
+    /// Feeds stdin and drains the outputs until the child exits, `deadline` passes or a
+    /// second stop signal comes.
     fn until_exit(
         &mut self,
         inv: &Invocation,
         exit: &ExitWatch,
+        during: &crate::stop::During,
         deadline: Option<Instant>,
-    ) -> io::Result<bool> {
+    ) -> io::Result<Ended> {
         if inv.stdin.is_empty() {
             self.stdin = None;
         }
@@ -302,7 +329,7 @@ impl Pipes {
                 // Exactly at the deadline, a poll that does not wait; past it, no more.
                 Some(d) => match d.checked_duration_since(Instant::now()) {
                     Some(left) => Some(left),
-                    None => return Ok(false),
+                    None => return Ok(Ended::TimedOut),
                 },
                 None => None,
             };
@@ -311,17 +338,22 @@ impl Pipes {
             } else {
                 Some(wait.map_or(EXIT_TICK, |w| w.min(EXIT_TICK)))
             };
-            let ready = self.poll(exit.fd.as_ref(), wait)?;
+            let ready = self.poll(exit.fd.as_ref(), during.fd(), wait)?;
             for what in ready.into_iter().flatten() {
                 match what {
                     Ready::Stdin => self.feed(&inv.stdin),
                     Ready::Stdout => self.stdout.read_some(),
                     Ready::Stderr => self.stderr.read_some(),
                     Ready::Exit => {}
+                    Ready::Stop => {
+                        if during.now() {
+                            return Ok(Ended::StopNow);
+                        }
+                    }
                 }
             }
             if exit.exited()? {
-                return Ok(true);
+                return Ok(Ended::Exited);
             }
         }
     }
@@ -333,12 +365,12 @@ impl Pipes {
             let Some(left) = deadline.checked_duration_since(Instant::now()) else {
                 return Ok(false);
             };
-            let ready = self.poll(None, Some(left))?;
+            let ready = self.poll(None, None, Some(left))?;
             for what in ready.into_iter().flatten() {
                 match what {
                     Ready::Stdout => self.stdout.read_some(),
                     Ready::Stderr => self.stderr.read_some(),
-                    Ready::Stdin | Ready::Exit => {}
+                    Ready::Stdin | Ready::Exit | Ready::Stop => {}
                 }
             }
         }
@@ -350,10 +382,11 @@ impl Pipes {
     fn poll(
         &self,
         exit: Option<&OwnedFd>,
+        stop: Option<BorrowedFd<'_>>,
         wait: Option<Duration>,
-    ) -> io::Result<[Option<Ready>; 4]> {
-        let mut fds = Vec::with_capacity(4);
-        let mut what = Vec::with_capacity(4);
+    ) -> io::Result<[Option<Ready>; 5]> {
+        let mut fds = Vec::with_capacity(5);
+        let mut what = Vec::with_capacity(5);
         if let Some(p) = &self.stdin {
             fds.push(PollFd::new(p, PollFlags::OUT));
             what.push(Ready::Stdin);
@@ -370,13 +403,17 @@ impl Pipes {
             fds.push(PollFd::new(p, PollFlags::IN));
             what.push(Ready::Exit);
         }
+        if let Some(p) = &stop {
+            fds.push(PollFd::new(p, PollFlags::IN));
+            what.push(Ready::Stop);
+        }
         // A wait too long for a timespec is as good as no limit.
         let timeout = wait.and_then(|w| Timespec::try_from(w).ok());
         match rustix::event::poll(&mut fds, timeout.as_ref()) {
             Ok(_) | Err(rustix::io::Errno::INTR) => {}
             Err(e) => return Err(e.into()),
         }
-        let mut ready = [None; 4];
+        let mut ready = [None; 5];
         for (slot, (fd, what)) in ready.iter_mut().zip(fds.iter().zip(what)) {
             // Hang-up and error count as ready: the read or write that follows says which.
             if !fd.revents().is_empty() {

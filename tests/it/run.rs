@@ -951,6 +951,32 @@ fn sigterm_during_a_run_records_the_draft_in_hand_and_claims_no_more() {
     assert_eq!(s.calls().len(), 1);
 }
 
+/// A second stop signal means "now": the run exits at once, and takes the handler in hand
+/// with it. The handler runs in a process group of its own (for its timeout), so without
+/// that it would live on past the run, and act, while `reconcile` calls its claimer dead.
+#[test]
+fn a_second_stop_signal_ends_the_handler_in_hand_with_the_run() {
+    let s = Setup::with_handler("sleep 3 && : > \"$d/../../acted\"", "");
+    let ids = s.ledger(1);
+    let child = spawn_run(&s, &s.w.state, "10");
+    s.wait_started(1);
+    for _ in 0..2 {
+        rustix::process::kill_process(pid_of(&child), rustix::process::Signal::TERM)
+            .expect("SIGTERM the run");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    // Past the handler's sleep: had it lived on, it would have acted by now.
+    std::thread::sleep(Duration::from_secs(4));
+
+    assert!(
+        !s.w.path("acted").exists(),
+        "the handler outlived the run and acted"
+    );
+    assert_eq!(s.w.status(&ids[0]), "executing", "for a human to settle");
+}
+
 fn pid_of(child: &Child) -> rustix::process::Pid {
     rustix::process::Pid::from_raw(i32::try_from(child.id()).expect("pid fits"))
         .expect("a child's pid is not 0")
