@@ -649,3 +649,34 @@ fn an_alert_the_log_could_not_take_stays_in_the_outbox() {
     );
     assert_eq!(waiting(&s), "0");
 }
+
+/// After a dispatch the immediate exit is armed again: a second stop signal while the run
+/// waits on a mail server (here one that never finishes its greeting) ends it at once.
+#[test]
+fn a_second_stop_signal_after_the_dispatches_still_exits_at_once() {
+    let server = ScriptedSmtp::start(Script::Trickle(Duration::from_millis(200)));
+    let s = Stage::with_handler(
+        "exit 1",
+        &notify(&server.url(), "1s", "deadline = \"60s\"\n"),
+    );
+    let ids = s.ledger(1);
+    let mut child = spawn_run(&s);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.connections() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the run never reached the mail server"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    let pid = rustix::process::Pid::from_raw(i32::try_from(child.id()).expect("pid fits"))
+        .expect("a child's pid is not 0");
+    for _ in 0..2 {
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("SIGTERM");
+        thread::sleep(Duration::from_millis(100));
+    }
+
+    let status = finishes_within(&mut child, Duration::from_secs(5));
+    assert_eq!(status.code(), Some(1), "{status:?}");
+    assert_eq!(s.w.status(&ids[0]), "completed_with_error");
+}
