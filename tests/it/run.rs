@@ -933,10 +933,7 @@ fn a_stderr_nobody_reads_cannot_hold_the_run() {
 fn sigterm_during_a_run_records_the_draft_in_hand_and_claims_no_more() {
     let s = Setup::with_handler("sleep 1", "");
     let ids = s.ledger(3);
-    let child = spawn_run(&s, &s.w.state, "10");
-    s.wait_started(1);
-    rustix::process::kill_process(pid_of(&child), rustix::process::Signal::TERM)
-        .expect("SIGTERM the run");
+    let child = stop_mid_dispatch(&s, 1);
     let out = child.wait_with_output().expect("wait");
     assert!(out.status.success(), "{out:?}");
     let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
@@ -958,13 +955,7 @@ fn sigterm_during_a_run_records_the_draft_in_hand_and_claims_no_more() {
 fn a_second_stop_signal_ends_the_handler_in_hand_with_the_run() {
     let s = Setup::with_handler("sleep 3 && : > \"$d/../../acted\"", "");
     let ids = s.ledger(1);
-    let child = spawn_run(&s, &s.w.state, "10");
-    s.wait_started(1);
-    for _ in 0..2 {
-        rustix::process::kill_process(pid_of(&child), rustix::process::Signal::TERM)
-            .expect("SIGTERM the run");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let child = stop_mid_dispatch(&s, 2);
     let out = child.wait_with_output().expect("wait");
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     // Past the handler's sleep: had it lived on, it would have acted by now.
@@ -975,6 +966,20 @@ fn a_second_stop_signal_ends_the_handler_in_hand_with_the_run() {
         "the handler outlived the run and acted"
     );
     assert_eq!(s.w.status(&ids[0]), "executing", "for a human to settle");
+}
+
+/// Starts a run, waits for its first handler, then sends it `signals` SIGTERMs, 100 ms apart.
+fn stop_mid_dispatch(s: &Setup, signals: usize) -> Child {
+    let child = spawn_run(s, &s.w.state, "10");
+    s.wait_started(1);
+    for i in 0..signals {
+        if i > 0 {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        rustix::process::kill_process(pid_of(&child), rustix::process::Signal::TERM)
+            .expect("SIGTERM the run");
+    }
+    child
 }
 
 fn pid_of(child: &Child) -> rustix::process::Pid {
