@@ -13,7 +13,7 @@ use std::io::{self, Read};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use signal_hook::SigId;
 
@@ -89,11 +89,11 @@ pub fn during_dispatch() -> During {
     let Some(stop) = STOP.get() else {
         return During { stop: None };
     };
-    if let Ok(mut arming) = stop.arming.lock() {
-        for id in arming.drain(..) {
-            signal_hook::low_level::unregister(id);
-        }
+    let mut arming = stop.arming.lock().unwrap_or_else(PoisonError::into_inner);
+    for id in arming.drain(..) {
+        signal_hook::low_level::unregister(id);
     }
+    drop(arming);
     stop.exit_armed.store(false, Ordering::SeqCst);
     let during = During { stop: Some(stop) };
     during.drain();
@@ -124,24 +124,30 @@ impl During {
 }
 
 impl Drop for During {
+    /// Arms the exit again, in an order that loses no signal: the arming actions first, so
+    /// any signal from then on arms it; then a stop requested during the dispatch arms it as
+    /// the signal handler would have; then a second signal that came after the loop stopped
+    /// watching (the handler gone, its pipes draining) exits now, as it would have there.
     fn drop(&mut self) {
         let Some(stop) = self.stop else { return };
-        self.drain();
-        // A stop requested meanwhile arms the exit as the signal handler would have.
-        stop.exit_armed
-            .store(stop.requested.load(Ordering::SeqCst), Ordering::SeqCst);
-        if let Ok(mut arming) = stop.arming.lock() {
-            for signal in SIGNALS {
-                match signal_hook::flag::register(signal, Arc::clone(&stop.exit_armed)) {
-                    Ok(id) => arming.push(id),
-                    Err(e) => log::warn!("cannot re-arm the exit on signal {signal}: {e}"),
-                }
+        let mut arming = stop.arming.lock().unwrap_or_else(PoisonError::into_inner);
+        for signal in SIGNALS {
+            match signal_hook::flag::register(signal, Arc::clone(&stop.exit_armed)) {
+                Ok(id) => arming.push(id),
+                Err(e) => log::warn!("cannot re-arm the exit on signal {signal}: {e}"),
             }
+        }
+        drop(arming);
+        if stop.requested.load(Ordering::SeqCst) {
+            stop.exit_armed.store(true, Ordering::SeqCst);
+        }
+        if self.now() {
+            exit_now();
         }
     }
 }
 
-/// Exits as the signal handler's exit would have, once the handler in hand is dead.
+/// Exits as the signal handler's exit would have, once the handler in hand is killed.
 pub fn exit_now() -> ! {
     std::process::exit(NOW_EXIT)
 }

@@ -220,7 +220,8 @@ fn run_watching(inv: &Invocation, watch: Watch) -> Result<Finished, RunError> {
     let _ = rustix::process::kill_process_group(pid, Signal::KILL);
     let _ = child.kill();
     if stop_now {
-        let _ = child.wait();
+        // Not waited for: SIGKILL is on its way, and a child stuck in the kernel (a hung
+        // mount) must not hold a run asked to stop now.
         log::error!(
             "stopped now, by a second stop signal: {} (pid {}) was killed with its process group; the draft in hand stays executing",
             program(),
@@ -239,7 +240,7 @@ fn run_watching(inv: &Invocation, watch: Watch) -> Result<Finished, RunError> {
     // moment for the pipes to close, then take what was written so far (everything the child
     // itself wrote before it exited) rather than hang the cycle.
     pipes.stdin = None;
-    match pipes.drain(Instant::now() + PIPE_GRACE) {
+    match pipes.drain(Instant::now() + PIPE_GRACE, &during) {
         Ok(true) => {}
         Ok(false) => log::warn!(
             "a process the handler started kept its output open; only what was written until now is kept"
@@ -360,17 +361,23 @@ impl Pipes {
 
     /// Reads what is left once the child is gone, until both outputs close (`true`) or
     /// `deadline` passes (`false`).
-    fn drain(&mut self, deadline: Instant) -> io::Result<bool> {
+    /// A second stop signal meanwhile exits now (the child is dead already).
+    fn drain(&mut self, deadline: Instant, during: &crate::stop::During) -> io::Result<bool> {
         while self.stdout.pipe.is_some() || self.stderr.pipe.is_some() {
             let Some(left) = deadline.checked_duration_since(Instant::now()) else {
                 return Ok(false);
             };
-            let ready = self.poll(None, None, Some(left))?;
+            let ready = self.poll(None, during.fd(), Some(left))?;
             for what in ready.into_iter().flatten() {
                 match what {
                     Ready::Stdout => self.stdout.read_some(),
                     Ready::Stderr => self.stderr.read_some(),
-                    Ready::Stdin | Ready::Exit | Ready::Stop => {}
+                    Ready::Stop => {
+                        if during.now() {
+                            crate::stop::exit_now();
+                        }
+                    }
+                    Ready::Stdin | Ready::Exit => {}
                 }
             }
         }

@@ -968,6 +968,24 @@ fn a_second_stop_signal_ends_the_handler_in_hand_with_the_run() {
     assert_eq!(s.w.status(&ids[0]), "executing", "for a human to settle");
 }
 
+/// The second stop signal can also come after the handler exited, while the run still
+/// drains its output (here held open by something the handler left behind): it is not
+/// swallowed, the run exits now.
+#[test]
+fn a_second_stop_signal_while_a_handlers_output_drains_still_exits_now() {
+    let s = Setup::with_handler(
+        // The second signal comes from a process that has left the handler's group (so the
+        // kill of that group at the handler's exit spares it) and holds its output open.
+        "run=$PPID; kill -TERM $run; setsid sh -c \"sleep 0.6; kill -TERM $run; sleep 2\" & sleep 0.3; exit 0",
+        "",
+    );
+    s.ledger(1);
+    let out = spawn_run(&s, &s.w.state, "10")
+        .wait_with_output()
+        .expect("wait");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+}
+
 /// Starts a run, waits for its first handler, then sends it `signals` SIGTERMs, 100 ms apart.
 fn stop_mid_dispatch(s: &Setup, signals: usize) -> Child {
     let child = spawn_run(s, &s.w.state, "10");
