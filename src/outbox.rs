@@ -129,7 +129,8 @@ pub enum Tried {
 /// or the server could not be reached) and stay due.
 ///
 /// With no mailer, delivering an alert means logging it as a warning; one the log could not
-/// take whole (stderr closed, or full past the logger's patience) failed, and is tried again.
+/// take whole (stderr closed, or full past the logger's patience), or would not take at all
+/// (`-q`), failed, and is tried again.
 pub fn deliver(
     mailer: Option<&Mailer>,
     waiting: &[Waiting],
@@ -139,6 +140,15 @@ pub fn deliver(
         return waiting
             .iter()
             .map(|w| {
+                if !log::log_enabled!(log::Level::Warn) {
+                    // `-q`: warnings are not logged, so neither would this alert be.
+                    return (
+                        w.id,
+                        Tried::Failed(
+                            "warnings are not logged (-q) and [notify] is not set".to_owned(),
+                        ),
+                    );
+                }
                 let dropped = crate::logging::dropped();
                 log::warn!("{}\n{}", w.alert.subject, w.alert.body);
                 let tried = if crate::logging::dropped() == dropped {

@@ -680,3 +680,20 @@ fn a_second_stop_signal_after_the_dispatches_still_exits_at_once() {
     assert_eq!(status.code(), Some(1), "{status:?}");
     assert_eq!(s.w.status(&ids[0]), "completed_with_error");
 }
+
+/// `-q` logs errors only: with no `[notify]`, an alert it would have logged as a warning is
+/// not delivered, and waits for a run that logs it.
+#[test]
+fn with_q_and_no_notify_an_alert_waits_for_a_run_that_logs_it() {
+    let s = Stage::with_handler("exit 1", "");
+    s.ledger(1);
+    let quiet = s.run(&["-q"]).ok();
+    assert!(!quiet.stderr.contains("[ALERT]"), "{}", quiet.stderr);
+    assert_eq!(waiting(&s), "1");
+
+    make_due(&s);
+    let done = s.run(&[]).ok();
+
+    assert!(done.stderr.contains("[ALERT]"), "{}", done.stderr);
+    assert_eq!(waiting(&s), "0");
+}
