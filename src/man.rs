@@ -103,6 +103,7 @@ pub fn render() -> String {
     for (code, meaning) in PLUGIN_CODES {
         page.push_str(&format!(".TP\n\\fB{code}\\fR\n{}", roff_text(meaning)));
     }
+    page.push_str(SIGNALS);
     page.push_str(FILES_AND_ENVIRONMENT);
     if let Some(version) = cmd.get_version() {
         page.push_str(&format!(".SH VERSION\nv{version}\n"));
@@ -281,6 +282,11 @@ inbox\-exec status \-\-json
 "#;
 
 /// FILES, ENVIRONMENT and SEE ALSO.
+/// What `run` does on a stop request (`crate::stop`).
+const SIGNALS: &str = r#".SH SIGNALS
+SIGTERM, SIGINT and SIGHUP ask \fBrun\fR to stop: the draft in hand finishes and is recorded, and no other draft is claimed. A second one means now: the run exits at once with status 1, and a handler still running is killed first, with everything it started; its draft stays in executing, to be settled with \fBreconcile\fR. A run killed outright (SIGKILL) cannot kill its handler: check that none still runs before settling its draft.
+"#;
+
 const FILES_AND_ENVIRONMENT: &str = r#".SH FILES
 .TP
 \fB/etc/inbox\-exec/config.toml\fR
