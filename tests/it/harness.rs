@@ -326,7 +326,6 @@ pub fn write_private(path: &Path, body: &str) {
     fs::set_permissions(path, fs::Permissions::from_mode(0o600)).expect("chmod 600");
 }
 
-/// A file's permission bits.
 /// The names in a directory, sorted.
 pub fn names_in(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = fs::read_dir(dir)
@@ -337,6 +336,7 @@ pub fn names_in(dir: &Path) -> Vec<String> {
     names
 }
 
+/// A file's permission bits.
 pub fn mode(path: &Path) -> u32 {
     fs::metadata(path).expect("metadata").permissions().mode() & 0o777
 }

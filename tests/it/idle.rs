@@ -20,6 +20,23 @@ fn run(s: &Stage) -> (Done, bool) {
     (done, skipped)
 }
 
+/// Runs `runs` times and asserts that none skipped the registry (`why` it must not) and that
+/// no mark was left; returns what each printed.
+fn never_skip(s: &Stage, runs: usize, why: &str) -> Vec<Done> {
+    let dones: Vec<Done> = (0..runs)
+        .map(|_| {
+            let (done, skipped) = run(s);
+            assert!(!skipped, "{why}: {}", done.stderr);
+            done
+        })
+        .collect();
+    assert!(
+        !s.state_file("idle.json").exists(),
+        "{why}: a mark was left"
+    );
+    dones
+}
+
 /// Runs until one skips the registry (a quiet cycle leaves the mark, the next run uses it):
 /// at most two full cycles, the first of which may still be writing. The run that skipped
 /// reported idle like any other.
@@ -202,11 +219,7 @@ fn a_draft_in_executing_not_yet_alerted_about_keeps_runs_opening_the_registry() 
         "UPDATE drafts SET status = 'executing', updated_at = CAST(strftime('%s') AS INTEGER)
          WHERE draft_id = '{id}'"
     ));
-    for _ in 0..2 {
-        let (done, skipped) = run(&s);
-        assert!(!skipped, "its alert is still to come: {}", done.stderr);
-    }
-    assert!(!s.state_file("idle.json").exists());
+    never_skip(&s, 2, "its alert is still to come");
     std::thread::sleep(Duration::from_millis(2100));
     let (done, _) = run(&s);
     assert!(done.stderr.contains(&id), "the stuck alert names it: {}", done.stderr);
@@ -229,11 +242,7 @@ fn a_draft_alerted_about_but_not_yet_past_stuck_after_keeps_runs_opening_the_reg
            WHERE draft_id = '{id}';
          INSERT INTO stuck_alerts (draft_id, alerted_at) VALUES ('{id}', 1);"
     ));
-    for _ in 0..2 {
-        let (done, skipped) = run(&s);
-        assert!(!skipped, "{}", done.stderr);
-    }
-    assert!(!s.state_file("idle.json").exists());
+    never_skip(&s, 2, "it falls past stuck_after with time");
 }
 
 #[test]
@@ -243,12 +252,9 @@ fn a_paused_cycle_leaves_no_mark() {
     s.run(&[]).ok();
     // More runs than a quiet registry needs to settle (a WAL truncated after the big write,
     // the index rebuilt over an empty WAL), so a mark would have been left by now.
-    for _ in 0..4 {
-        let (done, skipped) = run(&s);
-        assert!(!skipped, "{}", done.stderr);
+    for done in never_skip(&s, 4, "the pause ends with time") {
         assert_eq!(done.json()["status"], "paused", "{}", done.stdout);
     }
-    assert!(!s.state_file("idle.json").exists());
 }
 
 #[test]
@@ -263,11 +269,7 @@ fn an_alert_waiting_for_its_retry_keeps_runs_opening_the_registry() {
         "1",
         "the refusal's alert could not be sent"
     );
-    for _ in 0..2 {
-        let (done, skipped) = run(&s);
-        assert!(!skipped, "its retry falls due with time: {}", done.stderr);
-    }
-    assert!(!s.state_file("idle.json").exists());
+    never_skip(&s, 2, "its retry falls due with time");
 }
 
 #[test]
