@@ -3,6 +3,9 @@
 //! When stderr is the systemd journal, each line starts with its sd-daemon(3) priority
 //! (`<3>` error, `<4>` warning, `<6>` info, `<7>` debug) instead of the `inbox-exec:` prefix,
 //! which the journal adds itself, so `journalctl -p warning` shows alerts and errors.
+//!
+//! A log never holds a run: a line stderr will not take (closed, or full past a second's
+//! patience in all) is dropped and counted ([`dropped`]), never waited on for ever.
 
 use std::io::Write;
 use std::os::fd::AsFd;

@@ -224,12 +224,7 @@ fn a_commit_whose_reply_is_lost_is_not_recorded_twice() {
     // The run's own commits, counted on the proxy: the first claim, then the claim of the
     // second draft carrying the first one's outcome.
     let port = reply_losing_proxy(2);
-    let url = s.w.db_arg().to_string_lossy().into_owned();
-    let (_, path) = url
-        .split_once("://")
-        .and_then(|(_, rest)| rest.split_once('/'))
-        .expect("a database URL");
-    let proxied = format!("postgres://postgres@127.0.0.1:{port}/{path}?sslmode=disable");
+    let proxied = crate::pgdb::through_port(&s.w.db_arg().to_string_lossy(), port);
 
     let done = s.run(&[]).env("INBOX_EXEC_DB", &proxied).output();
 

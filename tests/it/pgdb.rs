@@ -10,17 +10,30 @@ pub fn server_url() -> String {
         .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
-/// `host:port` of [`server_url`], for a test that puts something between it and the binary.
+/// `host:port` of [`server_url`] (a TCP server), for a test that puts something between
+/// it and the binary.
 pub fn server_addr() -> String {
-    let url = server_url();
-    let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
-    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
-    let host = rest.split(['/', '?']).next().unwrap_or(rest);
-    if host.contains(':') {
-        host.to_owned()
-    } else {
-        format!("{host}:5432")
-    }
+    let config = parse(&server_url());
+    let host = match config.get_hosts().first() {
+        Some(postgres::config::Host::Tcp(host)) => host.clone(),
+        _ => "127.0.0.1".to_owned(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!("{host}:{port}")
+}
+
+/// `url` (a test database's), reached through 127.0.0.1:`port` instead, without TLS so that
+/// what sits there can read the protocol.
+pub fn through_port(url: &str, port: u16) -> String {
+    let config = parse(url);
+    let user = config.get_user().unwrap_or("postgres");
+    let db = config.get_dbname().expect("a database name");
+    format!("postgres://{user}@127.0.0.1:{port}/{db}?sslmode=disable")
+}
+
+fn parse(url: &str) -> postgres::Config {
+    url.parse()
+        .unwrap_or_else(|e| panic!("{url} is not a PostgreSQL URL: {e}"))
 }
 
 /// Says that the running test was skipped and why ([`crate::harness::skip`], named after the
