@@ -320,10 +320,11 @@ pub trait Registry {
     fn location(&self) -> String;
 
     /// Marks this process as the executor's cycle. A SQLite registry then leaves the WAL its
-    /// commits wrote for the next cycle to go on appending to (up to a bound), so that a
+    /// commits wrote for the next process to go on appending to (up to a bound), so that a
     /// cycle's commits stay one fsync each; every other writer (a command a person or an
-    /// agent runs) truncates a WAL over 256 KiB as it closes, so that the cycles after it do
-    /// not read its frames again. A database server has no such file: nothing to do.
+    /// agent runs) checkpoints a WAL holding over 256 KiB as it closes and restarts it in
+    /// place, so that the cycles after it neither read its frames again nor grow the file.
+    /// A database server has no such file: nothing to do.
     fn cycle_writer(&mut self) {}
 
     /// One draft by id.

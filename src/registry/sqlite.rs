@@ -128,17 +128,29 @@ const STATEMENT_CACHE: usize = 32;
 /// unusually long batch (~128 MiB).
 const AUTOCHECKPOINT_PAGES: i64 = 32_768;
 
-/// A cycle that wrote ([`Registry::cycle_writer`]) leaves the WAL as it is up to this size
-/// and truncates it with a checkpoint beyond: a cycle's commits stay N + 1 fsyncs, and a
-/// large write (a big batch) never leaves a WAL that every later process has to read while
-/// rebuilding its index (~1 µs a page).
+/// A cycle that wrote ([`Registry::cycle_writer`]) leaves up to this much of its WAL for the
+/// next process, and truncates it with a checkpoint beyond: a cycle's commits stay N + 1
+/// fsyncs, and a large write (a big batch) never leaves a WAL that every later process has
+/// to read while rebuilding its index (~1 µs a page).
 const WAL_BOUND_CYCLE: u64 = 4 * 1024 * 1024;
 
-/// Every other process truncates any WAL over this size (about 60 pages) as it closes: the
-/// idle runs that follow a write then open an empty WAL, whatever the history, and the
-/// cycle after a command that wrote (a draft, an approval, a migration: one at a time, where
-/// a checkpoint's two fsyncs cost nothing anyone waits for) finds at most this much.
+/// Every other process leaves at most this much (about 60 pages): the idle runs that follow
+/// a write then read a short WAL, whatever the history, and the cycle after a command that
+/// wrote (a draft, an approval, a migration: one at a time, where a checkpoint's fsyncs cost
+/// nothing anyone waits for) finds at most this much.
 const WAL_BOUND: u64 = 256 * 1024;
+
+/// The WAL file's size that a restarted WAL keeps (`journal_size_limit`): the space the
+/// next writers overwrite instead of growing the file. A commit that overwrites costs its
+/// fsync about half what one that appends does, which writes the file's size and block map
+/// too (0.13 against 0.23 ms on the benchmark machine, BENCHMARKS.md).
+const WAL_KEEP: u64 = WAL_BOUND_CYCLE;
+
+/// The WAL's frame header, before each page.
+const WAL_FRAME_HEADER: u64 = 24;
+
+/// The WAL's file header.
+const WAL_HEADER: u64 = 32;
 
 impl RegistryError {
     /// Names the file and the remedy for the SQLite errors an operator can act on.
@@ -170,9 +182,9 @@ pub(super) struct Sqlite {
 
 impl Drop for Sqlite {
     /// Bounds the WAL the next process will find: every process opens the WAL index afresh
-    /// (a `-shm` left by an exited process is not trusted) by reading each WAL frame, so a
-    /// large WAL would cost every later start, forever. Never waits: a reader holding the
-    /// WAL leaves it for the next process.
+    /// (a `-shm` left by an exited process is not trusted) by reading each of the WAL's
+    /// frames, so a WAL that holds many would cost every later start, forever. Never waits:
+    /// a reader holding the WAL leaves it for the next process.
     fn drop(&mut self) {
         if !self.writable {
             return;
@@ -182,28 +194,87 @@ impl Drop for Sqlite {
         let Ok(size) = fs::metadata(&wal).map(|m| m.len()) else {
             return;
         };
-        let bound = if self.cycle && self.conn.total_changes() > 0 {
+        let wrote = self.conn.total_changes() > 0;
+        let bound = if self.cycle && wrote {
             WAL_BOUND_CYCLE
         } else {
             WAL_BOUND
         };
+        // The frames a new process reads lie within the file; a restarted WAL holds fewer
+        // than its size, so the file's size alone only says when there is nothing to do.
         if size <= bound {
             return;
         }
-        let checkpoint = self
-            .conn
-            .busy_timeout(std::time::Duration::ZERO)
-            .and_then(|()| {
-                self.conn
-                    .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-                        r.get::<_, i64>(0)
-                    })
-            });
-        match checkpoint {
-            Ok(0) => log::debug!("truncated a WAL of {size} bytes"),
-            Ok(_) => log::debug!("WAL of {size} bytes left: another connection is using it"),
-            Err(e) => log::debug!("WAL of {size} bytes left: {e}"),
+        let held = match self.wal_held() {
+            Ok(held) if held <= bound => return,
+            Ok(held) => held,
+            Err(e) => {
+                log::debug!("WAL of {size} bytes left: {e}");
+                return;
+            }
+        };
+        let _ = self.conn.busy_timeout(std::time::Duration::ZERO);
+        // A command that wrote restarts the WAL, keeping the file for the cycle to overwrite;
+        // a cycle truncates (two fsyncs, where restarting takes four: a batch's fsyncs stay
+        // N + 5), as does a process that wrote nothing (what it found was left by another
+        // program or a killed process).
+        let done = if wrote && !self.cycle {
+            self.restart_wal()
+        } else {
+            self.truncate_wal()
+        };
+        match done {
+            Ok(true) => log::debug!("checkpointed a WAL holding {held} bytes"),
+            Ok(false) => log::debug!("WAL of {held} bytes left: another connection is using it"),
+            Err(e) => log::debug!("WAL of {held} bytes left: {e}"),
         }
+    }
+}
+
+impl Sqlite {
+    /// The bytes of WAL a new process would read: the frames it holds (SQLite's count, as a
+    /// checkpoint that does no work reports it), not the file's size.
+    fn wal_held(&self) -> rusqlite::Result<u64> {
+        let frames: i64 = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(NOOP)", [], |r| r.get(1))?;
+        let page: i64 = self.conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        let frames = u64::try_from(frames).unwrap_or(0);
+        let page = u64::try_from(page).unwrap_or(0);
+        Ok(WAL_HEADER + frames * (page + WAL_FRAME_HEADER))
+    }
+
+    /// Copies the WAL into the database and empties the file: the next writer appends
+    /// from its start. False when a reader kept it from finishing.
+    fn truncate_wal(&self) -> rusqlite::Result<bool> {
+        let busy: i64 = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+        Ok(busy == 0)
+    }
+
+    /// Copies the WAL into the database and starts it again at its beginning, keeping the
+    /// file (up to [`WAL_KEEP`]) for the next writers to overwrite. SQLite restarts a WAL
+    /// at the first write after a complete checkpoint, and only in the process that
+    /// checkpointed (a new one rebuilds the WAL index with nothing marked copied), so one
+    /// write follows: the schema's user version set to itself, which nothing reads, the
+    /// reference included. The WAL then holds that one frame. False when a reader kept the
+    /// checkpoint from finishing.
+    fn restart_wal(&self) -> rusqlite::Result<bool> {
+        let (busy, frames, copied): (i64, i64, i64) =
+            self.conn
+                .query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?;
+        if busy != 0 || copied < frames {
+            return Ok(false);
+        }
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        self.conn
+            .execute_batch(&format!("PRAGMA user_version = {version}"))?;
+        Ok(true)
     }
 }
 
@@ -308,6 +379,7 @@ impl Sqlite {
             true,
         )?;
         conn.pragma_update(None, "wal_autocheckpoint", AUTOCHECKPOINT_PAGES)?;
+        conn.pragma_update(None, "journal_size_limit", WAL_KEEP.to_string())?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         schema::migrate(&mut conn)?;
         Ok(Sqlite {

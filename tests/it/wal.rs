@@ -19,6 +19,17 @@ fn wal_len(w: &World) -> u64 {
     fs::metadata(&wal).map(|m| m.len()).unwrap_or(0)
 }
 
+/// The frames a new process finds in the WAL, as SQLite counts them while rebuilding its
+/// index (a restarted WAL holds fewer than its file's size). The connection never
+/// checkpoints, so it changes nothing.
+fn wal_frames(w: &World) -> i64 {
+    let conn = rusqlite::Connection::open(&w.db).expect("open registry");
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+        .expect("no checkpoint on close");
+    conn.query_row("PRAGMA wal_checkpoint(NOOP)", [], |r| r.get(1))
+        .expect("count WAL frames")
+}
+
 /// Inserts `rows` finished drafts with 150-character ids (so that an index on `draft_id` is
 /// large) through a connection that never checkpoints, as another program may: every page it
 /// writes stays in the WAL.
@@ -108,20 +119,55 @@ fn a_run_that_wrote_keeps_a_wal_under_a_writers_bound() {
 }
 
 /// Only a cycle keeps its WAL: a command a person or an agent runs (here a draft, then its
-/// approval) truncates one a cycle would keep, so that the cycle after it does not read its
-/// frames again while rebuilding the WAL index.
+/// approval) checkpoints one a cycle would keep, so that the cycle after it does not read its
+/// frames again while rebuilding the WAL index; and restarts it in place, keeping the file,
+/// so that the cycle's commits overwrite it instead of growing it.
 #[test]
-fn a_command_that_wrote_truncates_a_wal_a_cycle_would_keep() {
+fn a_command_that_wrote_restarts_a_wal_a_cycle_would_keep() {
     let w = World::ready();
     a_wal_only_a_cycle_keeps(&w);
+    let size = wal_len(&w);
 
     let id = w.draft("github_comment", TARGET, r#"{"body": "hi"}"#);
-    assert_eq!(wal_len(&w), 0, "`draft new` leaves the WAL empty");
+    assert_eq!(wal_frames(&w), 1, "`draft new` leaves one frame");
+    assert!(wal_len(&w) >= size, "`draft new` keeps the file");
+    // What a process that writes nothing judges is the frames, not the file's size: an idle
+    // run (the draft is pending) leaves the restarted WAL's file for the next cycle.
+    let size = wal_len(&w);
+    assert_eq!(w.cmd(&["run", "--json"]).ok().json()["status"], "idle");
+    assert_eq!(
+        wal_len(&w),
+        size,
+        "an idle run keeps a restarted WAL's file"
+    );
     write_without_checkpoints(&w, 2_500);
     w.cmd(&["approve", &id]).ok();
 
-    assert_eq!(wal_len(&w), 0, "`approve` leaves the WAL empty");
+    assert_eq!(wal_frames(&w), 1, "`approve` leaves one frame");
     assert_eq!(w.status(&id), "approved");
+}
+
+/// The cycle after such a command writes over the file it kept: the file does not grow.
+#[test]
+fn a_cycle_overwrites_the_wal_a_command_restarted() {
+    let s = Stage::new("");
+    a_wal_only_a_cycle_keeps(&s.w);
+    s.ledger(3);
+    let size = wal_len(&s.w);
+    let before = wal_frames(&s.w);
+    assert!(
+        before < 64,
+        "the commands restarted the WAL: {before} frames"
+    );
+
+    assert_eq!(s.run(&[]).ok().json()["processed"], 3);
+
+    assert_eq!(wal_len(&s.w), size, "the cycle wrote within the file");
+    let after = wal_frames(&s.w);
+    assert!(
+        after > before,
+        "the cycle's commits are in the WAL: {after} frames"
+    );
 }
 
 #[test]
@@ -140,9 +186,9 @@ fn a_migration_that_rewrites_an_index_leaves_no_large_wal() {
 
     w.cmd(&["init"]).ok();
 
-    // Measured first: the test's own connection below checkpoints and deletes the WAL on close.
     let left = wal_len(&w);
-    assert!(left <= MIB / 4, "init left a WAL of {left} bytes");
+    assert!(left <= 4 * MIB, "init left a WAL file of {left} bytes");
+    assert_eq!(wal_frames(&w), 1, "init left one frame to read");
     assert_eq!(
         w.query("SELECT count(*) FROM sqlite_master WHERE name = 'idx_drafts_status_created'"),
         "1"
