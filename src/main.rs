@@ -3,13 +3,13 @@
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
 
-use clap::{CommandFactory, FromArgMatches};
+use clap::Parser;
 use inbox_exec::report::error_document;
 use inbox_exec::sink::{Pipe, Sink};
 use inbox_exec::{cli::Cli, exit};
 
 fn main() -> ExitCode {
-    let cli = match parse() {
+    let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             // With --json, a usage error is a JSON document too; --help and --version are
@@ -64,19 +64,6 @@ fn main() -> ExitCode {
         log::error!("{error}");
     }
     ExitCode::from(output.outcome.code())
-}
-
-/// Parses the command line, as `Cli::try_parse` does, except that what the parse built is
-/// never freed: the parser (every subcommand's arguments, each with a copy of the global
-/// options) and its matches. Freeing them took a tenth of an idle run's instructions
-/// (BENCHMARKS.md); the process's exit returns the memory instead.
-fn parse() -> Result<Cli, clap::Error> {
-    let mut command = Cli::command();
-    let mut matches = command.try_get_matches_from_mut(std::env::args_os())?;
-    let cli = Cli::from_arg_matches_mut(&mut matches)?;
-    std::mem::forget(matches);
-    std::mem::forget(command);
-    Ok(cli)
 }
 
 /// Writes `text` to stdout; a closed pipe is no failure (see [`Pipe`]).
