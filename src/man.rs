@@ -311,7 +311,7 @@ The default registry, when no configuration names one (SQLite, WAL). Single host
 The default HMAC key for key_version 1: raw bytes, mode 0600, owned by the user running inbox\-exec.
 .TP
 \fB~/.delimit/inbox\-exec/\fR
-The default state directory: \fIinbox\-exec.lock\fR (run lock), \fIthermal.json\fR (rate\-limit window), \fIthermal\-claims.jsonl\fR (a run's claims, with what it learnt from the registry, not yet in the window file; present while a run dispatches, or after one was killed or could not save), \fIlast\-run.json\fR (summary of the last run), \fIunrecorded\-outcomes.json\fR (outcomes the registry would not take, recorded by the next run; present only then), \fIidle.json\fR (the idle mark: a fingerprint of an unchanged SQLite registry that lets an idle run skip opening it, for five minutes at most). \fBrun\fR also locks the registry file itself.
+The default state directory: \fIinbox\-exec.lock\fR (run lock), \fIthermal.json\fR (rate\-limit window) and \fI.thermal.json.spare\fR (the next save is written into it, then the two swapped), \fIthermal\-claims.jsonl\fR (a run's claims, with what it learnt from the registry, not yet in the window file; present while a run dispatches, or after one was killed or could not save), \fIlast\-run.json\fR (summary of the last run), \fIunrecorded\-outcomes.json\fR (outcomes the registry would not take, recorded by the next run; present only then), \fIidle.json\fR (the idle mark: a fingerprint of an unchanged SQLite registry that lets an idle run skip opening it, for five minutes at most). \fBrun\fR also locks the registry file itself.
 .TP
 \fB$XDG_CONFIG_HOME/inbox\-exec/config.toml\fR
 The user's configuration file, read before /etc/inbox\-exec/config.toml when \-\-config is not given.

@@ -451,7 +451,7 @@ impl Thermal {
         if on_disk == Some(bytes.as_slice()) {
             return true;
         }
-        match statefile::write_atomic(path, &bytes) {
+        match statefile::write_with_spare(path, &bytes) {
             Ok(()) => true,
             Err(e) => {
                 log::warn!("cannot save the thermal sidecar {}: {e}", path.display());
