@@ -10,8 +10,9 @@
 //! whose fingerprint matches reports idle without opening the registry. Any write to the
 //! registry changes the fingerprint:
 //! - a commit rewrites the WAL-index header at the start of `-shm` (its frame count and the
-//!   checksum of the last frame committed) and grows `-wal` or, when the WAL restarts,
-//!   rewrites its header with new salts;
+//!   checksum of the last frame committed), and writes frames into `-wal` (past its end, or
+//!   over the frames of a WAL restarted in place, whose header it then rewrote with new
+//!   salts);
 //! - a writer that checkpoints and deletes the WAL when it closes removes `-wal` and `-shm`,
 //!   and a fingerprint needs both there (so a registry in rollback-journal mode, which has
 //!   neither, never gets a mark);

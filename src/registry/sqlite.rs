@@ -128,16 +128,16 @@ const STATEMENT_CACHE: usize = 32;
 /// unusually long batch (~128 MiB).
 const AUTOCHECKPOINT_PAGES: i64 = 32_768;
 
-/// A cycle that wrote ([`Registry::cycle_writer`]) leaves up to this much of its WAL for the
-/// next process, and truncates it with a checkpoint beyond: a cycle's commits stay N + 1
-/// fsyncs, and a large write (a big batch) never leaves a WAL that every later process has
-/// to read while rebuilding its index (~1 µs a page).
+/// A cycle ([`Registry::cycle_writer`]) leaves up to this much of WAL for the next process,
+/// as does a command that wrote nothing, and truncates it with a checkpoint beyond: a
+/// cycle's commits stay N + 1 fsyncs, and a large write (a big batch) never leaves a WAL that
+/// every later process has to read while rebuilding its index (~1 µs a page).
 const WAL_BOUND_CYCLE: u64 = 4 * 1024 * 1024;
 
-/// Every other process leaves at most this much (about 60 pages): the idle runs that follow
-/// a write then read a short WAL, whatever the history, and the cycle after a command that
-/// wrote (a draft, an approval, a migration: one at a time, where a checkpoint's fsyncs cost
-/// nothing anyone waits for) finds at most this much.
+/// A command that wrote (a draft, an approval, a migration: one at a time, where a
+/// checkpoint's fsyncs cost nothing anyone waits for) leaves at most this much (about 60
+/// pages): the cycle after it, and the processes between, read a short WAL whatever the
+/// history.
 const WAL_BOUND: u64 = 256 * 1024;
 
 /// The WAL file's size that a restarted WAL keeps (`journal_size_limit`): the space the
@@ -194,12 +194,12 @@ impl Drop for Sqlite {
         let Ok(size) = fs::metadata(&wal).map(|m| m.len()) else {
             return;
         };
-        let wrote = self.conn.total_changes() > 0;
-        let bound = if self.cycle && wrote {
-            WAL_BOUND_CYCLE
-        } else {
-            WAL_BOUND
-        };
+        // A command that wrote keeps the WAL short for the cycle after it; anything else (a
+        // cycle, or a command that only read, such as the `status` a monitor runs after each
+        // cycle) leaves a cycle's WAL for the next command to restart, and truncates only
+        // more than a cycle keeps (left by another program or a killed process).
+        let restarts = self.conn.total_changes() > 0 && !self.cycle;
+        let bound = if restarts { WAL_BOUND } else { WAL_BOUND_CYCLE };
         // The frames a new process reads lie within the file; a restarted WAL holds fewer
         // than its size, so the file's size alone only says when there is nothing to do.
         if size <= bound {
@@ -214,11 +214,9 @@ impl Drop for Sqlite {
             }
         };
         let _ = self.conn.busy_timeout(std::time::Duration::ZERO);
-        // A command that wrote restarts the WAL, keeping the file for the cycle to overwrite;
-        // a cycle truncates (two fsyncs, where restarting takes four: a batch's fsyncs stay
-        // N + 5), as does a process that wrote nothing (what it found was left by another
-        // program or a killed process).
-        let done = if wrote && !self.cycle {
+        // A command restarts the WAL, keeping the file for the cycle to overwrite; the rest
+        // truncate (two fsyncs, where restarting takes four: a batch's fsyncs stay N + 5).
+        let done = if restarts {
             self.restart_wal()
         } else {
             self.truncate_wal()
@@ -257,10 +255,11 @@ impl Sqlite {
     /// file (up to [`WAL_KEEP`]) for the next writers to overwrite. SQLite restarts a WAL
     /// at the first write after a complete checkpoint, and only in the process that
     /// checkpointed (a new one rebuilds the WAL index with nothing marked copied), so one
-    /// write follows: the schema's user version set to itself, which nothing reads, the
-    /// reference included. The WAL then holds that one frame. False when a reader kept the
-    /// checkpoint from finishing.
-    fn restart_wal(&self) -> rusqlite::Result<bool> {
+    /// write follows: the schema's user version set to itself (read and set in one
+    /// transaction, so a value another program sets meanwhile is never overwritten), which
+    /// nothing reads, the reference included. The WAL then holds that one frame. False when
+    /// a reader kept the checkpoint from finishing.
+    fn restart_wal(&mut self) -> rusqlite::Result<bool> {
         let (busy, frames, copied): (i64, i64, i64) =
             self.conn
                 .query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| {
@@ -269,11 +268,12 @@ impl Sqlite {
         if busy != 0 || copied < frames {
             return Ok(false);
         }
-        let version: i64 = self
+        let tx = self
             .conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        self.conn
-            .execute_batch(&format!("PRAGMA user_version = {version}"))?;
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        tx.execute_batch(&format!("PRAGMA user_version = {version}"))?;
+        tx.commit()?;
         Ok(true)
     }
 }
