@@ -145,22 +145,32 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     replace(path, 0o600, Finish::Fsync, |file| file.write_all(bytes))
 }
 
-/// Replaces `path` with `bytes` like [`write_atomic`], atomically and durably, for a file
-/// rewritten every cycle (the thermal sidecar): the bytes go into a spare file kept beside
+/// Replaces `path` with `bytes` like [`write_atomic`] (the bytes fsynced before they take
+/// the name), for a file rewritten every cycle (the thermal sidecar): the bytes go into a spare file kept beside
 /// it (`.NAME.spare`), which is then swapped with it (`renameat2(RENAME_EXCHANGE)`), so the
 /// old file becomes the next spare. No inode is made or freed, and the fsync writes over
 /// blocks the file already has, where a new file's fsync on ext4 without a journal also
 /// writes its directory: 0.19 against 0.35 ms for a 4 KiB sidecar on the benchmark machine
 /// (BENCHMARKS.md).
 ///
-/// A spare is used only when it is a regular file of ours with no other name (so a hard
-/// link or a symlink planted there is never written through); anything else at its name
-/// is removed and a new file written instead, as [`write_atomic`] does, the old file then
-/// kept as the spare. A reader that holds the file open across a whole cycle may see it
-/// rewritten under it, when it is the spare the next cycle writes.
+/// A spare is used only when it is a regular file of ours, mode 0600, with no other name (so
+/// a hard link or a symlink planted there is never written through); anything else at its
+/// name is removed and a new file written instead, as [`write_atomic`] does, the old file
+/// then kept as the spare.
+///
+/// What a crash can leave: the file at `path` is always whole, the old one or the new one,
+/// as with [`write_atomic`], except in one case: the directory is not fsynced, so after a
+/// power loss the previous save's swap may not be on disk, and if that loss comes while
+/// this save writes into the spare, the name `path` may be left on the half-written file.
+/// The previous save's file, whole, is then at the spare's name ([`spare_of`]), where a
+/// reader of an unusable file looks next (the thermal sidecar's loader does). A reader that
+/// holds the file open across a whole save may likewise see it rewritten under it.
+///
+/// The caller holds a lock that keeps other writers of `path` out (the run lock, for the
+/// sidecar): two at once would write into one spare.
 pub fn write_with_spare(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = parent(path);
-    let spare = dir.join(format!(".{}.spare", file_name(path)?.to_string_lossy()));
+    file_name(path)?;
+    let spare = spare_of(path);
     if let Some(mut file) = reusable(&spare) {
         let written = fill(&mut file, bytes);
         drop(file);
@@ -194,12 +204,21 @@ pub fn write_with_spare(path: &Path, bytes: &[u8]) -> io::Result<()> {
     })
 }
 
+/// The name of the spare [`write_with_spare`] keeps beside `path`: `.NAME.spare`.
+pub fn spare_of(path: &Path) -> PathBuf {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    parent(path).join(format!(".{name}.spare"))
+}
+
 /// The spare at `spare`, open for writing, if it is one [`write_with_spare`] may write
-/// into; anything else there is removed.
+/// into: a regular file of ours, mode 0600, with no other name. Anything else there is
+/// removed (a directory cannot be, and stays).
 fn reusable(spare: &Path) -> Option<fs::File> {
     match fsutil::open_with(spare, Links::Refuse, OpenOptions::new().write(true)) {
         Ok((file, meta))
-            if meta.nlink() == 1 && meta.uid() == rustix::process::geteuid().as_raw() =>
+            if meta.nlink() == 1
+                && meta.uid() == rustix::process::geteuid().as_raw()
+                && meta.mode() & 0o777 == 0o600 =>
         {
             Some(file)
         }
@@ -437,6 +456,13 @@ mod tests {
             "the old file is the spare now"
         );
         assert_eq!(read(&spare), "two");
+
+        // Nor is a spare others may read: the file would take its mode.
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&spare, fs::Permissions::from_mode(0o644)).expect("chmod");
+        write_with_spare(&path, b"four").expect("write");
+        assert_eq!(fs::metadata(&path).expect("file").mode() & 0o777, 0o600);
+        assert_eq!(read(&path), "four");
     }
 
     #[test]

@@ -117,6 +117,55 @@ pub struct Loaded {
     pub on_disk: Option<Vec<u8>>,
 }
 
+/// The window as saved, as [`read_saved`] found it.
+enum Saved {
+    /// No sidecar.
+    Missing,
+    /// The window, and the sidecar's bytes when it is what they came from.
+    Usable(Thermal, Option<Vec<u8>>),
+    /// Neither the sidecar nor its spare holds a window: why the sidecar does not.
+    Unusable(String),
+}
+
+/// The window saved at `path`. A sidecar that is unusable leaves the copy saved before it,
+/// at the spare's name ([`statefile::write_with_spare`]), which is used then: a power loss
+/// while a save writes into the spare, before the previous save's swap of the two names
+/// reached the disk, leaves the name on the half-written file and the whole one at the
+/// spare's. The window then lacks at most the last run's claims, which the registry's
+/// durable record and the claims log still count.
+fn read_saved(path: &Path) -> Saved {
+    let why = match parse_saved(path) {
+        Ok(Some((thermal, bytes))) => return Saved::Usable(thermal, Some(bytes)),
+        Ok(None) => return Saved::Missing,
+        Err(why) => why,
+    };
+    let spare = statefile::spare_of(path);
+    match parse_saved(&spare) {
+        Ok(Some((thermal, _))) => {
+            log::warn!(
+                "thermal sidecar {} is unusable: {why}; used the copy saved before it ({})",
+                path.display(),
+                spare.display()
+            );
+            Saved::Usable(thermal, None)
+        }
+        _ => Saved::Unusable(why),
+    }
+}
+
+/// The window in the file at `path`: `Ok(None)` when there is none, `Err` saying why it is
+/// unusable.
+fn parse_saved(path: &Path) -> Result<Option<(Thermal, Vec<u8>)>, String> {
+    match statefile::read(path) {
+        Contents::Missing => Ok(None),
+        Contents::Unusable(why) => Err(why),
+        Contents::Bytes(bytes) => match Thermal::from_json(&bytes) {
+            Ok(thermal) => Ok(Some((thermal, bytes))),
+            Err(e) => Err(format!("it does not parse ({e})")),
+        },
+    }
+}
+
 /// The window's entries since the sidecar was last saved: one JSON line each ([`CLAIMS_FILE`],
 /// beside the sidecar), appended before each claim's handler starts (the claim, and what the
 /// cycle learnt from the registry), so a run killed mid-dispatch leaves them where no
@@ -406,17 +455,10 @@ impl Thermal {
         now: i64,
         cfg: &ThermalConfig,
     ) -> anyhow::Result<Loaded> {
-        let (mut thermal, unusable, on_disk) = match statefile::read(path) {
-            Contents::Missing => (Thermal::default(), None, None),
-            Contents::Unusable(why) => (Thermal::default(), Some(why), None),
-            Contents::Bytes(bytes) => match Thermal::from_json(&bytes) {
-                Ok(t) => (t, None, Some(bytes)),
-                Err(e) => (
-                    Thermal::default(),
-                    Some(format!("it does not parse ({e})")),
-                    None,
-                ),
-            },
+        let (mut thermal, unusable, on_disk) = match read_saved(path) {
+            Saved::Missing => (Thermal::default(), None, None),
+            Saved::Usable(t, bytes) => (t, None, bytes),
+            Saved::Unusable(why) => (Thermal::default(), Some(why), None),
         };
         let (claims, log_unusable) = own_claims(log);
         thermal.add_own(claims);
@@ -467,13 +509,13 @@ impl Thermal {
         // The log first: a run saves the sidecar before it removes the log, so a claim is in
         // one or the other whenever each is read.
         let (claims, _) = own_claims(&mut ClaimsLog::beside(path));
-        let mut thermal = match statefile::read(path) {
-            Contents::Bytes(bytes) => Thermal::from_json(&bytes).unwrap_or_default(),
-            Contents::Unusable(why) => {
+        let mut thermal = match read_saved(path) {
+            Saved::Usable(thermal, _) => thermal,
+            Saved::Unusable(why) => {
                 log::warn!("thermal sidecar {} is unusable: {why}", path.display());
                 Thermal::default()
             }
-            Contents::Missing => Thermal::default(),
+            Saved::Missing => Thermal::default(),
         };
         if !claims.is_empty() {
             thermal.add_own(claims);

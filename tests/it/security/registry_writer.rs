@@ -93,6 +93,39 @@ fn a_registry_writer_cannot_empty_the_thermal_window_by_erasing_attempts() {
     );
 }
 
+/// A power loss while a save writes into the sidecar's spare, before the previous save's
+/// swap of the two names reached the disk, leaves the sidecar's name on a half-written file
+/// and the previous window at the spare's name (`statefile::write_with_spare`). The run then
+/// loads that copy: an action a registry writer erased still counts.
+#[test]
+fn a_torn_sidecar_falls_back_to_its_spare_and_an_erased_action_still_counts() {
+    let s = Stage::new("[thermal]\nmax_actions = 1\nwindow = \"15m\"\ncooldown = \"5m\"\n");
+    s.w.approved("ledger_done", "{}", r#"{"n":1}"#);
+    s.run(&[]).ok();
+    let sidecar = s.w.state.join("thermal.json");
+    let spare = s.w.state.join(".thermal.json.spare");
+    fs::copy(&sidecar, &spare).expect("the previous save's file");
+    fs::set_permissions(&spare, fs::Permissions::from_mode(0o600)).expect("mode");
+    let whole = fs::read(&sidecar).expect("sidecar");
+    fs::write(&sidecar, &whole[..whole.len() / 2]).expect("torn");
+    s.w.sql("DELETE FROM attempts; DELETE FROM claims;");
+
+    let next = s.w.approved("ledger_done", "{}", r#"{"n":2}"#);
+    let out = s.run(&[]).ok();
+
+    assert_eq!(outcome_of(&out.json(), &next)["outcome"], "executed");
+    assert!(
+        out.json()["paused_until"].is_i64(),
+        "the action in the spare no longer counted: {}",
+        out.stdout
+    );
+    assert!(
+        out.stderr.contains("used the copy saved before it"),
+        "{}",
+        out.stderr
+    );
+}
+
 /// SQLite lets a writer store a blob where a draft id belongs. Such a row cannot be looked up
 /// by id: it is ended by its row key, and no attempt is recorded under a made-up id (an
 /// attempt needs a draft id to belong to); the drafts after it still run.
