@@ -143,7 +143,24 @@ copy_db() {
     if [ -e "$1-wal" ]; then cp "$1-wal" "$2-wal"; fi
     sync "$2"
 }
-wal_bytes() { stat -c %s "$1-wal" 2>/dev/null || echo 0; }
+# wal_left DB: the WAL's size, and the frames it holds: what a new process reads while it
+# rebuilds the WAL index, counted here as the frames after the header whose salts match it
+# (a WAL restarted in place keeps older frames beyond them, under other salts).
+wal_left() {
+    python3 - "$1-wal" <<'PY'
+import struct, sys
+try:
+    data = open(sys.argv[1], "rb").read()
+except OSError:
+    sys.exit(print("0 bytes"))
+if len(data) < 32:
+    sys.exit(print("%d bytes, no frames" % len(data)))
+page, salts, frames, at = struct.unpack(">I", data[8:12])[0], data[16:24], 0, 32
+while at + 24 + page <= len(data) and data[at + 8:at + 16] == salts:
+    frames, at = frames + 1, at + 24 + page
+print("%d bytes holding %d frame(s)" % (len(data), frames))
+PY
+}
 
 # --- registries -------------------------------------------------------------------------------
 # ref-N: the reference's schema, N drafts (what the reference's registry looks like when
@@ -373,12 +390,12 @@ for n in $SIZES; do
     mdb=$WORK/mig-$n.db mst=$WORK/st-mig-$n
     copy_db "$(registry ref "$n")" "$mdb"
     read -r f d p o t kib < <(counts "init-$n" "" -- "$BIN" --config "$CONFIG" --db "$mdb" --key "$KEY" --state-dir "$mst" init)
-    result "idle $n" "\`init\` migrating $n drafts: syscalls; WAL left behind" "fsync $f, fdatasync $d; WAL $(wal_bytes "$mdb") bytes" "" ""
+    result "idle $n" "\`init\` migrating $n drafts: syscalls; WAL left behind" "fsync $f, fdatasync $d; WAL $(wal_left "$mdb")" "" ""
     midle="$BIN --config $CONFIG --db $mdb --key $KEY --state-dir $mst run"
     read -r f d p o t kib < <(counts "mig-idle1-$n" "" -- $midle)
     result "idle $n" "first idle \`run\` after \`init\`, $n drafts: syscalls" "fsync $f, fdatasync $d, pread64 $p, openat $o, all $t" "" ""
     read -r f d p o t kib < <(counts "mig-idle2-$n" "" -- $midle)
-    result "idle $n" "second idle \`run\` after \`init\`, $n drafts: syscalls; WAL" "fsync $f, fdatasync $d, pread64 $p, openat $o, all $t; WAL $(wal_bytes "$mdb") bytes" "same as at rest" ""
+    result "idle $n" "second idle \`run\` after \`init\`, $n drafts: syscalls; WAL" "fsync $f, fdatasync $d, pread64 $p, openat $o, all $t; WAL $(wal_left "$mdb")" "same as at rest" ""
     read -r med lo hi cpu note < <(timings "$RUNS" 3 "mig-idle-$n" "" "$midle")
     result "idle $n" "idle \`run\`, $n drafts just migrated (min-max $lo-$hi) $note" "$med ms (CPU $cpu)" "same as at rest" ""
 
@@ -453,7 +470,7 @@ for b in 1 10 100 1000; do
     t0=$SECONDS
     read -r f d p o t kib < <(counts "b$b" "$WORK/make-approved $DB $ST $b" -- $BATCH_RUN "$b")
     prep_s=$((SECONDS - t0))
-    wal=$(wal_bytes "$DB")
+    wal=$(wal_left "$DB")
     if [ "$b" -le 100 ]; then
         read -r med lo hi cpu note < <(timings $((b <= 10 ? 10 : 5)) 0 "b$b" "$WORK/make-approved $DB $ST $b" "$BATCH_RUN $b")
     elif [ "$TIMING" = 0 ]; then
@@ -467,7 +484,7 @@ for b in 1 10 100 1000; do
     fi
     result batch "\`run --batch $b\`, $BIG drafts: wall (min-max $lo-$hi) $note" "$med ms" "" ""
     result batch "\`run --batch $b\`: fsync+fdatasync" "$((f + d))" "<= N+5 = $((b + 5))" "$(verdict "$((f + d))" "$((b + 5))")"
-    result batch "\`run --batch $b\`: peak RSS; WAL after" "$(mib "$kib") MiB; WAL $wal bytes" "< 8 MiB" "$(verdict "$kib" 8192)"
+    result batch "\`run --batch $b\`: peak RSS; WAL after" "$(mib "$kib") MiB; WAL $wal" "< 8 MiB" "$(verdict "$kib" 8192)"
     say "(signing and approving $b drafts and the run took $prep_s s)"
 done
 
