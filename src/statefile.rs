@@ -146,12 +146,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 }
 
 /// Replaces `path` with `bytes` like [`write_atomic`] (the bytes fsynced before they take
-/// the name), for a file rewritten every cycle (the thermal sidecar): the bytes go into a spare file kept beside
-/// it (`.NAME.spare`), which is then swapped with it (`renameat2(RENAME_EXCHANGE)`), so the
-/// old file becomes the next spare. No inode is made or freed, and the fsync writes over
-/// blocks the file already has, where a new file's fsync on ext4 without a journal also
-/// writes its directory: 0.19 against 0.35 ms for a 4 KiB sidecar on the benchmark machine
-/// (BENCHMARKS.md).
+/// the name), for a file rewritten every cycle (the thermal sidecar): the bytes go into a
+/// spare file kept beside it (`.NAME.spare`), which is then swapped with it
+/// (`renameat2(RENAME_EXCHANGE)`), so the old file becomes the next spare. No inode is made
+/// or freed, and the fsync writes over blocks the file already has, where a new file's fsync
+/// on ext4 without a journal also writes its directory: 0.19 against 0.35 ms for a 4 KiB
+/// sidecar on the benchmark machine (BENCHMARKS.md).
 ///
 /// A spare is used only when it is a regular file of ours, mode 0600, with no other name (so
 /// a hard link or a symlink planted there is never written through); anything else at its
@@ -169,6 +169,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// The caller holds a lock that keeps other writers of `path` out (the run lock, for the
 /// sidecar): two at once would write into one spare.
 pub fn write_with_spare(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    // A path without a file name (`/`, `..`) has no spare beside it.
     file_name(path)?;
     let spare = spare_of(path);
     if let Some(mut file) = reusable(&spare) {
