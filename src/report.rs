@@ -333,6 +333,8 @@ pub fn ago(then: i64, now: i64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn a_date_beyond_the_year_9999_is_written_as_unix_seconds() {
         assert_eq!(date(0), "1970-01-01T00:00:00Z");
@@ -344,8 +346,6 @@ mod tests {
         );
         assert!(date(i64::MAX).starts_with("9223372036854775807 "));
     }
-
-    use super::*;
 
     #[test]
     fn spans_read_like_people_say_them() {

@@ -123,9 +123,10 @@ const STATEMENT_CACHE: usize = 32;
 
 /// SQLite's automatic checkpoint, in WAL pages, for our read-write connections: raised from
 /// its 1,000 so that a cycle's commits are not interrupted by checkpoints (three fsyncs
-/// each, one every ~60 drafts at a million drafts); the WAL is truncated once, when the
-/// process closes the registry (see [`WAL_BOUND_CYCLE`]). It still bounds the WAL of an
-/// unusually long batch (~128 MiB).
+/// each, one every ~60 drafts at a million drafts); the WAL is bounded once, when the
+/// process closes the registry (truncated past [`WAL_BOUND_CYCLE`], or restarted past
+/// [`WAL_BOUND`] by a command that wrote). It still bounds the WAL of an unusually long
+/// batch (~128 MiB).
 const AUTOCHECKPOINT_PAGES: i64 = 32_768;
 
 /// A cycle ([`Registry::cycle_writer`]) leaves up to this much of WAL for the next process,
